@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class OpsHealthConfig(AppConfig):
+    name = "opshealth"
+    verbose_name = "OpsHealth"
+
+    def ready(self) -> None:
+        from opshealth import system_checks  # noqa: F401  (registers the checks)

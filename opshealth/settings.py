@@ -1,0 +1,202 @@
+"""OpsHealth settings: one env-driven module, defaults that make the demo work on a laptop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name: str, default: str = "False") -> bool:
+    value = os.environ.get(name, default)
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name} must be a boolean (true/false), got {value!r}")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def envsecret(name: str, default: str = "") -> str:
+    """A secret from NAME, or from the file named by NAME_FILE (docker/k8s secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", "True")
+# The default key is only for the laptop demo; system check opshealth.W001 flags it.
+SECRET_KEY = envsecret("SECRET_KEY", "opshealth-insecure-demo-key")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "ledger",
+    "registry",
+    "checks",
+    "opshealth",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "opshealth.urls"
+WSGI_APPLICATION = "opshealth.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------
+# With DATABASE_URL: that server. Without: a private PostgreSQL under .opshealth/
+# (OPSHEALTH_DATA_DIR), started on first use and reused afterwards.
+OPSHEALTH_DATA_DIR = Path(os.environ.get("OPSHEALTH_DATA_DIR", BASE_DIR / ".opshealth" / "pg"))
+OPSHEALTH_DB_NAME = os.environ.get("OPSHEALTH_DB_NAME", "opshealth")
+DATABASE_URL = envsecret("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+    EMBEDDED_POSTGRES = None
+else:
+    from opshealth import embedded
+
+    EMBEDDED_POSTGRES = embedded.start(OPSHEALTH_DATA_DIR)
+    embedded.ensure_database(EMBEDDED_POSTGRES, OPSHEALTH_DB_NAME)
+    DATABASES = {"default": EMBEDDED_POSTGRES.settings(OPSHEALTH_DB_NAME)}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPSHEALTH_TEST_DB_NAME", "test_opshealth")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "opshealth" / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "/admin/login/"
+
+# --- API ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes anonymous requests 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "ledger.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "opshealth.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OpsHealth API",
+    "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+# Requests larger than this are refused (413) by the ingestion endpoints.
+OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = OPSHEALTH_MAX_PAYLOAD_BYTES
+
+# --- Health ---------------------------------------------------------------------------
+# Allowed age of an object's newest signal when neither the object nor its refresh
+# schedule says otherwise.
+OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS = envint("OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS", 24)
+OPSHEALTH_HEALTHY_THRESHOLD = float(os.environ.get("OPSHEALTH_HEALTHY_THRESHOLD", "99"))
+OPSHEALTH_DEGRADED_THRESHOLD = float(os.environ.get("OPSHEALTH_DEGRADED_THRESHOLD", "95"))
+OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS", 60000)
+OPSHEALTH_CONNECT_TIMEOUT_S = envint("OPSHEALTH_CONNECT_TIMEOUT_S", 5)
+
+# --- Scheduler ------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "opshealth",
+    "orm": "default",
+    "workers": envint("Q_WORKERS", 2),
+    "timeout": 1800,
+    "retry": 2400,  # django-q2: retry must exceed timeout
+    "catch_up": False,
+    "max_attempts": 1,
+    "save_limit": 1000,
+}
+if os.environ.get("REDIS_URL"):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+
+# --- Mail -------------------------------------------------------------------------
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opshealth@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"pgserver": {"level": "WARNING"}},
+}

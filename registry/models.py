@@ -1,0 +1,391 @@
+"""The source registry: sources, discovered objects, their columns, dependencies and
+code usages, the inference and resolver rules (data, not code), and the override audit.
+
+The registry is the single source of truth: nothing is monitored, checked or shown
+unless it is here or derived from here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+
+OBJECT_TYPES = [
+    ("table", "table"),
+    ("partitioned_table", "partitioned table"),
+    ("view", "view"),
+    ("matview", "materialized view"),
+    ("foreign_table", "foreign table"),
+]
+LAYERS = [("RAW", "RAW"), ("CANON", "CANON"), ("DERIVED", "DERIVED"), ("MV", "MV")]
+ROLES = [("PRIMARY", "PRIMARY"), ("SECONDARY", "SECONDARY")]
+CRITICALITIES = [("critical", "critical"), ("important", "important"), ("normal", "normal")]
+USAGE_CONTEXTS = [("", "unused"), ("endpoint", "endpoint"), ("script", "script"), ("both", "both")]
+USAGE_KINDS = [("read", "read"), ("write", "write"), ("refresh", "refresh"), ("ddl", "ddl")]
+
+# Fields a person may override; discovery never writes them.
+OVERRIDE_FIELDS = (
+    "health_enabled",
+    "is_expected",
+    "is_critical",
+    "notes",
+    "description",
+    "refresh_schedule",
+    "max_staleness",
+)
+
+_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)|(://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
+
+
+def mask_dsn(dsn: str) -> str:
+    """A DSN with any password replaced by ***: the only form ever shown or logged."""
+    if dsn.startswith("env:"):
+        return dsn
+
+    def _mask(m: re.Match) -> str:
+        if m.group(1):
+            return f"{m.group(1)}***"
+        return f"{m.group(3)}***{m.group(5)}"
+
+    return _DSN_PASSWORD.sub(_mask, dsn)
+
+
+class Source(models.Model):
+    """One monitored database."""
+
+    ENGINES = [("postgresql", "PostgreSQL")]
+    STATUSES = [("never", "never run"), ("ok", "ok"), ("failed", "failed")]
+
+    name = models.SlugField(max_length=100, unique=True)
+    engine = models.CharField(max_length=20, choices=ENGINES, default="postgresql")
+    # A DSN/URL, or `env:VAR` naming an environment variable that holds it. Never
+    # returned by the API, shown in the admin or logged: use `masked_dsn`.
+    dsn = models.TextField(help_text="postgresql://… or key=value DSN, or env:VARIABLE")
+    include_schemas = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    exclude_schemas = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    code_paths = ArrayField(models.CharField(max_length=500), default=list, blank=True)
+    # Where unqualified names in code land; empty = the connecting role's search_path
+    # as read at discovery (stored in discovered_search_path).
+    search_path = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    discovered_search_path = ArrayField(
+        models.CharField(max_length=200), default=list, blank=True, editable=False
+    )
+    is_active = models.BooleanField(default=True)
+    last_discovery_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_discovery_status = models.CharField(max_length=10, choices=STATUSES, default="never", editable=False)
+    last_discovery_error = models.TextField(blank=True, editable=False)
+    server_version = models.CharField(max_length=100, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def masked_dsn(self) -> str:
+        return mask_dsn(self.dsn)
+
+    def resolved_dsn(self) -> str:
+        """The DSN to connect with; reads the environment for `env:VAR`."""
+        if self.dsn.startswith("env:"):
+            var = self.dsn[4:]
+            value = os.environ.get(var)
+            if not value:
+                raise ValueError(f"environment variable {var} (DSN of source {self.name}) is not set")
+            return value
+        return self.dsn
+
+    @property
+    def effective_search_path(self) -> list[str]:
+        return self.search_path or self.discovered_search_path or ["public"]
+
+
+class InferenceRule(models.Model):
+    """A classification rule: when it matches an object, `attribute` gets `value`.
+
+    Rules of one attribute are tried in `priority` order (lowest first); the first that
+    matches wins and is recorded as the value's provenance. Criticality rules all apply
+    and the highest value wins, then criticality propagates upstream.
+    """
+
+    ATTRIBUTES = [("layer", "layer"), ("role", "role"), ("criticality", "criticality")]
+    EVIDENCE = [
+        ("", "always"),
+        ("endpoint_usage", "used by an HTTP endpoint"),
+        ("script_usage", "used by a script"),
+        ("any_usage", "used by code"),
+        ("refreshed_by_opshealth", "refreshed by OpsHealth's refresh job"),
+    ]
+
+    attribute = models.CharField(max_length=20, choices=ATTRIBUTES)
+    value = models.CharField(max_length=20)
+    priority = models.IntegerField(default=100)
+    schema_pattern = models.CharField(
+        max_length=200, blank=True, help_text="regex on schema name; blank = any"
+    )
+    name_pattern = models.CharField(max_length=200, blank=True, help_text="regex on object name; blank = any")
+    object_types = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    when_layers = ArrayField(models.CharField(max_length=10), default=list, blank=True)
+    evidence = models.CharField(max_length=30, choices=EVIDENCE, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["attribute", "priority", "id"]
+
+    def __str__(self) -> str:
+        return self.description or f"{self.attribute} → {self.value}"
+
+
+class RegistryObject(models.Model):
+    """One row per (source, schema, object): the seed's ops.source_registry."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="objects")
+    schema_name = models.CharField(max_length=200)
+    object_name = models.CharField(max_length=200)
+    object_type = models.CharField(max_length=20, choices=OBJECT_TYPES)
+    is_partition = models.BooleanField(default=False)
+    partition_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="partitions"
+    )
+
+    # Classification, inferred every run; provenance says which rule and evidence.
+    layer = models.CharField(max_length=10, choices=LAYERS, default="DERIVED")
+    role = models.CharField(max_length=10, choices=ROLES, default="SECONDARY")
+    criticality = models.CharField(max_length=10, choices=CRITICALITIES, default="normal")
+    should_monitor = models.BooleanField(default=False)
+    # {"layer": {"rule": "...", "evidence": "..."}, "criticality": {...}, ...}
+    provenance = models.JSONField(default=dict, blank=True)
+
+    # Manual overrides: NULL = no override. Discovery never writes these.
+    health_enabled = models.BooleanField(null=True, blank=True)
+    is_expected = models.BooleanField(null=True, blank=True)
+    is_critical = models.BooleanField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+    description = models.TextField(blank=True, help_text="Overrides the database comment when set.")
+    refresh_schedule = models.DurationField(null=True, blank=True, help_text="Manual refresh interval.")
+    max_staleness = models.DurationField(null=True, blank=True, help_text="Manual allowed age.")
+    # New evidence contradicting an active override: kept, but flagged for review.
+    needs_review = models.BooleanField(default=False)
+    review_reason = models.TextField(blank=True)
+
+    # Discovered metadata.
+    db_comment = models.TextField(blank=True)
+    owner = models.CharField(max_length=200, blank=True)
+    usage_context = models.CharField(max_length=10, choices=USAGE_CONTEXTS, blank=True)
+    inferred_refresh_schedule = models.DurationField(null=True, blank=True)
+    estimated_rows = models.BigIntegerField(null=True, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    is_populated = models.BooleanField(null=True, blank=True)
+    has_unique_index = models.BooleanField(default=False)
+    last_analyze_at = models.DateTimeField(null=True, blank=True)
+    last_vacuum_at = models.DateTimeField(null=True, blank=True)
+    # Hash of the columns as last discovered: a repeat discovery compares it and
+    # touches columns only for objects whose hash changed.
+    columns_hash = models.CharField(max_length=64, blank=True)
+    exists_in_db = models.BooleanField(default=True)
+
+    discovered_at = models.DateTimeField(null=True, blank=True)
+    last_verified_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["source", "schema_name", "object_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "schema_name", "object_name"], name="registry_object_natural_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["schema_name", "object_name"], name="registry_obj_name"),
+            models.Index(fields=["criticality", "should_monitor"], name="registry_obj_crit"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+    @property
+    def effective_description(self) -> str:
+        return self.description or self.db_comment
+
+    @property
+    def effective_critical(self) -> bool:
+        if self.is_critical is not None:
+            return self.is_critical
+        return self.criticality == "critical"
+
+    @property
+    def effective_refresh_schedule(self):
+        return self.refresh_schedule or self.inferred_refresh_schedule
+
+
+class Column(models.Model):
+    object = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="columns")
+    name = models.CharField(max_length=200)
+    position = models.IntegerField()
+    data_type = models.CharField(max_length=200)
+    is_nullable = models.BooleanField(default=True)
+    is_primary_key = models.BooleanField(default=False)
+    # "schema.table.column" of the referenced column, when a foreign key.
+    fk_target = models.CharField(max_length=600, blank=True)
+
+    class Meta:
+        ordering = ["object", "position"]
+        constraints = [models.UniqueConstraint(fields=["object", "name"], name="registry_column_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.object}.{self.name}"
+
+
+class SchemaChange(models.Model):
+    CHANGES = [("added", "added"), ("removed", "removed"), ("type_changed", "type changed")]
+
+    object = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="schema_changes")
+    change = models.CharField(max_length=15, choices=CHANGES)
+    column_name = models.CharField(max_length=200)
+    old_type = models.CharField(max_length=200, blank=True)
+    new_type = models.CharField(max_length=200, blank=True)
+    detected_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-detected_at", "id"]
+        indexes = [models.Index(fields=["-detected_at"], name="registry_schemachange_time")]
+
+    def __str__(self) -> str:
+        return f"{self.object}.{self.column_name} {self.change}"
+
+
+class Dependency(models.Model):
+    """An exact edge upstream → downstream (a view or matview reads upstream)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="dependencies")
+    upstream = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="downstream_edges")
+    downstream = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="upstream_edges")
+    dependency_type = models.CharField(max_length=20, default="normal")
+    discovered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["upstream", "downstream"], name="registry_dependency_uniq")
+        ]
+        indexes = [models.Index(fields=["downstream"], name="registry_dep_downstream")]
+
+    def __str__(self) -> str:
+        return f"{self.upstream} → {self.downstream}"
+
+
+class CodeUsage(models.Model):
+    """A place in the source's code that names a database object."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="code_usages")
+    object = models.ForeignKey(
+        RegistryObject, null=True, blank=True, on_delete=models.SET_NULL, related_name="code_usages"
+    )
+    # The name as written in the code, and as resolved (schema may come from the
+    # search path). `resolvable` is false for templated/dynamic names.
+    raw_name = models.CharField(max_length=500)
+    schema_name = models.CharField(max_length=200, blank=True)
+    object_name = models.CharField(max_length=200, blank=True)
+    resolvable = models.BooleanField(default=True)
+    resolver_rule = models.CharField(max_length=200, blank=True)
+    code_path = models.CharField(max_length=500)
+    file = models.CharField(max_length=500, help_text="relative to the code path")
+    line = models.IntegerField()
+    kind = models.CharField(max_length=10, choices=USAGE_KINDS)
+    context = models.CharField(max_length=10, choices=[("endpoint", "endpoint"), ("script", "script")])
+    route = models.CharField(max_length=300, blank=True)
+    function = models.CharField(max_length=300, blank=True)
+    discovered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["file", "line"]
+        indexes = [models.Index(fields=["source", "schema_name", "object_name"], name="registry_usage_name")]
+
+    def __str__(self) -> str:
+        return f"{self.raw_name} at {self.file}:{self.line}"
+
+
+class ResolverRule(models.Model):
+    """Maps a name found in code or run events to a registry object.
+
+    Tried in priority order (lowest first), `alias` then `pattern` then `transform`
+    within a priority. alias: exact `match` → `target` ("schema.object").
+    pattern: regex `match` → `target` template with \\1 / \\g<name> groups.
+    transform: `options` like {"lower": true, "strip_quotes": true,
+    "strip_prefix": "warehouse.", "default_schema": "public"} applied to the name.
+    """
+
+    KINDS = [("alias", "alias"), ("pattern", "pattern"), ("transform", "transform")]
+
+    source = models.ForeignKey(
+        Source,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="resolver_rules",
+        help_text="blank = applies to every source",
+    )
+    kind = models.CharField(max_length=10, choices=KINDS)
+    priority = models.IntegerField(default=100)
+    match = models.CharField(max_length=500, blank=True)
+    target = models.CharField(max_length=500, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    description = models.CharField(max_length=300, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["priority", "kind", "id"]
+
+    def __str__(self) -> str:
+        return self.description or f"{self.kind}: {self.match} → {self.target}"
+
+
+class AssetLink(models.Model):
+    """Ledger asset key (normalized) → registry object, refreshed set-based after
+    discovery and after ingestion. An unresolved key has object NULL and stays visible."""
+
+    normalized_key = models.CharField(max_length=500, unique=True)
+    object = models.ForeignKey(
+        RegistryObject, null=True, blank=True, on_delete=models.SET_NULL, related_name="asset_links"
+    )
+    resolver_rule = models.CharField(max_length=200, blank=True)
+    resolved_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.normalized_key} → {self.object or 'unresolved'}"
+
+
+class OverrideAudit(models.Model):
+    """Who changed which override of which object, when, from what to what."""
+
+    object = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="audit")
+    field = models.CharField(max_length=50)
+    old_value = models.TextField(blank=True, null=True)
+    new_value = models.TextField(blank=True, null=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_by_name = models.CharField(max_length=200, blank=True, help_text="user or token name")
+    via = models.CharField(max_length=10, choices=[("admin", "admin"), ("api", "api"), ("cli", "cli")])
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.object} {self.field}: {self.old_value} → {self.new_value}"

@@ -1,0 +1,73 @@
+"""Shared fixtures: personas (staff, viewer, tokens, anonymous) and API clients."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from ledger.models import ApiToken
+
+
+def require_service(name: str, reason: str) -> None:
+    """Skip when a machine service is absent, except in CI where it is required."""
+    if os.environ.get("OPSHEALTH_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service {name} is unavailable: {reason}")
+    pytest.skip(f"{name} unavailable: {reason}")
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user("staff", "staff@example.com", "pw", is_staff=True)
+
+
+@pytest.fixture
+def viewer_user(db):
+    return get_user_model().objects.create_user("viewer", "viewer@example.com", "pw")
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    client = APIClient()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer_user):
+    client = APIClient()
+    client.force_login(viewer_user)
+    return client
+
+
+@pytest.fixture
+def ingest_token(db):
+    _, raw = ApiToken.issue("ingest-test", ApiToken.SCOPE_INGEST)
+    return raw
+
+
+@pytest.fixture
+def read_token(db):
+    _, raw = ApiToken.issue("read-test", ApiToken.SCOPE_READ)
+    return raw
+
+
+@pytest.fixture
+def ingest_client(ingest_token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ingest_token}")
+    return client
+
+
+@pytest.fixture
+def read_client(read_token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {read_token}")
+    return client

@@ -1,0 +1,18 @@
+"""Test settings: the project's settings on a separate embedded data directory.
+
+Tests never touch the demo data: without DATABASE_URL they get their own private
+PostgreSQL under .opshealth/test-pg (and pytest-django's test_opshealth database).
+"""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault(
+    "OPSHEALTH_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".opshealth" / "test-pg")
+)
+
+from opshealth.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": False}  # noqa: F405
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
