@@ -1,0 +1,1 @@
+"""factory-boy factories for every app's models (one module per app)."""
