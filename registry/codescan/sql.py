@@ -265,9 +265,7 @@ def _fallback(tokens: list[Token]) -> list[tuple[int, tuple[str, ...], str]]:
             found += _names_list(tokens, i + 1, "write", single=True)
         elif word == "USING" and "MERGE" in words[:i]:
             found += _names_list(tokens, i + 1, "read", single=True, allow_call=False)
-        elif word == "UPDATE" and prev not in ("FOR", "DO", "ON", "KEY"):
-            found += _names_list(tokens, i + 1, "write", single=True)
-        elif word == "FROM" and prev == "DELETE":
+        elif (word == "UPDATE" and prev not in ("FOR", "DO", "ON", "KEY")) or (word == "FROM" and prev == "DELETE"):
             found += _names_list(tokens, i + 1, "write", single=True)
         elif word == "TRUNCATE":
             found += _names_list(tokens, i + 1, "write")
