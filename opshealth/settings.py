@@ -224,6 +224,13 @@ OPSHEALTH_ROUTE_PATTERNS = {
         "*.action": "*",
         "cherrypy.expose": "GET",
         "expose": "GET",
+        # Django function views that say their method (also handlers when wired in urls.py)
+        "require_POST": "POST",
+        "require_GET": "GET",
+        "require_safe": "GET",
+        "require_http_methods": "*",
+        "*.require_POST": "POST",
+        "*.require_http_methods": "*",
     },
     "registrations": {
         # Django urls.py

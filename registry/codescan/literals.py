@@ -130,11 +130,22 @@ def _build(node: ast.expr, source: SourceStrings, out: BuiltString, *, fmt: bool
             else:
                 out.hole("{" + ast.unparse(side) + "}", side.lineno)
     elif isinstance(node, ast.BinOp):  # "…" % args: the holes are in the literal
+        first = len(out.holes)
         _build(node.left, source, out, fmt=fmt)
+        _name_percent_holes(out, first, node.right)
     elif _is_format_call(node):
         _build(node.func.value, source, out, fmt=True)
     else:
         out.hole("{" + ast.unparse(node) + "}", node.lineno)
+
+
+def _name_percent_holes(out: BuiltString, first: int, args: ast.expr) -> None:
+    """Show `"… from %s" % table` as `{table}`: the argument says more than `%s`."""
+    values = args.elts if isinstance(args, ast.Tuple) else [args]
+    positional = [i for i in range(first, len(out.holes)) if not out.holes[i].startswith("%(")]
+    if len(positional) == len(values) and not isinstance(args, ast.Dict):
+        for i, value in zip(positional, values, strict=True):
+            out.holes[i] = "{" + ast.unparse(value) + "}"
 
 
 def _read_token(text: str, line: int, out: BuiltString, *, fmt: bool) -> None:

@@ -16,7 +16,7 @@ from registry.codescan.literals import BuiltString, SourceStrings, build, is_str
 SQL_CALLS = {
     "execute", "executemany", "executescript", "execute_values", "execute_batch", "mogrify",
     "read_sql", "read_sql_query", "read_sql_table", "text", "raw", "fetch", "fetchrow",
-    "fetchval", "copy_expert", "copy_from", "copy_to", "SQL", "query", "run_sql",
+    "fetchval", "copy", "copy_expert", "copy_from", "copy_to", "SQL", "query", "run_sql",
 }  # fmt: skip
 _SQL_KWARGS = {"sql", "query", "statement", "stmt"}
 

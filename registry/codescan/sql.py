@@ -189,8 +189,8 @@ def _parse_with_sqlglot(sql: str) -> list[tuple[int, tuple[str, ...], str]] | No
         return None
     if tree is None or isinstance(tree, exp.Command):
         return None
-    if isinstance(tree, exp.Transaction | exp.Commit | exp.Rollback | exp.Set):
-        return []
+    if isinstance(tree, exp.Transaction | exp.Commit | exp.Rollback | exp.Set | exp.Analyze):
+        return []  # maintenance (ANALYZE) is not a use of the data
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     writes = {id(table) for table in _write_targets(tree)}
     found = []
@@ -216,7 +216,7 @@ def _write_targets(tree: exp.Expression) -> list[exp.Table]:
     if isinstance(tree, exp.TruncateTable):
         return list(tree.expressions)
     if isinstance(tree, exp.Copy) and tree.args.get("kind"):  # COPY … FROM loads the table
-        return [tree.this]
+        return [tree.this.this if isinstance(tree.this, exp.Schema) else tree.this]
     return []
 
 
@@ -265,7 +265,9 @@ def _fallback(tokens: list[Token]) -> list[tuple[int, tuple[str, ...], str]]:
             found += _names_list(tokens, i + 1, "write", single=True)
         elif word == "USING" and "MERGE" in words[:i]:
             found += _names_list(tokens, i + 1, "read", single=True, allow_call=False)
-        elif (word == "UPDATE" and prev not in ("FOR", "DO", "ON", "KEY")) or (word == "FROM" and prev == "DELETE"):
+        elif (word == "UPDATE" and prev not in ("FOR", "DO", "ON", "KEY")) or (
+            word == "FROM" and prev == "DELETE"
+        ):
             found += _names_list(tokens, i + 1, "write", single=True)
         elif word == "TRUNCATE":
             found += _names_list(tokens, i + 1, "write")
