@@ -55,6 +55,7 @@ class RoutePatterns:
 
 # DRF routers give viewset actions two URLs: the list and the detail one.
 _DETAIL_ACTIONS = {"retrieve", "update", "partial_update", "destroy"}
+_LIST_ACTIONS = {"list", "create"}
 
 
 class CallGraph:
@@ -228,7 +229,14 @@ class CallGraph:
                 route = f"{base}/{{pk}}/{sub}/" if action.detail else f"{base}/{sub}/"
                 self._add(key, (action.methods or ["GET"])[0], route, override_path=True)
             elif method in self.patterns.view_methods and self.is_view_class(module, class_name):
-                route = f"{base}/{{pk}}/" if method in _DETAIL_ACTIONS else f"{base}/"
+                # Viewset actions get the router's list and detail URLs; HTTP verbs the path itself.
+                route = (
+                    f"{base}/{{pk}}/"
+                    if method in _DETAIL_ACTIONS
+                    else f"{base}/"
+                    if method in _LIST_ACTIONS
+                    else path
+                )
                 self._add(key, self.patterns.view_methods[method], route, override_path=True)
 
     def _add(self, key: str, method: str | None, path: str | None, override_path: bool = False) -> None:

@@ -235,7 +235,7 @@ def _kind(tree: exp.Expression, table: exp.Table, writes: set[int]) -> str | Non
 # Words that can never start a table name after FROM/JOIN.
 _NOT_A_NAME = {
     "SELECT", "WHERE", "LATERAL", "VALUES", "WITH", "ON", "USING", "GROUP", "ORDER", "LIMIT",
-    "UNION", "AS", "SET", "RETURNING", "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS",
+    "UNION", "AS", "SET", "RETURNING", "JOIN", "FROM", "INTO", "INNER", "LEFT", "RIGHT", "FULL", "CROSS",
 }  # fmt: skip
 _SKIP_WORDS = {"ONLY", "TABLE", "IF", "EXISTS", "NOT", "CONCURRENTLY"}
 _DDL_OBJECTS = {"TABLE", "VIEW"}
