@@ -91,6 +91,32 @@ def source_files(root: Path) -> list[Path]:
 
 
 def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> None:
+    modules = _read_files(root, code_path, patterns, result)
+    graph = CallGraph(modules, patterns)
+    graph.find_handlers()
+    reached = graph.reach()
+    users = _constant_users(graph, modules)
+    for module in modules:
+        for literal in module.literals:
+            key = f"{module.name}:{literal.function}" if literal.function else ""
+            if literal.constant:  # SQL in a module constant is used where the constant is read
+                using = users.get((module.name, literal.constant), [])
+                key = min(using, key=lambda k: (k not in reached, reached.get(k) is None, reached.get(k) or "", k),
+                          default="")  # fmt: skip
+            context = "endpoint" if key in reached else "script"
+            string = literal.string
+            for ref in _references(string.text, track_search_path=False):
+                line = string.lines[ref.offset]
+                result.references.append(
+                    _reference(
+                        ref, code_path, module.file, line, string.holes, context, reached.get(key), key
+                    )
+                )
+    result.references.sort(key=lambda r: (r.code_path, r.file, r.line, r.raw_name))
+
+
+def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> list[Module]:
+    """Scan the .sql files into `result` and return the parsed Python modules."""
     modules: list[Module] = []
     is_registration = lru_cache(maxsize=None)(lambda name: patterns.registration_method(name) is not None)
     for path in source_files(root):
@@ -104,27 +130,13 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
                 modules.append(read_module(_module_name(rel), rel, source, is_registration))
         except SyntaxError as error:
             result.errors.append(ScanError(rel, error.lineno or 0, f"cannot parse Python: {error.msg}"))
-        except (UnicodeDecodeError, ValueError, OSError) as error:
+        except (UnicodeDecodeError, OSError) as error:
             result.errors.append(ScanError(rel, 0, f"cannot read file: {error}"))
-    graph = CallGraph(modules, patterns)
-    graph.find_handlers()
-    reached = graph.reach()
-    users = _constant_users(graph, modules)
-    for module in modules:
-        for literal in module.literals:
-            key = f"{module.name}:{literal.function}" if literal.function else ""
-            if literal.constant:  # SQL in a module constant is used where the constant is read
-                using = users.get((module.name, literal.constant), [])
-                key = min(using, key=lambda k: (k not in reached, reached.get(k) is None, reached.get(k) or "", k),
-                          default="")  # fmt: skip
-            context = "endpoint" if key in reached else "script"
-            text = literal.string.text
-            for ref in _references(text, track_search_path=False):
-                result.references.append(
-                    _reference(ref, code_path, module.file, literal.string.lines[ref.offset], literal.string.holes,
-                               context, reached.get(key), key)
-                )  # fmt: skip
-    result.references.sort(key=lambda r: (r.code_path, r.file, r.line, r.raw_name))
+        except Exception as error:
+            # One odd file (a parser bug, a 10,000-deep expression) must not abort the
+            # whole discovery: it becomes a ScanError like any unreadable file.
+            result.errors.append(ScanError(rel, 0, f"cannot scan file: {type(error).__name__}: {error}"))
+    return modules
 
 
 def _constant_users(graph: CallGraph, modules: list[Module]) -> dict[tuple[str, str], list[str]]:

@@ -290,3 +290,10 @@ def test_statement_kinds_from_python(tmp_path, statement, kind):
         "orders" if "orders" in statement else "daily_sales",
         kind,
     )
+
+
+def test_pathological_file_is_an_error_and_the_rest_is_scanned(tmp_path):
+    chain = " + ".join(['"x"'] * 3000)  # deeper than Python's recursion limit
+    result = scan(tmp_path, {"generated.py": f"X = {chain}\n", "ok.sql": "select * from raw.orders;"})
+    assert [e.file for e in result.errors] == ["generated.py"]
+    assert [r.name for r in result.references] == ["orders"]
