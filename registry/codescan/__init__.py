@@ -20,6 +20,7 @@ default route patterns.
 from __future__ import annotations
 
 import os
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -183,8 +184,6 @@ def _line_starts(source: str) -> list[int]:
 
 
 def _line_of(line_starts: list[int], offset: int) -> int:
-    from bisect import bisect_right
-
     return bisect_right(line_starts, offset)
 
 

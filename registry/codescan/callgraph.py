@@ -123,9 +123,8 @@ class CallGraph:
         rest = list(name[1:])
         while found and not found[1] and rest:  # a module: walk into it
             mod, head = found[0], rest.pop(0)
-            found = self.symbol(mod, head) or (
-                (self.module(f"{mod.name}.{head}"), "") if self.module(f"{mod.name}.{head}") else None
-            )
+            submodule = self.module(f"{mod.name}.{head}")
+            found = self.symbol(mod, head) or ((submodule, "") if submodule else None)
         if not found or not found[1]:
             return None
         mod, top = found
@@ -157,20 +156,16 @@ class CallGraph:
         return f"{mod.name}:{name}" if name in mod.functions else None
 
     # --- handlers ----------------------------------------------------------------------
-    def is_view_class(self, module: Module, class_name: str, seen: frozenset = frozenset()) -> bool:
+    def is_view_class(self, module: Module, class_name: str) -> bool:
+        """A class whose bases match `view_bases`, directly or through classes of the tree."""
         key = f"{module.name}:{class_name}"
         if key not in self._view_classes:
-            self._view_classes[key] = False  # cycles
-            result = False
-            for base in module.classes[class_name].bases:
-                if self.patterns.is_view_base(".".join(base)):
-                    result = True
-                    break
-                found = self.resolve_class(module, base)
-                if found and found[0].name + ":" + found[1] not in seen and self.is_view_class(*found):
-                    result = True
-                    break
-            self._view_classes[key] = result
+            self._view_classes[key] = False  # provisional: an inheritance cycle ends here
+            self._view_classes[key] = any(
+                self.patterns.is_view_base(".".join(base))
+                or ((found := self.resolve_class(module, base)) is not None and self.is_view_class(*found))
+                for base in module.classes[class_name].bases
+            )
         return self._view_classes[key]
 
     def find_handlers(self) -> None:

@@ -113,9 +113,10 @@ def _is_format_call(node: ast.AST) -> bool:
     )
 
 
-def build(node: ast.expr, source: SourceStrings) -> BuiltString:
+def build(node: ast.expr, source: SourceStrings, *, fmt: bool = False) -> BuiltString:
+    """The text of `node`; with `fmt`, `{…}` in plain literals are template holes too."""
     out = BuiltString()
-    _build(node, source, out, fmt=False)
+    _build(node, source, out, fmt=fmt)
     return out.finish()
 
 

@@ -121,6 +121,7 @@ class ModuleReader(ast.NodeVisitor):
         self.stack: list[Function] = []
         self.class_stack: list[ClassDef] = []
         self.forced: set[int] = set()
+        self.templates: set[int] = set()  # strings whose {} are placeholders without .format()
         self.constant = ""
 
     # --- scopes ------------------------------------------------------------------------
@@ -193,10 +194,7 @@ class ModuleReader(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         value = node.value
         if not self.stack and not self.class_stack and is_stringish(value) and len(node.targets) == 1:
-            target = node.targets[0]
-            self.constant = target.id if isinstance(target, ast.Name) else ""
-            self.visit(value)
-            self.constant = ""
+            self._constant(node.targets[0], value)
             return
         if isinstance(value, ast.Call) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             var, func = node.targets[0].id, dotted(value.func)
@@ -207,6 +205,17 @@ class ModuleReader(ast.NodeVisitor):
                     self.module.prefixes[var] = str(kw.value.value)
         self.generic_visit(node)
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None and not self.stack and not self.class_stack and is_stringish(node.value):
+            self._constant(node.target, node.value)
+        else:
+            self.generic_visit(node)
+
+    def _constant(self, target: ast.expr, value: ast.expr) -> None:
+        self.constant = target.id if isinstance(target, ast.Name) else ""
+        self.visit(value)
+        self.constant = ""
+
     def visit_Call(self, node: ast.Call) -> None:
         name = dotted(node.func)
         if name and self.stack:
@@ -214,6 +223,8 @@ class ModuleReader(ast.NodeVisitor):
         attr = node.func.attr if isinstance(node.func, ast.Attribute) else name[-1] if name else ""
         if attr in SQL_CALLS and node.args:
             self.forced.add(id(node.args[0]))
+            if attr == "SQL":  # psycopg sql.SQL("select * from {}").format(sql.Identifier(t))
+                self.templates.add(id(node.args[0]))
         self.forced.update(id(kw.value) for kw in node.keywords if kw.arg in _SQL_KWARGS)
         if name and self.is_registration(".".join(name)):
             self._registration(".".join(name), node)
@@ -242,7 +253,7 @@ class ModuleReader(ast.NodeVisitor):
     def _literal(self, node: ast.expr) -> None:
         if self.stack:  # `SQL_CONSTANT + " where …"`: the constant is read here
             self.stack[-1].names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-        string = build(node, self.strings)
+        string = build(node, self.strings, fmt=id(node) in self.templates)
         forced = id(node) in self.forced
         if string.text.strip() and (forced or looks_like_sql(string.text)):
             function = self.stack[-1].qualname if self.stack else ""

@@ -143,6 +143,7 @@ def test_format_and_percent_and_concatenation_holes(tmp_path):
                 cur.execute("delete from %s where day < now()" % table)
                 cur.execute("select * from " + schema + ".orders")
                 cur.execute("select * from raw.orders where id = %(id)s and s = %s", {"id": 1})
+                cur.execute(sql.SQL("insert into {}.events select 1").format(sql.Identifier(schema)))
             """
         },
     )
@@ -151,6 +152,7 @@ def test_format_and_percent_and_concatenation_holes(tmp_path):
         (3, "{table}", False, "write"),
         (4, "{schema}.orders", False, "read"),
         (5, "raw.orders", True, "read"),
+        (6, "{}.events", False, "write"),
     ]
 
 

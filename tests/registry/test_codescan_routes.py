@@ -178,7 +178,7 @@ def test_module_level_sql_is_script_unless_a_reached_function_reads_the_constant
         tmp_path,
         {
             "queries.py": """
-            DAILY = "select * from mart.daily_sales"
+            DAILY: Final = "select * from mart.daily_sales"
             UNUSED = "select * from mart.unused"
             MIGRATION = "create table raw.migrated (id int)"
             """,
