@@ -76,6 +76,9 @@ def scan_paths(code_paths: list[Path], *, route_patterns: RoutePatterns | None =
     patterns = route_patterns or default_route_patterns()
     result = ScanResult([], [], 0)
     for code_path in code_paths:
+        if not Path(code_path).is_dir():  # a typo in a Source's code paths must show, not scan nothing
+            result.errors.append(ScanError(str(code_path), 0, "code path is not a directory"))
+            continue
         _scan_root(Path(code_path), str(code_path), patterns, result)
     return result
 

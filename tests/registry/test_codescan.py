@@ -299,3 +299,32 @@ def test_pathological_file_is_an_error_and_the_rest_is_scanned(tmp_path):
     result = scan(tmp_path, {"generated.py": f"X = {chain}\n", "ok.sql": "select * from raw.orders;"})
     assert [e.file for e in result.errors] == ["generated.py"]
     assert [r.name for r in result.references] == ["orders"]
+
+
+def test_missing_code_path_is_an_error(tmp_path):
+    result = scan_paths([tmp_path / "no-such-dir"])
+    assert [(e.file, e.message) for e in result.errors] == [
+        (str(tmp_path / "no-such-dir"), "code path is not a directory")
+    ]
+    assert result.files_scanned == 0
+
+
+def test_sqlalchemy_text_and_pandas_read_sql_are_sql(tmp_path):
+    result = scan(
+        tmp_path,
+        {
+            "report.py": """
+            import pandas as pd
+            from sqlalchemy import text
+
+            def frame(engine):
+                with engine.connect() as conn:
+                    conn.execute(text("select * from mart.daily_sales where day = :day"), {"day": 1})
+                return pd.read_sql("select * from mart.top_products", engine)
+            """
+        },
+    )
+    assert names(result) == [
+        ("report.py", 6, "mart.daily_sales", "read"),
+        ("report.py", 7, "mart.top_products", "read"),
+    ]
