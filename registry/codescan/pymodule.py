@@ -139,10 +139,8 @@ class ModuleReader(ast.NodeVisitor):
             self.stack[-1].calls.append((node.name,))
         self.module.functions[qualname] = function
         self.stack.append(function)
-        saved, self.class_stack = self.class_stack, [] if not cls else self.class_stack
         for stmt in node.body:
             self.visit(stmt)
-        self.class_stack = saved
         self.stack.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef

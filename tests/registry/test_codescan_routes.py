@@ -275,3 +275,25 @@ def test_settings_default_patterns_cover_every_framework():
         "tornado.web.RequestHandler",
     ):
         assert patterns.is_view_base(base), base
+
+
+def test_routes_declared_inside_an_app_factory(tmp_path):
+    result = scan(
+        tmp_path,
+        {
+            "factory.py": """
+            from flask import Flask
+
+            def create_app():
+                app = Flask(__name__)
+
+                @app.route("/orders")
+                def orders():
+                    return app.db.execute("select * from canon.orders")
+
+                return app
+            """
+        },
+    )
+    ref = result.references[0]
+    assert (ref.context, ref.route, ref.function) == ("endpoint", "GET /orders", "factory:create_app.orders")
