@@ -10,7 +10,7 @@ containers are not followed: such a helper is reported as `script`.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from registry.codescan.pymodule import Function, Module
@@ -43,14 +43,23 @@ class RoutePatterns:
             view_methods=dict(data.get("view_methods", {})),
         )
 
+    # Every call and base class of the tree is matched: remember the answers.
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def _first(self, kind: str, patterns: dict[str, str], name: str) -> str | None:
+        key = (kind, name)
+        if key not in self._cache:
+            self._cache[key] = next((m for p, m in patterns.items() if fnmatchcase(name, p)), None)
+        return self._cache[key]
+
     def decorator_method(self, name: str) -> str | None:
-        return next((m for p, m in self.decorators.items() if fnmatchcase(name, p)), None)
+        return self._first("decorator", self.decorators, name)
 
     def registration_method(self, name: str) -> str | None:
-        return next((m for p, m in self.registrations.items() if fnmatchcase(name, p)), None)
+        return self._first("registration", self.registrations, name)
 
     def is_view_base(self, name: str) -> bool:
-        return any(fnmatchcase(name, p) for p in self.view_bases)
+        return self._first("base", dict.fromkeys(self.view_bases, "view"), name) is not None
 
 
 # DRF routers give viewset actions two URLs: the list and the detail one.

@@ -10,7 +10,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from registry.codescan.literals import BuiltString, SourceStrings, build, is_stringish
+from registry.codescan.literals import BuiltString, SourceStrings, approximate_text, build, is_stringish
 
 # A string passed to one of these is SQL whatever it looks like (first argument or `sql=`).
 SQL_CALLS = {
@@ -251,8 +251,10 @@ class ModuleReader(ast.NodeVisitor):
     def _literal(self, node: ast.expr) -> None:
         if self.stack:  # `SQL_CONSTANT + " where …"`: the constant is read here
             self.stack[-1].names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-        string = build(node, self.strings, fmt=id(node) in self.templates)
         forced = id(node) in self.forced
+        if not forced and not looks_like_sql(approximate_text(node)):
+            return  # most strings of a module: decided without tokenizing it
+        string = build(node, self.strings, fmt=id(node) in self.templates)
         if string.text.strip() and (forced or looks_like_sql(string.text)):
             function = self.stack[-1].qualname if self.stack else ""
             self.module.literals.append(Literal(function, string, forced, self.constant))

@@ -328,3 +328,20 @@ def test_sqlalchemy_text_and_pandas_read_sql_are_sql(tmp_path):
         ("report.py", 6, "mart.daily_sales", "read"),
         ("report.py", 7, "mart.top_products", "read"),
     ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "select * from raw.orders where id in %s",
+        "select * from raw.orders where id = any(%s) limit %s offset %s",
+        "select * from raw.orders where day > %s::date - interval %s",
+        "insert into raw.orders (a, b) values %s",
+        "select * from raw.orders where name like %s || '%%'",
+        "update raw.orders set v = %(v)s where k = %(k)s",
+        "select * from raw.orders where id = $1 and d = :day",
+    ],
+)
+def test_driver_placeholders_leave_names_resolvable(tmp_path, statement):
+    result = scan(tmp_path, {"q.py": f'def q(c, p):\n    c.execute("{statement}", p)\n'})
+    assert (only(result).raw_name, only(result).resolvable) == ("raw.orders", True)
