@@ -172,3 +172,12 @@ def test_unparseable_statement_falls_back_to_patterns():
 
 def test_select_into_a_variable_is_not_a_table():
     assert refs("select count(*) into v_count from raw.orders") == [("raw.orders", "read")]
+
+
+def test_data_modifying_ctes_write():
+    sql = "with moved as (delete from raw.a where old returning *) insert into raw.b select * from moved"
+    assert sorted(refs(sql)) == [("raw.a", "write"), ("raw.b", "write")]
+
+
+def test_grants_and_maintenance_are_no_use():
+    assert refs("grant select on raw.orders to reporting; analyze raw.orders; begin; commit") == []
