@@ -73,6 +73,8 @@ class CallGraph:
         self.patterns = patterns
         self.handlers: dict[str, list[str | None]] = {}  # handler key → [method, path]
         self._view_classes: dict[str, bool] = {}
+        # (module, '') → URL prefix of a urls module; (module, var) → prefix of a router
+        self.url_prefixes: dict[tuple[str, str], str] = {}
 
     # --- name resolution ---------------------------------------------------------------
     def module(self, name: str) -> Module | None:
@@ -187,6 +189,7 @@ class CallGraph:
                         http = self.patterns.view_methods.get(method)
                         if http:
                             self._add(f"{module.name}:{name}.{method}", http, None)
+        self._include_prefixes()
         for module in self.modules.values():
             for reg in module.registrations:
                 self._registered(module, reg)
@@ -205,15 +208,53 @@ class CallGraph:
                 path = None
             self._add(f"{module.name}:{function.qualname}", method, path)
 
+    def _include_prefixes(self) -> None:
+        """URL prefixes from Django `include()`: of a urls module, or of a DRF router.
+
+        Included modules may include others: repeat until nothing changes (the depth
+        of URL configurations is small).
+        """
+        for _ in range(5):
+            changed = False
+            for module in self.modules.values():
+                for reg in module.registrations:
+                    if not reg.include or reg.path is None:
+                        continue
+                    prefix = self.url_prefixes.get((module.name, ""), "") + _clean(reg.path)
+                    key = self._include_target(module, reg.handler)
+                    if key and self.url_prefixes.get(key) != prefix:
+                        self.url_prefixes[key], changed = prefix, True
+            if not changed:
+                return
+
+    def _include_target(self, module: Module, ref: tuple[str, ...]) -> tuple[str, str] | None:
+        """(module, '') for an included urls module, (module, router var) for `router.urls`."""
+        target = self.module(".".join(ref))
+        if target is not None:  # include("shop.urls"), include(shop.urls)
+            return target.name, ""
+        found = self.symbol(module, ref[0])
+        if len(ref) == 1 and found and not found[1]:  # from shop import urls; include(urls)
+            return found[0].name, ""
+        if len(ref) != 2 or ref[1] != "urls":
+            return None
+        imported = module.imports.get(ref[0], "")
+        if ":" in imported:  # from shop.api import router; include(router.urls)
+            mod_name, var = imported.split(":")
+            owner = self.module(mod_name)
+            return (owner.name, var) if owner else None
+        return module.name, ref[0]  # a router defined in this module
+
     def _registered(self, module: Module, reg) -> None:
         method = self.patterns.registration_method(reg.name)
-        if method is None or reg.path is None:
+        if method is None or reg.path is None or reg.include:
             return
         found = self.resolve(module, reg.handler)
         if not found:
             return
         mod, name = found
-        path = "/" + reg.path.lstrip("^/").rstrip("$")
+        owner = reg.name.split(".")[0] if "." in reg.name else ""
+        prefix = self.url_prefixes.get((module.name, owner)) or self.url_prefixes.get((module.name, ""), "")
+        path = "/" + prefix + _clean(reg.path)
         if name in mod.classes:
             self._register_class(mod, name, path)
         elif name in mod.functions:
@@ -290,3 +331,8 @@ class CallGraph:
                     if target and target != key:
                         edges.setdefault(key, set()).add(target)
         return edges
+
+
+def _clean(path: str) -> str:
+    """A Django/regex URL pattern without its anchors and leading slash."""
+    return path.lstrip("^/").rstrip("$")

@@ -94,6 +94,9 @@ class Registration:
     methods: list[str] | None
     handler: tuple[str, ...]  # dotted reference to a function or a class
     as_view: bool  # `View.as_view()`: the handler is a class
+    # Django `include("shop.urls")` / `include(router.urls)`: `handler` is then the included
+    # module name split on dots, or the dotted reference; `path` the prefix it gets.
+    include: bool = False
 
 
 @dataclass
@@ -279,6 +282,20 @@ class ModuleReader(ast.NodeVisitor):
                      and isinstance(kw.value, ast.Constant)), strings[0] if strings else None)  # fmt: skip
         candidates = [*args, *(kw.value for kw in keywords if kw.arg in _HANDLER_KWARGS)]
         for candidate in candidates:
+            if (
+                isinstance(candidate, ast.Call)
+                and dotted(candidate.func)[-1:] == ("include",)
+                and candidate.args
+            ):
+                target = candidate.args[0]
+                included = (
+                    tuple(target.value.split("."))
+                    if isinstance(target, ast.Constant) and isinstance(target.value, str)
+                    else dotted(target)
+                )
+                if included:
+                    self.module.registrations.append(Registration(name, path, None, included, False, True))
+                return
             as_view = isinstance(candidate, ast.Call) and dotted(candidate.func)[-1:] == ("as_view",)
             handler = dotted(candidate.func)[:-1] if as_view else dotted(candidate)
             if handler:

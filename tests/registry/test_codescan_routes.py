@@ -297,3 +297,47 @@ def test_routes_declared_inside_an_app_factory(tmp_path):
     )
     ref = result.references[0]
     assert (ref.context, ref.route, ref.function) == ("endpoint", "GET /orders", "factory:create_app.orders")
+
+
+def test_django_include_prefixes_urls_modules_and_routers(tmp_path):
+    result = scan(
+        tmp_path,
+        {
+            "proj/__init__.py": "",
+            "proj/urls.py": """
+            from django.urls import include, path, re_path
+            from shop.api import router as api_router
+
+            urlpatterns = [
+                path("shop/", include("shop.urls")),
+                re_path(r"^api/v2/", include(api_router.urls)),
+            ]
+            """,
+            "shop/__init__.py": "",
+            "shop/urls.py": """
+            from django.urls import path
+            from . import views
+
+            urlpatterns = [path("orders/<int:pk>/", views.order)]
+            """,
+            "shop/views.py": """
+            def order(request, pk):
+                return run("select * from canon.orders where id = %s", pk)
+            """,
+            "shop/api.py": """
+            from rest_framework import routers, viewsets
+
+            router = routers.DefaultRouter()
+
+            class Items(viewsets.ViewSet):
+                def list(self, request):
+                    return run("select * from canon.items")
+
+            router.register("items", Items)
+            """,
+        },
+    )
+    assert {(r.name, r.route) for r in result.references} == {
+        ("orders", "GET /shop/orders/<int:pk>/"),
+        ("items", "GET /api/v2/items/"),
+    }
