@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from registry.codescan.callgraph import CallGraph, RoutePatterns
+from registry.codescan.callgraph import CallGraph
 from registry.codescan.pymodule import Module, read_module
+from registry.codescan.routes import RoutePatterns
 from registry.codescan.sql import HOLE_RE, SqlReference, find_references, normalize
 
 __all__ = ["CodeReference", "RoutePatterns", "ScanError", "ScanResult", "scan_paths"]
@@ -122,7 +123,6 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
 def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> list[Module]:
     """Scan the .sql files into `result` and return the parsed Python modules."""
     modules: list[Module] = []
-    is_registration = lru_cache(maxsize=None)(lambda name: patterns.registration_method(name) is not None)
     for path in source_files(root):
         rel = path.relative_to(root).as_posix()
         result.files_scanned += 1
@@ -131,7 +131,7 @@ def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: Sca
             if rel.endswith(".sql"):
                 result.references += _sql_file(code_path, rel, source)
             else:
-                modules.append(read_module(_module_name(rel), rel, source, is_registration))
+                modules.append(read_module(_module_name(rel), rel, source, patterns))
         except SyntaxError as error:
             result.errors.append(ScanError(rel, error.lineno or 0, f"cannot parse Python: {error.msg}"))
         except (UnicodeDecodeError, OSError) as error:

@@ -10,57 +10,9 @@ containers are not followed: such a helper is reported as `script`.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from registry.codescan.pymodule import Function, Module
-
-
-@dataclass(frozen=True)
-class RoutePatterns:
-    """How route handlers are recognised; defaults in settings.OPSHEALTH_ROUTE_PATTERNS.
-
-    decorators: dotted decorator name pattern (fnmatch) → HTTP method, "*" = read the
-      `methods` argument (GET when absent).
-    registrations: dotted call name pattern → HTTP method or "*"; the call's first string
-      argument is the path, its first function/class reference (or `View.as_view()`) the
-      handler; lists of `(path, Handler)` tuples in its arguments count too (Tornado).
-    view_bases: base-class name patterns of class-based views; their methods named in
-      view_methods (method name → HTTP method) are handlers.
-    """
-
-    decorators: dict[str, str]
-    registrations: dict[str, str]
-    view_bases: tuple[str, ...]
-    view_methods: dict[str, str]
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RoutePatterns:
-        return cls(
-            decorators=dict(data.get("decorators", {})),
-            registrations=dict(data.get("registrations", {})),
-            view_bases=tuple(data.get("view_bases", ())),
-            view_methods=dict(data.get("view_methods", {})),
-        )
-
-    # Every call and base class of the tree is matched: remember the answers.
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def _first(self, kind: str, patterns: dict[str, str], name: str) -> str | None:
-        key = (kind, name)
-        if key not in self._cache:
-            self._cache[key] = next((m for p, m in patterns.items() if fnmatchcase(name, p)), None)
-        return self._cache[key]
-
-    def decorator_method(self, name: str) -> str | None:
-        return self._first("decorator", self.decorators, name)
-
-    def registration_method(self, name: str) -> str | None:
-        return self._first("registration", self.registrations, name)
-
-    def is_view_base(self, name: str) -> bool:
-        return self._first("base", dict.fromkeys(self.view_bases, "view"), name) is not None
-
+from registry.codescan.routes import RoutePatterns
 
 # DRF routers give viewset actions two URLs: the list and the detail one.
 _DETAIL_ACTIONS = {"retrieve", "update", "partial_update", "destroy"}
@@ -75,6 +27,7 @@ class CallGraph:
         self._view_classes: dict[str, bool] = {}
         # (module, '') → URL prefix of a urls module; (module, var) → prefix of a router
         self.url_prefixes: dict[tuple[str, str], str] = {}
+        self.mount_prefixes: dict[tuple[str, str], str] = {}  # (module, router var) → prefix
 
     # --- name resolution ---------------------------------------------------------------
     def module(self, name: str) -> Module | None:
@@ -180,6 +133,7 @@ class CallGraph:
         return self._view_classes[key]
 
     def find_handlers(self) -> None:
+        self._mounts()
         for module in self.modules.values():
             for function in module.functions.values():
                 self._decorated(module, function)
@@ -202,11 +156,40 @@ class CallGraph:
             if method == "*":
                 method = (deco.methods or ["GET"])[0]
             path = deco.path
-            if path is not None and deco.owner in module.prefixes:
-                path = module.prefixes[deco.owner].rstrip("/") + "/" + path.lstrip("/")
+            if path is not None and deco.owner:
+                # APIRouter(prefix=…) / Blueprint(url_prefix=…), then include_router(…, prefix=…)
+                for prefix in (
+                    module.prefixes.get(deco.owner),
+                    self.mount_prefixes.get((module.name, deco.owner)),
+                ):
+                    if prefix:
+                        path = prefix.rstrip("/") + "/" + path.lstrip("/")
             if deco.detail is not None:  # DRF @action: path relative to the viewset, filled later
                 path = None
             self._add(f"{module.name}:{function.qualname}", method, path)
+
+    def _mounts(self) -> None:
+        """Prefixes given where a router or blueprint is mounted: (module, var) → prefix."""
+        for module in self.modules.values():
+            for ref, prefix in module.mounts:
+                if len(ref) == 1 and ref[0] not in module.imports:
+                    self.mount_prefixes[(module.name, ref[0])] = prefix  # a router of this module
+                    continue
+                owner = self.resolve_module_attr(module, ref)
+                if owner:
+                    self.mount_prefixes[owner] = prefix
+
+    def resolve_module_attr(self, module: Module, ref: tuple[str, ...]) -> tuple[str, str] | None:
+        """(module, var) for `orders.router` (module alias + attribute) or an imported `router`."""
+        if len(ref) == 1:
+            imported = module.imports.get(ref[0], "")
+            if ":" in imported:
+                mod_name, var = imported.split(":")
+                owner = self.module(mod_name)
+                return (owner.name, var) if owner else None
+            return None
+        target = self.symbol(module, ref[0]) if len(ref) == 2 else None
+        return (target[0].name, ref[1]) if target and not target[1] else None
 
     def _include_prefixes(self) -> None:
         """URL prefixes from Django `include()`: of a urls module, or of a DRF router.

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from registry.codescan.literals import BuiltString, SourceStrings, approximate_text, build, is_stringish
+from registry.codescan.routes import RoutePatterns
 
 # A string passed to one of these is SQL whatever it looks like (first argument or `sql=`).
 SQL_CALLS = {
@@ -111,6 +112,7 @@ class Module:
     registrations: list[Registration] = field(default_factory=list)
     prefixes: dict[str, str] = field(default_factory=dict)  # router var → prefix
     constants: set[str] = field(default_factory=set)  # module-level names holding SQL
+    mounts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (router ref, prefix)
 
 
 _HTTP_VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -119,8 +121,8 @@ _HANDLER_KWARGS = ("view_func", "view", "endpoint", "handler", "callback", "view
 
 
 class ModuleReader(ast.NodeVisitor):
-    def __init__(self, module: Module, source: str, is_registration):
-        self.module, self.strings, self.is_registration = module, SourceStrings(source), is_registration
+    def __init__(self, module: Module, source: str, patterns: RoutePatterns):
+        self.module, self.strings, self.patterns = module, SourceStrings(source), patterns
         self.stack: list[Function] = []
         self.class_stack: list[ClassDef] = []
         self.forced: set[int] = set()
@@ -227,8 +229,13 @@ class ModuleReader(ast.NodeVisitor):
             if attr == "SQL":  # psycopg sql.SQL("select * from {}").format(sql.Identifier(t))
                 self.templates.add(id(node.args[0]))
         self.forced.update(id(kw.value) for kw in node.keywords if kw.arg in _SQL_KWARGS)
-        if name and self.is_registration(".".join(name)):
+        if name and self.patterns.registration_method(".".join(name)) is not None:
             self._registration(".".join(name), node)
+        if name and self.patterns.is_mount(".".join(name)) and node.args:
+            prefix = next((kw.value for kw in node.keywords if kw.arg in _PREFIX_KWARGS), None)
+            mounted = dotted(node.args[0])
+            if isinstance(prefix, ast.Constant) and isinstance(prefix.value, str) and mounted:
+                self.module.mounts.append((mounted, prefix.value))
         if is_stringish(node):  # "…".format(…)
             self._literal(node)
             for arg in [*node.args, *(kw.value for kw in node.keywords)]:
@@ -333,9 +340,9 @@ def _decorator(node: ast.expr) -> Decorator | None:
     return Decorator(".".join(name), name[0] if len(name) > 1 else "", path, methods, detail)
 
 
-def read_module(name: str, file: str, source: str, is_registration) -> Module:
+def read_module(name: str, file: str, source: str, patterns: RoutePatterns) -> Module:
     """Parse one module; raises SyntaxError/ValueError for a file Python can't parse."""
     tree = ast.parse(source, filename=file)
     module = Module(name=name, file=file, is_package=file.endswith("__init__.py"))
-    ModuleReader(module, source, is_registration).visit(tree)
+    ModuleReader(module, source, patterns).visit(tree)
     return module

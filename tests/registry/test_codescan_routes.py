@@ -341,3 +341,45 @@ def test_django_include_prefixes_urls_modules_and_routers(tmp_path):
         ("orders", "GET /shop/orders/<int:pk>/"),
         ("items", "GET /api/v2/items/"),
     }
+
+
+def test_mount_prefixes_of_fastapi_routers_and_flask_blueprints(tmp_path):
+    result = scan(
+        tmp_path,
+        {
+            "api/__init__.py": "",
+            "api/orders.py": """
+            from fastapi import APIRouter
+
+            router = APIRouter(prefix="/orders")
+
+            @router.get("/{order_id}")
+            def read(order_id, db):
+                return db.execute("select * from canon.orders")
+            """,
+            "web.py": """
+            from flask import Blueprint
+
+            bp = Blueprint("reports", __name__)
+
+            @bp.get("/sales")
+            def sales(db):
+                return db.execute("select * from mart.daily_sales")
+            """,
+            "main.py": """
+            from fastapi import FastAPI
+            from flask import Flask
+            from api import orders
+            from web import bp
+
+            app = FastAPI()
+            app.include_router(orders.router, prefix="/api/v1")
+            flask_app = Flask(__name__)
+            flask_app.register_blueprint(bp, url_prefix="/reports")
+            """,
+        },
+    )
+    assert {(r.name, r.route) for r in result.references} == {
+        ("orders", "GET /api/v1/orders/{order_id}"),
+        ("daily_sales", "GET /reports/sales"),
+    }
