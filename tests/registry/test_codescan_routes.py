@@ -275,6 +275,7 @@ def test_settings_default_patterns_cover_every_framework():
         "tornado.web.RequestHandler",
     ):
         assert patterns.is_view_base(base), base
+    assert patterns.is_mount("app.include_router") and patterns.is_mount("app.register_blueprint")
 
 
 def test_routes_declared_inside_an_app_factory(tmp_path):
