@@ -25,6 +25,7 @@ class CallGraph:
         self.patterns = patterns
         self.handlers: dict[str, list[str | None]] = {}  # handler key → [method, path]
         self._view_classes: dict[str, bool] = {}
+        self._module_cache: dict[str, Module | None] = {}
         # (module, '') → URL prefix of a urls module; (module, var) → prefix of a router
         self.url_prefixes: dict[tuple[str, str], str] = {}
         self.mount_prefixes: dict[tuple[str, str], str] = {}  # (module, router var) → prefix
@@ -33,12 +34,11 @@ class CallGraph:
     def module(self, name: str) -> Module | None:
         """A module by dotted name; also when the code path is inside the package
         (`app.services.x` imported, the tree holds `services/x.py`)."""
-        parts = name.split(".")
-        for i in range(len(parts)):
-            found = self.modules.get(".".join(parts[i:]))
-            if found:
-                return found
-        return None
+        if name not in self._module_cache:
+            parts = name.split(".")
+            candidates = (self.modules.get(".".join(parts[i:])) for i in range(len(parts)))
+            self._module_cache[name] = next((m for m in candidates if m), None)
+        return self._module_cache[name]
 
     def symbol(self, module: Module, name: str, depth: int = 0) -> tuple[Module, str] | None:
         """(module, top-level name) that `name` means in `module`, following imports."""
