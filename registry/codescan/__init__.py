@@ -19,7 +19,9 @@ default route patterns.
 
 from __future__ import annotations
 
+import io
 import os
+import tokenize
 from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,7 +129,7 @@ def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: Sca
         rel = path.relative_to(root).as_posix()
         result.files_scanned += 1
         try:
-            source = path.read_text(encoding="utf-8")
+            source = _read_source(path)
             if rel.endswith(".sql"):
                 result.references += _sql_file(code_path, rel, source)
             else:
@@ -156,6 +158,15 @@ def _constant_users(graph: CallGraph, modules: list[Module]) -> dict[tuple[str, 
                         f"{module.name}:{function.qualname}"
                     )
     return users
+
+
+def _read_source(path: Path) -> str:
+    """The text of a file: a Python file in its declared encoding (PEP 263), BOMs dropped."""
+    data = path.read_bytes()
+    encoding = "utf-8-sig"
+    if path.suffix == ".py":
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
 
 
 def _module_name(rel: str) -> str:

@@ -345,3 +345,16 @@ def test_sqlalchemy_text_and_pandas_read_sql_are_sql(tmp_path):
 def test_driver_placeholders_leave_names_resolvable(tmp_path, statement):
     result = scan(tmp_path, {"q.py": f'def q(c, p):\n    c.execute("{statement}", p)\n'})
     assert (only(result).raw_name, only(result).resolvable) == ("raw.orders", True)
+
+
+def test_declared_encodings_and_byte_order_marks_are_honoured(tmp_path):
+    (tmp_path / "latin.py").write_bytes(
+        b"# -*- coding: latin-1 -*-\nLABEL = 'caf\xe9'\nSQL = 'select * from raw.orders'\n"
+    )
+    (tmp_path / "bom.sql").write_bytes(b"\xef\xbb\xbfselect * from raw.customers;")
+    result = scan_paths([tmp_path])
+    assert result.errors == []
+    assert [(r.file, r.line, r.name) for r in result.references] == [
+        ("bom.sql", 1, "customers"),
+        ("latin.py", 3, "orders"),
+    ]
