@@ -82,6 +82,17 @@ class ScheduleState:
     reason: str = ""
 
 
+def state_of(pipeline, now: datetime) -> ScheduleState:
+    """The state of a pipeline annotated by `analytics.pipelines_with_latest_run`."""
+    return evaluate(
+        Schedule.of(pipeline),
+        now=now,
+        last_started_at=getattr(pipeline, "latest_started_at", None),
+        running_since=getattr(pipeline, "running_since", None),
+        created_at=pipeline.created_at,
+    )
+
+
 def validate_cron(expr: str) -> str | None:
     """An error message for a bad cron expression, or None."""
     if expr and not croniter.is_valid(expr):

@@ -62,25 +62,8 @@ class PipelineViewSet(viewsets.ModelViewSet):
     ordering_fields = ["namespace", "name", "created_at"]
 
     def get_queryset(self):
-        # Correlated subqueries in one statement, each an index probe on
-        # ledger_run_pipe_started (pipeline, -started_at): no N+1, no scan of all runs.
-        latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).order_by(
-            "-started_at", "-id"
-        )
-        running = Run.objects.filter(
-            pipeline=OuterRef("pk"), status__in=[Run.STARTED, Run.RUNNING], started_at__isnull=False
-        ).order_by("started_at")
-        return (
-            Pipeline.objects.select_related("client")
-            .annotate(
-                latest_run_id=Subquery(latest.values("run_id")[:1]),
-                latest_status=Subquery(latest.values("status")[:1]),
-                latest_started_at=Subquery(latest.values("started_at")[:1]),
-                latest_ended_at=Subquery(latest.values("ended_at")[:1]),
-                running_since=Subquery(running.values("started_at")[:1]),
-            )
-            .order_by("namespace", "name")
-        )
+        pipelines = Pipeline.objects.select_related("client").order_by("namespace", "name")
+        return analytics.pipelines_with_latest_run(pipelines)
 
     def get_serializer_context(self) -> dict:
         # One clock for the whole page: every row is judged at the same instant.

@@ -91,13 +91,7 @@ class PipelineSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ScheduleStateSerializer)
     def get_schedule_state(self, pipeline: Pipeline) -> dict:
-        state = schedule.evaluate(
-            schedule.Schedule.of(pipeline),
-            now=self.context.get("now") or timezone.now(),
-            last_started_at=getattr(pipeline, "latest_started_at", None),
-            running_since=getattr(pipeline, "running_since", None),
-            created_at=pipeline.created_at,
-        )
+        state = schedule.state_of(pipeline, self.context.get("now") or timezone.now())
         return {
             "state": state.state,
             "expected_at": state.expected_at,

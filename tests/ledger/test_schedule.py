@@ -200,3 +200,26 @@ def test_states_move_with_the_clock():
     for instant, state in expected.items():
         with time_machine.travel(instant, tick=False):
             assert evaluate(s, now=timezone.now(), last_started_at=last).state == state, instant
+
+
+def test_schedule_states_of_every_pipeline_in_one_query(make_runs, django_assert_num_queries):
+    from ledger.analytics import schedule_states
+    from tests.factories.ledger import PipelineFactory
+
+    now = utc(2026, 11, 1, 12, 30)
+    hourly = PipelineFactory(
+        namespace="", name="hourly", schedule_cron="0 * * * *", grace=timedelta(minutes=5)
+    )
+    stale = PipelineFactory(namespace="", name="stale", schedule_interval=timedelta(hours=1))
+    stuck = PipelineFactory(namespace="", name="stuck", max_duration=timedelta(minutes=10))
+    make_runs(hourly, "SFS", start=utc(2026, 11, 1, 10))
+    make_runs(stale, "S", start=utc(2026, 11, 1, 9))
+    make_runs(stuck, "R", start=utc(2026, 11, 1, 12))
+    with django_assert_num_queries(1):  # pipelines with their latest-run subqueries
+        states = {p.name: s for p, s in schedule_states(now)}
+    assert {name: s.state for name, s in states.items()} == {
+        "hourly": sch.OK,
+        "stale": sch.MISSING,
+        "stuck": sch.RUNNING_TOO_LONG,
+    }
+    assert states["hourly"].last_started_at == utc(2026, 11, 1, 12)
