@@ -155,16 +155,19 @@ class Recovery:
 
 
 # An incident starts at a failed run whose previous terminal run (in the window) was not
-# a failure; it ends at the end of the next successful run. The frame "1 FOLLOWING …
-# UNBOUNDED FOLLOWING" finds that success in the same scan as LAG: one sort per pipeline,
-# served by ledger_run_pipe_started. GROUPING SETS gives the overall row (pipeline NULL)
-# as the mean over all incidents, not a mean of means.
+# a failure; it ends at the end of the next successful run. The next success is a running
+# MIN over the runs in reverse order: a frame anchored at UNBOUNDED PRECEDING only grows,
+# so PostgreSQL aggregates it incrementally (a frame "1 FOLLOWING … UNBOUNDED FOLLOWING"
+# is recomputed per row: quadratic, 4 s instead of 0.3 s at 100k runs, see bench/).
+# GROUPING SETS gives the overall row (pipeline NULL) as the mean over all incidents, not
+# a mean of means.
 MTTR_SQL = """
 WITH terminal AS (
     SELECT r.pipeline_id, r.status, COALESCE(r.ended_at, r.started_at) AS at,
            LAG(r.status) OVER w AS prev_status,
            MIN(CASE WHEN r.status = 'success' THEN COALESCE(r.ended_at, r.started_at) END)
-               OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS recovered_at
+               OVER (PARTITION BY r.pipeline_id ORDER BY r.started_at DESC, r.id DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS recovered_at
     FROM ledger_run r
     WHERE r.status IN ('success', 'failed') AND r.started_at >= %(since)s
     WINDOW w AS (PARTITION BY r.pipeline_id ORDER BY r.started_at, r.id)

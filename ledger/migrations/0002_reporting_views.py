@@ -90,7 +90,8 @@ VIEWS = {
             SELECT r.pipeline_id, r.status, COALESCE(r.ended_at, r.started_at) AS at,
                    LAG(r.status) OVER w AS prev_status,
                    MIN(CASE WHEN r.status = 'success' THEN COALESCE(r.ended_at, r.started_at) END)
-                       OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS recovered_at
+                       OVER (PARTITION BY r.pipeline_id ORDER BY r.started_at DESC, r.id DESC
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS recovered_at
             FROM ledger_run r
             WHERE r.status IN ('success', 'failed') AND r.started_at >= now() - interval '30 days'
             WINDOW w AS (PARTITION BY r.pipeline_id ORDER BY r.started_at, r.id)
