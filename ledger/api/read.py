@@ -16,29 +16,17 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ledger import analytics
 from ledger.api import read_filters
 from ledger.api import read_serializers as s
+from ledger.api.pagination import CheckResultKeysetPagination, RunKeysetPagination
 from ledger.auth import HasScope, ReadOnlyOrStaff
 from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 
 UUID_PATTERN = "[0-9a-fA-F-]{36}"
-
-
-class RunCursorPagination(CursorPagination):
-    # Served by the index ledger_run_started (-started_at, -id).
-    ordering = ("-started_at", "-id")
-    page_size_query_param = "limit"
-    max_page_size = 500
-
-
-class CheckResultCursorPagination(RunCursorPagination):
-    # Served by the index ledger_check_time (-checked_at).
-    ordering = ("-checked_at", "-id")
 
 
 class ClientViewSet(viewsets.ModelViewSet):
@@ -79,7 +67,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     permission_classes = [HasScope]
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.RunFilter
-    pagination_class = RunCursorPagination
+    pagination_class = RunKeysetPagination
     lookup_field = "run_id"
     lookup_value_regex = UUID_PATTERN
 
@@ -124,7 +112,7 @@ class CheckResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.CheckResultSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.CheckResultFilter
-    pagination_class = CheckResultCursorPagination
+    pagination_class = CheckResultKeysetPagination
 
     def get_queryset(self):
         return CheckResult.objects.select_related("run")
@@ -144,7 +132,7 @@ class FailuresView(ListAPIView):
     serializer_class = s.RunSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.RunFilter
-    pagination_class = RunCursorPagination
+    pagination_class = RunKeysetPagination
 
     @extend_schema(parameters=[s.WindowQuerySerializer])
     def get(self, request, *args, **kwargs):
