@@ -1,8 +1,8 @@
 """The ledger's read side: clients, pipelines, runs, watermarks, check results, analytics.
 
 Reads need an authenticated user or a read token; clients and pipelines are edited by
-staff. Append-only tables (runs, check results) page with a cursor on an indexed time
-column, so a deep page costs what the first does. Every endpoint runs a constant number
+staff. Append-only tables (runs, check results) page with a keyset cursor on (time, id)
+(`ledger/api/pagination.py`), so a deep page costs what the first does. Every endpoint runs a constant number
 of queries whatever the number of rows (the tests pin them).
 """
 
