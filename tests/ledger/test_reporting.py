@@ -260,3 +260,19 @@ def test_reporting_role_logs_in_read_only():
         with connection.cursor() as cursor:
             cursor.execute(f'DROP OWNED BY "{ROLE}"')
             cursor.execute(f'DROP ROLE "{ROLE}"')
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reporting_migration_is_reversible():
+    def schema_exists() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'ops_reporting'")
+            return cursor.fetchone()[0] == 1
+
+    call_command("migrate", "ledger", "0001", verbosity=0)
+    try:
+        assert not schema_exists()
+    finally:
+        # Every app: going back to 0001 also unapplies what depends on later ledger migrations.
+        call_command("migrate", verbosity=0)
+    assert schema_exists()
