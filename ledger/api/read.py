@@ -85,7 +85,7 @@ class WatermarkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Watermarks with their age and the run that last moved them, stalest first."""
 
     permission_classes = [HasScope]
-    serializer_class = s.WatermarkSerializer
+    serializer_class = s.WatermarkReadSerializer
     filterset_class = read_filters.WatermarkFilter
     search_fields = ["asset_key", "scope_key"]
     ordering_fields = ["watermark_ts", "asset_key", "updated_at"]

@@ -191,7 +191,7 @@ class RunDetailSerializer(RunSerializer):
         ]
 
 
-class WatermarkRunSerializer(serializers.Serializer):
+class WatermarkReadRunSerializer(serializers.Serializer):
     run_id = serializers.UUIDField()
     pipeline = serializers.CharField(source="pipeline.__str__")
     status = serializers.CharField()
@@ -199,9 +199,9 @@ class WatermarkRunSerializer(serializers.Serializer):
     ended_at = serializers.DateTimeField(allow_null=True)
 
 
-class WatermarkSerializer(serializers.ModelSerializer):
+class WatermarkReadSerializer(serializers.ModelSerializer):
     age_seconds = serializers.SerializerMethodField()
-    last_run = WatermarkRunSerializer(read_only=True, allow_null=True)
+    last_run = WatermarkReadRunSerializer(read_only=True, allow_null=True)
     last_success_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
