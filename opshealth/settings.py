@@ -173,6 +173,18 @@ OPSHEALTH_DEGRADED_THRESHOLD = float(os.environ.get("OPSHEALTH_DEGRADED_THRESHOL
 OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS", 60000)
 OPSHEALTH_CONNECT_TIMEOUT_S = envint("OPSHEALTH_CONNECT_TIMEOUT_S", 5)
 
+# --- Ledger read side -----------------------------------------------------------------
+# `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
+# and the latest result of a check are always kept).
+OPSHEALTH_LEDGER_RETENTION_DAYS = envint("OPSHEALTH_LEDGER_RETENTION_DAYS", 90)
+# Flaky ranking: below this many terminal runs nothing is called flaky; a flip rate
+# (status changes between consecutive runs / (runs - 1)) at or above the threshold, or
+# this many retry-then-success logical runs, is flaky; the last N runs all failed is broken.
+OPSHEALTH_FLAKY_MIN_SAMPLE = envint("OPSHEALTH_FLAKY_MIN_SAMPLE", 10)
+OPSHEALTH_FLAKY_FLIP_RATE = float(os.environ.get("OPSHEALTH_FLAKY_FLIP_RATE", "0.3"))
+OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES = envint("OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES", 2)
+OPSHEALTH_BROKEN_STREAK = envint("OPSHEALTH_BROKEN_STREAK", 3)
+
 # --- Scheduler ------------------------------------------------------------------------
 Q_CLUSTER = {
     "name": "opshealth",
