@@ -1,5 +1,10 @@
 from rest_framework.routers import DefaultRouter
 
-router = DefaultRouter(trailing_slash="/?")
+from registry.api import objects
+
+router = DefaultRouter()
+# DRF's constructor turns any truthy trailing_slash into "/": set the optional slash here.
+router.trailing_slash = "/?"
+router.register("ops/source-registry", objects.SourceRegistryViewSet, basename="source-registry")
 
 urlpatterns = router.urls

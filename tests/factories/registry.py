@@ -16,6 +16,7 @@ class SourceFactory(factory.django.DjangoModelFactory):
         # Source.objects is the reverse relation of RegistryObject.source
         # (related_name="objects"), not the manager: reach the manager directly.
         return model_class._default_manager
+
     dsn = "postgresql://warehouse:s3cr3t-pw@127.0.0.1:5432/warehouse"
 
 
