@@ -90,7 +90,10 @@ def apply_overrides(
     if not changes:
         return []
     instance = target if isinstance(target, RegistryObject) else None
-    queryset = RegistryObject.objects.filter(pk=instance.pk) if instance else target
+    # Re-select by primary key: the caller's queryset may carry joins, DISTINCT or
+    # ordering (an admin changelist's) that FOR UPDATE or only() would refuse.
+    pks = [instance.pk] if instance else target.values("pk")
+    queryset = RegistryObject.objects.filter(pk__in=pks)
     changed_by, changed_by_name = _actor(user, actor_name)
     now = timezone.now()
 

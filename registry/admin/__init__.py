@@ -1,0 +1,1 @@
+from . import objects, rules  # noqa: F401
