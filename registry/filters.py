@@ -78,8 +78,7 @@ class RegistryObjectFilter(django_filters.FilterSet):
     source = django_filters.ModelChoiceFilter(
         field_name="source",
         to_field_name="name",
-        # Source.objects is the reverse relation of RegistryObject.source, not a manager.
-        queryset=Source._default_manager.all(),
+        queryset=Source.objects.all(),
         help_text="source name",
     )
     schema_name = django_filters.CharFilter()

@@ -8,7 +8,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from registry.models import ResolverRule
+from registry.models import ResolverRule, Source
+from registry.resolver import InvalidName, split_identifier
 
 # Transform options and the type each takes (see ResolverRule).
 TRANSFORM_OPTIONS: dict[str, type] = {
@@ -20,23 +21,30 @@ TRANSFORM_OPTIONS: dict[str, type] = {
 
 
 def rule_errors(kind: str, match: str, target: str, options: Any) -> dict[str, list[str]]:
-    """Field → messages for a resolver rule that could never resolve anything."""
+    """Field → messages for a resolver rule that could never resolve anything.
+
+    alias: `match` and a `target` that is a valid name; pattern: a `match` that compiles
+    and a `target` naming only its groups; transform: known options, and `match`, when
+    given, a regex that compiles (it limits the names the transform applies to).
+    """
     errors: dict[str, list[str]] = {}
     if kind in ("alias", "pattern"):
-        if not match:
-            errors["match"] = [f"An {kind} rule needs a match."]
-        if not target:
-            errors["target"] = [f"An {kind} rule needs a target."]
-    if kind == "alias" and target and "." not in target:
-        errors.setdefault("target", []).append("An alias target is schema.object.")
-    if kind == "pattern" and match:
+        for field, value in (("match", match), ("target", target)):
+            if not value:
+                errors[field] = [f"An {kind} rule needs a {field}."]
+    if kind == "alias" and target:
+        try:
+            split_identifier(target)
+        except InvalidName as exc:
+            errors["target"] = [f"Not a valid name: {exc}."]
+    compiled = None
+    if kind in ("pattern", "transform") and match:
         try:
             compiled = re.compile(match)
         except re.error as exc:
-            errors.setdefault("match", []).append(f"Not a valid regular expression: {exc}.")
-        else:
-            if target:
-                errors.update(_template_errors(compiled, target))
+            errors["match"] = [f"Not a valid regular expression: {exc}."]
+    if kind == "pattern" and compiled and target:
+        errors.update(_template_errors(compiled, target))
     if not isinstance(options, dict):
         errors["options"] = ["Options are a JSON object."]
     elif kind == "transform":
@@ -73,8 +81,7 @@ def _transform_errors(options: dict) -> dict[str, list[str]]:
 class ResolverRuleSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(
         slug_field="name",
-        # Source.objects is the reverse relation of RegistryObject.source, not a manager.
-        queryset=ResolverRule._meta.get_field("source").related_model._default_manager.all(),
+        queryset=Source.objects.all(),
         required=False,
         allow_null=True,
         help_text="source name; null = every source",

@@ -10,13 +10,6 @@ class SourceFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("name",)
 
     name = factory.Sequence(lambda n: f"source{n}")
-
-    @classmethod
-    def _get_manager(cls, model_class):
-        # Source.objects is the reverse relation of RegistryObject.source
-        # (related_name="objects"), not the manager: reach the manager directly.
-        return model_class._default_manager
-
     dsn = "postgresql://warehouse:s3cr3t-pw@127.0.0.1:5432/warehouse"
 
 

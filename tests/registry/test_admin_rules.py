@@ -103,7 +103,12 @@ def test_resolver_rule_is_created_in_the_admin(admin_client):
             "options",
             "Unknown option",
         ),
-        ({"kind": "alias", "match": "orders", "target": "orders"}, "target", "schema.object"),
+        ({"kind": "alias", "match": "orders", "target": 'raw."orders'}, "target", "Not a valid name"),
+        (
+            {"kind": "transform", "match": "((", "target": "", "options": '{"lower": true}'},
+            "match",
+            "regular",
+        ),
     ],
 )
 def test_resolver_rule_form_rejects_rules_that_cannot_work(admin_client, overrides, field, message):
