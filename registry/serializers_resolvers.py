@@ -116,6 +116,37 @@ class ResolverRuleSerializer(serializers.ModelSerializer):
 
 
 class SimulateRequestSerializer(serializers.Serializer):
-    names = serializers.ListField(child=serializers.CharField(max_length=500), min_length=1, max_length=1000)
-    source = serializers.CharField(required=False, help_text="source name; default: the only source")
-    search_path = serializers.ListField(child=serializers.CharField(max_length=200), required=False)
+    names = serializers.ListField(
+        child=serializers.CharField(max_length=500, trim_whitespace=False), min_length=1, max_length=1000
+    )
+    source = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Source.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="source name; omitted = the objects and global rules of every source",
+    )
+    search_path = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="where unqualified names land; default: the source's search path",
+    )
+
+
+class ResolutionSerializer(serializers.Serializer):
+    """One simulated resolution: where the name lands and which rule decided it."""
+
+    name = serializers.CharField(help_text="the name as given")
+    schema_name = serializers.CharField(allow_null=True)
+    object_name = serializers.CharField(allow_null=True)
+    object_id = serializers.IntegerField(
+        allow_null=True, help_text="registry object id; null when unresolved"
+    )
+    rule = serializers.CharField(help_text='the rule that fired ("alias #3: …", "search_path", "exact", "")')
+    resolved = serializers.BooleanField()
+
+
+class SimulateResponseSerializer(serializers.Serializer):
+    source = serializers.CharField(allow_null=True)
+    search_path = serializers.ListField(child=serializers.CharField())
+    results = ResolutionSerializer(many=True)

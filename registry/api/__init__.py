@@ -1,1 +1,1 @@
-from . import objects  # noqa: F401
+from . import objects, resolvers  # noqa: F401
