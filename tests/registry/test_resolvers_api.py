@@ -169,7 +169,9 @@ def test_simulate_with_a_search_path_and_no_source(read_client, warehouse):
     assert response.json()["source"] is None
 
 
-def test_simulate_query_count_does_not_grow_with_names(staff_client, warehouse, django_assert_max_num_queries):
+def test_simulate_query_count_does_not_grow_with_names(
+    staff_client, warehouse, django_assert_max_num_queries
+):
     # session, user, the rules, the object index: whatever the number of names
     with django_assert_max_num_queries(4):
         response = staff_client.post(
