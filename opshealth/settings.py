@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "ledger",
     "registry",
@@ -159,6 +160,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # API docs served from our own static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
