@@ -185,7 +185,7 @@ class _Inference:
         ev = self.evidence.get(obj.id, Evidence())
         best = None
         for rule in self.rules.get("criticality", []):
-            if rule.value not in CRITICALITY_RANK or not rule.matches(obj, layer, ev):
+            if rule.rule.value not in CRITICALITY_RANK or not rule.matches(obj, layer, ev):
                 continue
             if best is None or CRITICALITY_RANK[rule.rule.value] > CRITICALITY_RANK[best["value"]]:
                 best = rule.provenance(ev)
