@@ -8,7 +8,6 @@ a value that does not change records nothing.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,10 +17,19 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.duration import duration_string
 
+from registry.inference import _should_monitor
 from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject
 
 VIA = ("admin", "api", "cli")
-MONITORED_CRITICALITIES = ("critical", "important")
+# Overrides that feed should_monitor (see registry.inference._should_monitor).
+MONITOR_INPUTS = frozenset({"health_enabled", "is_critical"})
+# How discovery words a contradiction per override (registry.inference._contradictions);
+# a reason naming none of them is attributed to all three.
+REVIEW_MARKERS = {
+    "is_expected": "overridden as not expected",
+    "is_critical": "overridden as not critical",
+    "health_enabled": "health checks disabled",
+}
 # "Clear overrides" resets these. Notes are a person's commentary, not a correction of
 # an inferred value, so they survive.
 CLEARED_VALUES: dict[str, Any] = {
@@ -42,11 +50,6 @@ class OverrideError(ValueError):
         super().__init__(f"not override fields: {', '.join(self.fields)}")
 
 
-def should_monitor(criticality: str, health_enabled: bool | None) -> bool:
-    """The spec's rule: critical or important objects, and those a person enabled."""
-    return criticality in MONITORED_CRITICALITIES or bool(health_enabled)
-
-
 def as_text(value: Any) -> str | None:
     """How a value is written in the audit trail (NULL stays NULL: "no override")."""
     if value is None:
@@ -59,8 +62,9 @@ def as_text(value: Any) -> str | None:
 
 
 def flagged_fields(review_reason: str) -> set[str]:
-    """Override fields named in a review reason; empty when the reason names none."""
-    return {name for name in OVERRIDE_FIELDS if re.search(rf"\b{name}\b", review_reason)}
+    """The overrides a review reason contradicts."""
+    flagged = {name for name, marker in REVIEW_MARKERS.items() if marker in review_reason}
+    return flagged or set(REVIEW_MARKERS)
 
 
 def apply_overrides(
@@ -77,9 +81,10 @@ def apply_overrides(
     of the changed rows, one INSERT of the audit rows. Returns the audit rows written.
 
     - Only `OVERRIDE_FIELDS` may be changed (else `OverrideError`).
-    - `should_monitor` is recomputed when `health_enabled` changes.
-    - `needs_review` is cleared when the flagged override changes (the override named
-      in `review_reason`, or any override when the reason names none).
+    - `should_monitor` (and its provenance) is recomputed with discovery's own rule when
+      `health_enabled` or `is_critical` changes.
+    - `needs_review` is cleared when an override the review is about changes. The
+      reason is kept: discovery asks again only when its evidence changes.
     - A user is recorded by FK and name; a token (no user row) by its name.
     """
     unknown = set(changes) - set(OVERRIDE_FIELDS)
@@ -106,8 +111,10 @@ def apply_overrides(
             .only(
                 "pk",
                 "criticality",
+                "is_critical",
                 "health_enabled",
                 "should_monitor",
+                "provenance",
                 "needs_review",
                 "review_reason",
                 *changes,
@@ -136,27 +143,25 @@ def apply_overrides(
             obj.updated_at = now
             updated.append(obj)
         if updated:
-            fields = [*changes, "updated_at", "should_monitor", "needs_review", "review_reason"]
+            fields = [*changes, "updated_at", "should_monitor", "provenance", "needs_review"]
             RegistryObject.objects.bulk_update(updated, fields)
             OverrideAudit.objects.bulk_create(audits)
 
     if instance is not None and updated:
-        for name in ("updated_at", "should_monitor", "needs_review", "review_reason", *changes):
+        for name in ("updated_at", "should_monitor", "provenance", "needs_review", *changes):
             setattr(instance, name, getattr(updated[0], name))
     return audits
 
 
 def _derive(obj: RegistryObject, changed: list[str]) -> None:
     """Values that follow from the overrides just changed on `obj`."""
-    # Only a change of health_enabled moves should_monitor: the rest of its inputs are
-    # discovery's, and discovery recomputes it every run.
-    if "health_enabled" in changed:
-        obj.should_monitor = should_monitor(obj.criticality, obj.health_enabled)
-    if obj.needs_review:
-        flagged = flagged_fields(obj.review_reason)
-        if not flagged or flagged & set(changed):
-            obj.needs_review = False
-            obj.review_reason = ""
+    # Only these overrides move should_monitor; its other inputs are discovery's, and
+    # discovery recomputes it every run with the same rule.
+    if MONITOR_INPUTS & set(changed):
+        obj.should_monitor, monitor_provenance = _should_monitor(obj)
+        obj.provenance = {**(obj.provenance or {}), "should_monitor": monitor_provenance}
+    if obj.needs_review and flagged_fields(obj.review_reason) & set(changed):
+        obj.needs_review = False
 
 
 def _actor(user, actor_name: str):

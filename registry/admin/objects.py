@@ -47,19 +47,23 @@ def object_url(obj: RegistryObject) -> str:
 def provenance_rows(obj: RegistryObject) -> list[dict[str, Any]]:
     """One row per inferred attribute: its value, the rule that set it, the evidence.
 
-    Discovery writes {"attribute": {"rule": …, "evidence": … (text or list)}}; any other
-    shape is shown as it is rather than hidden.
+    Discovery writes {"attribute": {"value": …, "rule": …, "evidence": … (text or list)}};
+    any other shape is shown as it is rather than hidden.
     """
     rows = []
     for attribute, detail in sorted((obj.provenance or {}).items()):
-        if isinstance(detail, dict):
-            rule, evidence = detail.get("rule", ""), detail.get("evidence", "")
-        else:
-            rule, evidence = "", detail
+        if not isinstance(detail, dict):
+            detail = {"evidence": detail}
+        evidence = detail.get("evidence", "")
         if isinstance(evidence, list | tuple):
             evidence = "; ".join(str(item) for item in evidence)
         rows.append(
-            {"attribute": attribute, "value": getattr(obj, attribute, ""), "rule": rule, "evidence": evidence}
+            {
+                "attribute": attribute,
+                "value": detail.get("value", getattr(obj, attribute, "")),
+                "rule": detail.get("rule", ""),
+                "evidence": evidence,
+            }
         )
     return rows
 

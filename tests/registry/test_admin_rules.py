@@ -3,6 +3,8 @@ override audit (read-only)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
@@ -38,10 +40,12 @@ def inference_rule_post(**overrides) -> dict:
 
 
 def test_inference_rule_is_created_in_the_admin(admin_client):
-    response = admin_client.post("/admin/registry/inferencerule/add/", inference_rule_post())
+    response = admin_client.post(
+        "/admin/registry/inferencerule/add/", inference_rule_post(description="our raw rule")
+    )
 
     assert response.status_code == 302
-    rule = InferenceRule.objects.get()
+    rule = InferenceRule.objects.get(description="our raw rule")
     assert (rule.attribute, rule.value, rule.schema_pattern) == ("layer", "RAW", "^raw$")
 
 
@@ -55,21 +59,27 @@ def test_inference_rule_is_created_in_the_admin(admin_client):
     ],
 )
 def test_inference_rule_form_rejects_rules_that_cannot_work(admin_client, overrides, field, message):
+    before = InferenceRule.objects.count()  # the default rules, from a data migration
+
     response = admin_client.post("/admin/registry/inferencerule/add/", inference_rule_post(**overrides))
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert message in " ".join(errors[field])
-    assert not InferenceRule.objects.exists()
+    assert InferenceRule.objects.count() == before
 
 
 def test_inference_rules_list_is_editable_in_place(admin_client):
-    rule = InferenceRule.objects.create(attribute="layer", value="RAW", priority=10)
+    rule = InferenceRule.objects.create(attribute="layer", value="RAW", priority=10, description="mine")
 
     response = admin_client.get("/admin/registry/inferencerule/")
 
     assert response.status_code == 200
-    assert f'name="form-0-priority" value="{rule.priority}"' in response.content.decode()
+    page = response.content.decode()
+    assert re.search(rf'name="form-(\d+)-id" value="{rule.pk}"', page)
+    row = re.search(rf'name="form-(\d+)-id" value="{rule.pk}"', page).group(1)
+    assert f'name="form-{row}-priority" value="10"' in page
+    assert f'name="form-{row}-is_active"' in page
 
 
 def resolver_rule_post(**overrides) -> dict:

@@ -95,48 +95,82 @@ def test_enabling_health_makes_a_normal_object_monitored(staff_user):
 
     obj.refresh_from_db()
     assert obj.should_monitor is True
+    assert obj.provenance["should_monitor"]["rule"] == "health_enabled override"
 
 
-def test_disabling_health_keeps_an_important_object_monitored(staff_user):
+def test_disabling_health_stops_monitoring_even_an_important_object(staff_user):
+    # Discovery's rule (registry.inference): an explicit health override decides.
     obj = RegistryObjectFactory(criticality="important", should_monitor=True, health_enabled=True)
 
     apply_overrides(obj, {"health_enabled": False}, user=staff_user)
 
     obj.refresh_from_db()
-    assert obj.should_monitor is True
-
-
-def test_clearing_health_stops_monitoring_a_normal_object(staff_user):
-    obj = RegistryObjectFactory(criticality="normal", should_monitor=True, health_enabled=True)
-
-    apply_overrides(obj, {"health_enabled": None}, user=staff_user)
-
-    obj.refresh_from_db()
     assert obj.should_monitor is False
 
 
-def test_changing_the_flagged_override_clears_needs_review(staff_user):
+def test_clearing_health_falls_back_to_criticality(staff_user):
+    normal = RegistryObjectFactory(criticality="normal", should_monitor=True, health_enabled=True)
+    important = RegistryObjectFactory(criticality="important", should_monitor=False, health_enabled=False)
+
+    apply_overrides(RegistryObject.objects.all(), {"health_enabled": None}, user=staff_user)
+
+    assert RegistryObject.objects.get(pk=normal.pk).should_monitor is False
+    assert RegistryObject.objects.get(pk=important.pk).should_monitor is True
+
+
+def test_marking_critical_makes_an_object_monitored(staff_user):
     obj = RegistryObjectFactory(
-        is_expected=False,
-        needs_review=True,
-        review_reason="is_expected=false but used by 3 endpoints",
+        criticality="normal", should_monitor=False, provenance={"layer": {"value": "RAW"}}
     )
+
+    apply_overrides(obj, {"is_critical": True}, user=staff_user)
+
+    obj.refresh_from_db()
+    assert obj.should_monitor is True
+    assert obj.provenance["layer"] == {"value": "RAW"}  # the rest of the provenance is kept
+
+
+def test_other_overrides_leave_should_monitor_alone(staff_user):
+    obj = RegistryObjectFactory(criticality="normal", should_monitor=True)  # as discovery left it
+
+    apply_overrides(obj, {"notes": "n", "is_expected": True}, user=staff_user)
+
+    obj.refresh_from_db()
+    assert obj.should_monitor is True
+
+
+def test_changing_the_flagged_override_clears_needs_review_and_keeps_the_reason(staff_user):
+    reason = "overridden as not expected but used by 3 endpoint and 0 script location(s): …"
+    obj = RegistryObjectFactory(is_expected=False, needs_review=True, review_reason=reason)
 
     apply_overrides(obj, {"is_expected": True}, user=staff_user)
 
     obj.refresh_from_db()
-    assert (obj.needs_review, obj.review_reason) == (False, "")
+    # The reason stays so discovery does not flag the same evidence again.
+    assert (obj.needs_review, obj.review_reason) == (False, reason)
 
 
 def test_changing_another_override_keeps_needs_review(staff_user):
     obj = RegistryObjectFactory(
-        is_expected=False, needs_review=True, review_reason="is_expected=false but used by an endpoint"
+        is_expected=False,
+        is_critical=True,
+        needs_review=True,
+        review_reason="overridden as not expected but used by 1 endpoint and 0 script location(s)",
     )
 
-    apply_overrides(obj, {"notes": "looking into it"}, user=staff_user)
+    apply_overrides(obj, {"notes": "looking into it", "is_critical": None}, user=staff_user)
 
     obj.refresh_from_db()
     assert obj.needs_review is True
+
+
+def test_a_reason_in_another_wording_is_cleared_by_any_flaggable_override(staff_user):
+    obj = RegistryObjectFactory(health_enabled=False, needs_review=True, review_reason="contradicted")
+
+    apply_overrides(obj, {"health_enabled": None}, user=staff_user)
+
+    obj.refresh_from_db()
+    assert obj.needs_review is False
 
 
 def test_instance_passed_in_reflects_the_saved_values(staff_user):
