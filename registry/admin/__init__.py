@@ -1,1 +1,3 @@
-from . import objects, rules  # noqa: F401
+"""Admin of the registry app, one module per topic."""
+
+from registry.admin import objects, rules  # noqa: F401

@@ -1,1 +1,0 @@
-from . import objects, resolvers  # noqa: F401
