@@ -157,13 +157,13 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpsHealth API",
-    "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
-    "VERSION": "1",
-    "SERVE_INCLUDE_SCHEMA": False,
     # API docs served from our own static files (drf-spectacular-sidecar), not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
