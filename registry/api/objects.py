@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ledger.auth import ReadOnlyOrStaff
+from ledger.models import ApiToken
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject
 from registry.overrides import apply_overrides
@@ -17,6 +18,16 @@ from registry.serializers_objects import (
     RegistryObjectDetailSerializer,
     RegistryObjectRowSerializer,
 )
+
+
+def actor_name(request: Request) -> str:
+    """Who the audit names: the user, and the token when one was used."""
+    token = request.auth if isinstance(request.auth, ApiToken) else None
+    if token is None:
+        return ""
+    if token.user_id:
+        return f"{request.user.get_username()} (token:{token.name})"
+    return f"token:{token.name}"
 
 
 @extend_schema_view(
@@ -72,6 +83,8 @@ class SourceRegistryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         obj = self.get_object()
         overrides = OverridesSerializer(data=request.data, partial=True)
         overrides.is_valid(raise_exception=True)
-        apply_overrides(obj, overrides.validated_data, user=request.user, via="api")
+        apply_overrides(
+            obj, overrides.validated_data, user=request.user, actor_name=actor_name(request), via="api"
+        )
         # Read back through the detail queryset so the response shows the new audit rows.
         return Response(RegistryObjectDetailSerializer(self.get_queryset().get(pk=obj.pk)).data)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework.test import APIClient
 
+from ledger.models import ApiToken
 from registry.models import OverrideAudit, RegistryObject
 from tests.factories.registry import (
     CodeUsageFactory,
@@ -297,3 +299,21 @@ def test_no_dsn_in_responses(staff_client):
     for response in (staff_client.get(URL), staff_client.get(f"{URL}/{obj.pk}")):
         assert "s3cr3t-pw" not in response.content.decode()
         assert "postgresql://" not in response.content.decode()
+
+
+def test_patch_with_a_staff_users_token_is_audited_with_user_and_token(staff_user):
+    _, raw = ApiToken.issue("ops-laptop", ApiToken.SCOPE_INGEST, user=staff_user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    obj = RegistryObjectFactory()
+
+    response = client.patch(f"{URL}/{obj.pk}", {"is_critical": False}, format="json")
+
+    assert response.status_code == 200
+    audit = OverrideAudit.objects.get(object=obj)
+    assert (audit.changed_by, audit.changed_by_name, audit.via) == (
+        staff_user,
+        "staff (token:ops-laptop)",
+        "api",
+    )
+    assert raw not in response.content.decode()
