@@ -153,6 +153,46 @@ def apply_overrides(
     return audits
 
 
+def mark_reviewed(
+    target: RegistryObject | QuerySet[RegistryObject],
+    *,
+    user=None,
+    actor_name: str = "",
+    via: str = "admin",
+) -> list[OverrideAudit]:
+    """A person looked at the flagged objects and keeps their overrides as they are.
+
+    Clears `needs_review` and keeps `review_reason`, so discovery flags the object again
+    only when its evidence changes. Audited as a change of `needs_review`; three queries.
+    """
+    pks = [target.pk] if isinstance(target, RegistryObject) else target.values("pk")
+    changed_by, changed_by_name = _actor(user, actor_name)
+    now = timezone.now()
+    with transaction.atomic():
+        flagged = list(
+            RegistryObject.objects.filter(pk__in=pks, needs_review=True)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
+        RegistryObject.objects.filter(pk__in=flagged).update(needs_review=False, updated_at=now)
+        audits = OverrideAudit.objects.bulk_create(
+            OverrideAudit(
+                object_id=pk,
+                field="needs_review",
+                old_value="true",
+                new_value="false",
+                changed_by=changed_by,
+                changed_by_name=changed_by_name,
+                via=via,
+                changed_at=now,
+            )
+            for pk in flagged
+        )
+    if isinstance(target, RegistryObject) and flagged:
+        target.needs_review = False
+    return audits
+
+
 def _derive(obj: RegistryObject, changed: list[str]) -> None:
     """Values that follow from the overrides just changed on `obj`."""
     # Only these overrides move should_monitor; its other inputs are discovery's, and

@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from ledger.models import CheckResult, RunAsset
 from registry.filters import has_override_q
 from registry.models import OVERRIDE_FIELDS, AssetLink, RegistryObject
-from registry.overrides import CLEARED_VALUES, apply_overrides
+from registry.overrides import CLEARED_VALUES, apply_overrides, mark_reviewed
 
 # Rows each section of the object page shows, newest first where it is a history.
 SECTION_LIMIT = 50
@@ -135,7 +135,7 @@ class RegistryObjectAdmin(admin.ModelAdmin):
     # A big registry must not pay an unfiltered COUNT(*) on every page view.
     show_full_result_count = False
     ordering = ["source__name", "schema_name", "object_name"]
-    actions = ["mark_expected", "mark_critical", "enable_health", "clear_overrides"]
+    actions = ["mark_expected", "mark_critical", "enable_health", "clear_overrides", "mark_reviewed"]
     fieldsets = [
         (
             None,
@@ -248,6 +248,11 @@ class RegistryObjectAdmin(admin.ModelAdmin):
     @admin.action(description="Clear overrides of selected objects (notes are kept)", permissions=["change"])
     def clear_overrides(self, request, queryset):
         self._bulk(request, queryset, dict(CLEARED_VALUES), "Cleared overrides")
+
+    @admin.action(description="Mark selected objects reviewed (keep their overrides)", permissions=["change"])
+    def mark_reviewed(self, request, queryset):
+        audits = mark_reviewed(queryset, user=request.user, via="admin")
+        self.message_user(request, f"Marked reviewed: {len(audits)} object(s).", messages.SUCCESS)
 
 
 def object_link(obj: RegistryObject | None) -> str:

@@ -201,6 +201,19 @@ def test_bulk_clear_overrides_is_audited_and_keeps_notes(admin_client, warehouse
     }
 
 
+def test_bulk_mark_reviewed_clears_the_flag_and_is_audited(admin_client, staff_user, warehouse):
+    flagged = warehouse["flagged"]
+
+    admin_client.post(
+        LIST, {"action": "mark_reviewed", "_selected_action": [flagged.pk, warehouse["orders"].pk]}
+    )
+
+    flagged.refresh_from_db()
+    assert (flagged.needs_review, flagged.is_expected) == (False, False)
+    (audit,) = OverrideAudit.objects.all()
+    assert (audit.object_id, audit.field, audit.changed_by) == (flagged.pk, "needs_review", staff_user)
+
+
 def test_detail_page_shows_columns_lineage_usages_provenance_and_audit(admin_client, staff_user):
     raw = RegistryObjectFactory(schema_name="raw", object_name="orders")
     obj = RegistryObjectFactory(

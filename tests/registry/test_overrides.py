@@ -9,7 +9,7 @@ import pytest
 from ledger.auth import TokenUser
 from ledger.models import ApiToken
 from registry.models import OverrideAudit, RegistryObject
-from registry.overrides import OverrideError, apply_overrides
+from registry.overrides import OverrideError, apply_overrides, mark_reviewed
 from tests.factories.registry import RegistryObjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,3 +194,21 @@ def test_queryset_update_is_bulk_with_constant_queries(staff_user, django_assert
     assert len(audits) == 30
     assert set(OverrideAudit.objects.values_list("object_id", flat=True)) == {o.pk for o in objs}
     assert not RegistryObject.objects.exclude(is_expected=True).exists()
+
+
+def test_mark_reviewed_clears_the_flag_keeps_overrides_and_audits(staff_user, django_assert_num_queries):
+    reason = "overridden as not expected but used by 1 endpoint and 0 script location(s)"
+    flagged = RegistryObjectFactory.create_batch(
+        3, is_expected=False, needs_review=True, review_reason=reason
+    )
+    calm = RegistryObjectFactory(needs_review=False)
+
+    # SAVEPOINT, SELECT … FOR UPDATE, UPDATE, INSERT audit rows, RELEASE SAVEPOINT
+    with django_assert_num_queries(5):
+        audits = mark_reviewed(RegistryObject.objects.all(), user=staff_user)
+
+    assert {a.object_id for a in audits} == {o.pk for o in flagged}
+    assert {(a.field, a.old_value, a.new_value) for a in audits} == {("needs_review", "true", "false")}
+    for obj in RegistryObject.objects.filter(pk__in=[o.pk for o in flagged]):
+        assert (obj.needs_review, obj.is_expected, obj.review_reason) == (False, False, reason)
+    assert not OverrideAudit.objects.filter(object=calm).exists()
