@@ -8,12 +8,15 @@ a value that does not change records nothing.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.duration import duration_string
 
@@ -77,8 +80,9 @@ def apply_overrides(
 ) -> list[OverrideAudit]:
     """Set override fields on one object or a queryset, auditing each changed field.
 
-    Three queries whatever the number of objects: the rows locked and read, one UPDATE
-    of the changed rows, one INSERT of the audit rows. Returns the audit rows written.
+    A constant number of queries whatever the number of objects: the rows locked and
+    read, one UPDATE per distinct set of derived values (a handful at most), one INSERT
+    of the audit rows. Returns the audit rows written.
 
     - Only `OVERRIDE_FIELDS` may be changed (else `OverrideError`).
     - `should_monitor` (and its provenance) is recomputed with discovery's own rule when
@@ -120,7 +124,11 @@ def apply_overrides(
                 *changes,
             )
         )
-        updated, audits = [], []
+        audits: list[OverrideAudit] = []
+        # Rows needing the same UPDATE: every changed row takes the same override values,
+        # so rows differ only in the few derived values; one UPDATE per distinct set.
+        # (bulk_update's CASE per row makes its statement quadratic: 58 s for 10,000 rows.)
+        groups: dict[tuple, list[RegistryObject]] = defaultdict(list)
         for obj in rows:
             changed = [name for name, value in changes.items() if getattr(obj, name) != value]
             if not changed:
@@ -139,17 +147,18 @@ def apply_overrides(
                     )
                 )
                 setattr(obj, name, changes[name])
-            _derive(obj, changed)
             obj.updated_at = now
-            updated.append(obj)
-        if updated:
-            fields = [*changes, "updated_at", "should_monitor", "provenance", "needs_review"]
-            RegistryObject.objects.bulk_update(updated, fields)
-            OverrideAudit.objects.bulk_create(audits)
+            groups[_derive(obj, changed)].append(obj)
+        for derived, objs in groups.items():
+            RegistryObject.objects.filter(pk__in=[o.pk for o in objs]).update(
+                **changes, updated_at=now, **_derived_columns(dict(derived))
+            )
+        OverrideAudit.objects.bulk_create(audits)
 
-    if instance is not None and updated:
+    if instance is not None and groups:
+        (saved,) = (objs[0] for objs in groups.values())
         for name in ("updated_at", "should_monitor", "provenance", "needs_review", *changes):
-            setattr(instance, name, getattr(updated[0], name))
+            setattr(instance, name, getattr(saved, name))
     return audits
 
 
@@ -193,15 +202,35 @@ def mark_reviewed(
     return audits
 
 
-def _derive(obj: RegistryObject, changed: list[str]) -> None:
-    """Values that follow from the overrides just changed on `obj`."""
+def _derive(obj: RegistryObject, changed: list[str]) -> tuple:
+    """Apply to `obj` the values that follow from the overrides just changed; return them
+    as a hashable key (the columns its UPDATE must also set)."""
+    derived: dict[str, Any] = {}
     # Only these overrides move should_monitor; its other inputs are discovery's, and
     # discovery recomputes it every run with the same rule.
     if MONITOR_INPUTS & set(changed):
         obj.should_monitor, monitor_provenance = _should_monitor(obj)
         obj.provenance = {**(obj.provenance or {}), "should_monitor": monitor_provenance}
+        derived["should_monitor"] = obj.should_monitor
+        derived["monitor_provenance"] = json.dumps(monitor_provenance, sort_keys=True)
     if obj.needs_review and flagged_fields(obj.review_reason) & set(changed):
         obj.needs_review = False
+        derived["needs_review"] = False
+    return tuple(sorted(derived.items()))
+
+
+def _derived_columns(derived: dict[str, Any]) -> dict[str, Any]:
+    """The UPDATE's columns for a `_derive` key."""
+    columns: dict[str, Any] = {}
+    if "needs_review" in derived:
+        columns["needs_review"] = derived["needs_review"]
+    if "should_monitor" in derived:
+        columns["should_monitor"] = derived["should_monitor"]
+        # Only the should_monitor entry changes: the rest of the provenance is discovery's.
+        columns["provenance"] = RawSQL(
+            "provenance || jsonb_build_object('should_monitor', %s::jsonb)", [derived["monitor_provenance"]]
+        )
+    return columns
 
 
 def _actor(user, actor_name: str):

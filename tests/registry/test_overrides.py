@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ledger.auth import TokenUser
 from ledger.models import ApiToken
@@ -212,3 +214,25 @@ def test_mark_reviewed_clears_the_flag_keeps_overrides_and_audits(staff_user, dj
     for obj in RegistryObject.objects.filter(pk__in=[o.pk for o in flagged]):
         assert (obj.needs_review, obj.is_expected, obj.review_reason) == (False, False, reason)
     assert not OverrideAudit.objects.filter(object=calm).exists()
+
+
+def test_query_count_does_not_grow_with_rows_of_mixed_state(staff_user):
+    def objects(n: int) -> None:
+        for criticality in ("critical", "important", "normal"):
+            RegistryObjectFactory.create_batch(n, criticality=criticality, health_enabled=True)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            apply_overrides(RegistryObject.objects.all(), {"health_enabled": None}, user=staff_user)
+        return len(ctx.captured_queries)
+
+    objects(2)
+    few = queries()
+    RegistryObject.objects.update(health_enabled=True)
+    objects(20)
+
+    # SAVEPOINT, SELECT … FOR UPDATE, one UPDATE per resulting should_monitor state
+    # (critical, important: monitored; normal: not), INSERT audit rows, RELEASE
+    assert queries() == few == 7
+    monitored = dict(RegistryObject.objects.values_list("criticality", "should_monitor").distinct())
+    assert monitored == {"critical": True, "important": True, "normal": False}
