@@ -113,9 +113,7 @@ def _create_foreign_table(conn: psycopg.Connection, database: str, params: dict[
     trusted extension) and the package installed on the server; the demo works without.
     The user mapping names the user only: no password is written into the catalog.
     """
-    available = conn.execute(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'postgres_fdw'"
-    ).fetchone()
+    available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgres_fdw'").fetchone()
     if not available:
         return "postgres_fdw is not available on this server"
     try:
@@ -144,7 +142,9 @@ def _create_foreign_table(conn: psycopg.Connection, database: str, params: dict[
                 ) SERVER demo_loopback OPTIONS (schema_name 'raw', table_name 'fx_rates')
                 """
             )
-            conn.execute("COMMENT ON FOREIGN TABLE raw.remote_rates IS 'FX rates read from a partner database'")
+            conn.execute(
+                "COMMENT ON FOREIGN TABLE raw.remote_rates IS 'FX rates read from a partner database'"
+            )
     except psycopg.errors.InsufficientPrivilege:
         return "not allowed to create the postgres_fdw extension (needs a superuser)"
     return ""
