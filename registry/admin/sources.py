@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from registry.models import Source
+from registry.models import Source, mask_dsn
 
 
 class SourceForm(forms.ModelForm):
@@ -61,7 +61,7 @@ class SourceAdmin(admin.ModelAdmin):
         "dsn_display",
         "last_discovery_at",
         "last_discovery_status",
-        "last_discovery_error",
+        "discovery_error",
         "server_version",
         "created_at",
         "updated_at",
@@ -79,6 +79,11 @@ class SourceAdmin(admin.ModelAdmin):
     @admin.display(description="DSN")
     def dsn_display(self, source: Source) -> str:
         return source.masked_dsn
+
+    @admin.display(description="Last discovery error")
+    def discovery_error(self, source: Source) -> str:
+        # Written from driver messages by discovery; masked in case one quoted a DSN.
+        return mask_dsn(source.last_discovery_error)
 
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
