@@ -127,6 +127,7 @@ def test_fallback_to_initdb_and_pg_ctl_starts_reuses_and_survives_a_crash(fallba
         first = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert first.returncode == 0, first.stderr
         socket_dir, port, reused = first.stdout.split()
+        assert port.isdigit()
         assert (socket_dir, reused) == (str(data_dir), "True")
         # A crash: the postmaster dies, its pid file stays; the next start recovers.
         pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
