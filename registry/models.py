@@ -15,6 +15,9 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from psycopg.conninfo import conninfo_to_dict
+
+from registry.engines import ENGINES, ConnectionTest, engine_for
 
 OBJECT_TYPES = [
     ("table", "table"),
@@ -111,8 +114,6 @@ class Source(models.Model):
 
     def clean(self) -> None:
         """Field messages for the admin form, the API and the `source` command alike."""
-        from registry.engines import ENGINES
-
         errors: dict[str, str] = {}
         if self.engine not in ENGINES:
             errors["engine"] = f"Unknown engine {self.engine!r}; one of: {', '.join(sorted(ENGINES))}."
@@ -137,10 +138,8 @@ class Source(models.Model):
         """
         return [path for path in self.code_paths if not (settings.BASE_DIR / path).is_dir()]
 
-    def test_connection(self):
+    def test_connection(self) -> ConnectionTest:
         """Connect with the short timeout and record the server version. Never raises."""
-        from registry.engines import ConnectionTest, engine_for
-
         try:
             dsn = self.resolved_dsn()
         except ValueError as exc:
@@ -154,8 +153,6 @@ class Source(models.Model):
 
 def validate_dsn(dsn: str) -> str:
     """Why `dsn` is unusable, or "". Never echoes the DSN: it may hold a password."""
-    from psycopg.conninfo import conninfo_to_dict
-
     if not dsn or not dsn.strip():
         return "A DSN is required."
     if dsn.startswith("env:"):

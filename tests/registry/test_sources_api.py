@@ -269,3 +269,12 @@ def test_connection_test_against_the_machines_postgresql_15(staff_client):
     body = staff_client.post(f"{detail(source)}/test").json()
     assert body["ok"] is True, body
     assert body["server_version"].startswith("15.")
+
+
+def test_openapi_schema_documents_the_source_endpoints(staff_client):
+    response = staff_client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/sources/", "/api/v1/sources/{id}/", "/api/v1/sources/{id}/test/"} <= set(paths)
+    test_response = paths["/api/v1/sources/{id}/test/"]["post"]["responses"]["200"]
+    assert "ConnectionTest" in json.dumps(test_response)
