@@ -37,20 +37,25 @@ class BuildResult:
 
 
 def server_params() -> dict[str, str]:
-    """Connection parameters of OpsHealth's own server (no database name)."""
+    """Connection parameters of OpsHealth's own server.
+
+    `dbname` is OpsHealth's database: it exists and we may connect to it, which a managed
+    server does not promise for its `postgres` database; CREATE DATABASE runs from there.
+    """
     settings_dict = connection.settings_dict
     params = {
         "host": settings_dict.get("HOST") or "",
         "port": str(settings_dict.get("PORT") or ""),
         "user": settings_dict.get("USER") or "",
         "password": settings_dict.get("PASSWORD") or "",
+        "dbname": settings_dict.get("NAME") or "postgres",
     }
     return {key: value for key, value in params.items() if value}
 
 
 def demo_dsn(database: str = DEFAULT_DATABASE, params: dict[str, str] | None = None) -> str:
     """The DSN of the demo warehouse on the current server (what `source add` needs)."""
-    return make_conninfo(**(server_params() if params is None else params), dbname=database)
+    return make_conninfo(**{**(server_params() if params is None else params), "dbname": database})
 
 
 def build(
@@ -58,6 +63,9 @@ def build(
 ) -> BuildResult:
     """Create (or, with `reset`, drop and re-create) the demo warehouse database."""
     params = server_params() if params is None else params
+    if database == params.get("dbname"):
+        # --reset would drop OpsHealth's own data.
+        raise ValueError(f"the demo warehouse needs a database of its own, not {database!r}")
     created = _ensure_database(database, params, reset=reset)
     dsn = demo_dsn(database, params)
     # Autocommit, so that `transaction()` below is the real transaction and ANALYZE
@@ -80,8 +88,8 @@ def build(
 
 def _ensure_database(database: str, params: dict[str, str], *, reset: bool) -> bool:
     # CREATE/DROP DATABASE cannot run in a transaction: a separate autocommit
-    # connection to the server's maintenance database.
-    with psycopg.connect(make_conninfo(**params, dbname="postgres"), autocommit=True) as conn:
+    # connection to the database the parameters name (not the demo one).
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as conn:
         name = sql.Identifier(database)
         if reset:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
@@ -119,7 +127,7 @@ def _create_foreign_table(conn: psycopg.Connection, database: str, params: dict[
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw")
-            options = {"dbname": database, **{k: params[k] for k in ("host", "port") if k in params}}
+            options = {**{k: params[k] for k in ("host", "port") if k in params}, "dbname": database}
             conn.execute(
                 sql.SQL("CREATE SERVER demo_loopback FOREIGN DATA WRAPPER postgres_fdw OPTIONS ({})").format(
                     sql.SQL(", ").join(

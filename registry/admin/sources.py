@@ -7,6 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from registry.models import Source, mask_dsn
 
@@ -67,6 +69,11 @@ class SourceAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     actions = ["test_connection"]
+
+    @method_decorator(sensitive_post_parameters("dsn"))
+    def changeform_view(self, request: HttpRequest, *args, **kwargs):
+        # Error reports (the debug page, admin mails) must not show a submitted DSN.
+        return super().changeform_view(request, *args, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: Source | None = None) -> list[str]:
         fields = list(SourceForm.Meta.fields)

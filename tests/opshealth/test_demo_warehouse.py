@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from psycopg import sql
 
 from opshealth.demo import warehouse
@@ -35,7 +36,7 @@ def contract_objects() -> list[tuple[str, str, str]]:
 
 
 def drop(database: str, params: dict[str, str] | None = None) -> None:
-    conninfo = warehouse.demo_dsn("postgres", params)
+    conninfo = warehouse.demo_dsn("postgres", params)  # never the database being dropped
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
@@ -213,7 +214,7 @@ def test_command_prints_what_it_did_and_the_dsn(built):
 def test_foreign_table_through_postgres_fdw_on_postgresql_15():
     if not postgresql_15_listening():
         require_service("postgresql15", "nothing listens on 127.0.0.1:5432")
-    params = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
+    params = {"host": "127.0.0.1", "port": "5432", "user": "postgres", "dbname": "postgres"}
     database = f"test_demo_wh15_{os.getpid()}"
     try:
         result = warehouse.build(database, reset=True, params=params)
@@ -227,3 +228,9 @@ def test_foreign_table_through_postgres_fdw_on_postgresql_15():
             assert remote == local > 0
     finally:
         drop(database, params)
+
+
+def test_refuses_to_build_into_opshealths_own_database():
+    own = warehouse.server_params()["dbname"]
+    with pytest.raises(CommandError, match="needs a database of its own"):
+        call_command("demo_warehouse", database=own, reset=True, stdout=io.StringIO())

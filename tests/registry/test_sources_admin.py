@@ -114,3 +114,8 @@ def test_a_discovery_error_quoting_a_dsn_is_shown_masked(admin_client):
     page = admin_client.get(f"{CHANGELIST}{source.pk}/change/").content.decode()
     assert "could not connect with postgresql://warehouse:***@127.0.0.1:1/warehouse" in page
     assert PASSWORD not in page
+
+
+def test_a_submitted_dsn_is_hidden_from_error_reports(admin_client):
+    response = admin_client.post(f"{CHANGELIST}add/", form_data(dsn=UNREACHABLE_DSN))
+    assert response.wsgi_request.sensitive_post_parameters == ("dsn",)

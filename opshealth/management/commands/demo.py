@@ -43,7 +43,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        result = warehouse.build(options["database"], reset=options["reset"])
+        try:
+            result = warehouse.build(options["database"], reset=options["reset"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         report(self.stdout, result)
         self.register_source(result.dsn)
         self.discover()
@@ -78,7 +81,12 @@ class Command(BaseCommand):
         if "discover" not in get_commands():
             self.stdout.write("discovery is not installed: skipping `discover --source demo`")
             return
-        call_command("discover", source=SOURCE_NAME, stdout=self.stdout, stderr=self.stderr)
+        try:
+            call_command("discover", source=SOURCE_NAME, stdout=self.stdout, stderr=self.stderr)
+        except CommandError as exc:
+            # The failed run is recorded on the source and in the ledger: serve anyway,
+            # so the admin can show what went wrong.
+            self.stderr.write(f"discovery failed: {exc}")
 
     def ensure_admin(self, credentials_file: Path) -> str:
         """Create or update the superuser `admin`; returns its password.

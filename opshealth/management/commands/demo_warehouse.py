@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from opshealth.demo import warehouse
 from registry.models import mask_dsn
@@ -16,7 +16,10 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true", help="drop the database and rebuild it")
 
     def handle(self, *args, database: str, reset: bool, **options) -> None:
-        result = warehouse.build(database, reset=reset)
+        try:
+            result = warehouse.build(database, reset=reset)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         report(self.stdout, result)
 
 
