@@ -64,16 +64,21 @@ def test_demo_sets_everything_up_and_rerunning_is_safe(db, tmp_path, monkeypatch
         assert RegistryObject._default_manager.filter(source=source).exists()
     else:
         assert "discovery is not installed: skipping `discover --source demo`" in first
+    token_lines = [line.split()[2] for line in first.splitlines() if line.startswith("API token: ")]
     if "token" in get_commands():
-        assert ApiToken._default_manager.filter(name="demo-read", scope=ApiToken.SCOPE_READ).exists()
+        token = (tmp_path / "demo-token.txt").read_text().strip()
+        assert ApiToken._default_manager.get(name="demo-read").token_hash == ApiToken.hash(token)
+        assert token_lines == [token]
     else:
         assert "the token command is not installed: no demo read token created" in first
+        assert token_lines == []
 
     second = demo(credentials)
     assert f"Login:     admin / {password}" in second.splitlines()
     assert f"demo warehouse {DATABASE} is already built (use --reset to rebuild)" in second
     assert "updated source demo" in second
     assert "updated admin user admin" in second
+    assert [line.split()[2] for line in second.splitlines() if line.startswith("API token: ")] == token_lines
     assert Source._default_manager.filter(name="demo").count() == 1
     assert get_user_model()._default_manager.filter(username="admin").count() == 1
 

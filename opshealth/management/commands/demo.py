@@ -7,6 +7,7 @@ Every step is idempotent, so running it again is safe.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from pathlib import Path
@@ -39,7 +40,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--credentials-file",
             default=str(settings.BASE_DIR / ".opshealth" / "demo-admin.txt"),
-            help="where a generated admin password is kept, so re-runs print the same",
+            help="where a generated admin password is kept, so re-runs print the same "
+            "(the demo read token goes beside it, in demo-token.txt)",
         )
 
     def handle(self, *args, **options) -> None:
@@ -50,14 +52,19 @@ class Command(BaseCommand):
         report(self.stdout, result)
         self.register_source(result.dsn)
         self.discover()
-        password = self.ensure_admin(Path(options["credentials_file"]))
-        self.ensure_token()
+        credentials_file = Path(options["credentials_file"])
+        password = self.ensure_admin(credentials_file)
+        token = self.ensure_token(credentials_file.with_name("demo-token.txt"))
         base = f"http://{options['host']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Admin:     {base}/admin/")
         self.stdout.write(f"API root:  {base}/api/v1/")
         self.stdout.write(f"API docs:  {base}/api/docs/")
         self.stdout.write(f"Login:     {ADMIN_USERNAME} / {password}")
+        if token:
+            self.stdout.write(
+                f"API token: {token}  (curl -H 'Authorization: Bearer {token}' {base}/api/v1/sources)"
+            )
         if not options["no_serve"]:
             # No autoreloader: it would re-run this whole command in a child process.
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
@@ -99,9 +106,7 @@ class Command(BaseCommand):
             password = credentials_file.read_text().strip()
         if not password:
             password = secrets.token_urlsafe(12)
-            credentials_file.parent.mkdir(parents=True, exist_ok=True)
-            credentials_file.touch(mode=0o600)
-            credentials_file.write_text(password + "\n")
+            _write_private(credentials_file, password)
         user, created = get_user_model()._default_manager.get_or_create(username=ADMIN_USERNAME)
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
@@ -109,14 +114,33 @@ class Command(BaseCommand):
         self.stdout.write(f"{'created' if created else 'updated'} admin user {ADMIN_USERNAME}")
         return password
 
-    def ensure_token(self) -> None:
+    def ensure_token(self, token_file: Path) -> str:
+        """A read token for trying the API; returns it, or "" when none can be shown.
+
+        The clear value exists only when the token is created: it is kept (owner-only)
+        in `token_file`, so re-runs print it again.
+        """
         if "token" not in get_commands():
             self.stdout.write("the token command is not installed: no demo read token created")
-            return
+            return ""
         if ApiToken._default_manager.filter(name=TOKEN_NAME).exists():
-            self.stdout.write(f"read token {TOKEN_NAME} exists (its value was printed when it was created)")
-            return
+            if token_file.exists():
+                return token_file.read_text().strip()
+            self.stdout.write(f"read token {TOKEN_NAME} exists; its value was printed when it was created")
+            return ""
+        out = io.StringIO()
         try:
-            call_command("token", "create", TOKEN_NAME, "--scope", "read", stdout=self.stdout)
+            call_command("token", "create", TOKEN_NAME, "--scope", "read", stdout=out, stderr=io.StringIO())
         except CommandError as exc:
             self.stderr.write(f"could not create the demo read token: {exc}")
+            return ""
+        raw = out.getvalue().strip()
+        _write_private(token_file, raw)
+        self.stdout.write(f"created read token {TOKEN_NAME}")
+        return raw
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(text + "\n")
