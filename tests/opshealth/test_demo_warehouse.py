@@ -15,6 +15,7 @@ from django.core.management.base import CommandError
 from psycopg import sql
 
 from opshealth.demo import warehouse
+from opshealth.management.commands.demo_warehouse import report
 from tests.conftest import require_service
 from tests.registry.sources_helpers import postgresql_15_listening
 
@@ -234,3 +235,11 @@ def test_refuses_to_build_into_opshealths_own_database():
     own = warehouse.server_params()["dbname"]
     with pytest.raises(CommandError, match="needs a database of its own"):
         call_command("demo_warehouse", database=own, reset=True, stdout=io.StringIO())
+
+
+def test_the_printed_dsn_hides_a_password():
+    out = io.StringIO()
+    dsn = "host=db.internal port=5432 user=etl password=s3cr3t dbname=demo_warehouse"
+    report(out, warehouse.BuildResult("demo_warehouse", dsn, False, True, ""))
+    assert "  DSN: host=db.internal port=5432 user=etl password=*** dbname=demo_warehouse" in out.getvalue()
+    assert "s3cr3t" not in out.getvalue()

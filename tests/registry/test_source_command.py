@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from django.core.management import call_command
@@ -83,10 +84,11 @@ def test_test_prints_ok_and_the_server_version(db):
     assert out.startswith("warehouse: ok, server ")
 
 
-def test_test_fails_with_exit_status_1_and_no_secret(db):
+def test_test_fails_with_exit_status_1_and_no_secret(db, caplog):
     make_source()
-    with pytest.raises(CommandError) as exc:
+    with caplog.at_level(logging.DEBUG), pytest.raises(CommandError) as exc:
         run("test", "warehouse")
+    assert PASSWORD not in caplog.text
     assert exc.value.returncode == 1
     assert str(exc.value).startswith("warehouse: OperationalError: ")
     assert PASSWORD not in str(exc.value)
