@@ -278,3 +278,11 @@ def test_openapi_schema_documents_the_source_endpoints(staff_client):
     assert {"/api/v1/sources/", "/api/v1/sources/{id}/", "/api/v1/sources/{id}/test/"} <= set(paths)
     test_response = paths["/api/v1/sources/{id}/test/"]["post"]["responses"]["200"]
     assert "ConnectionTest" in json.dumps(test_response)
+
+
+def test_the_trailing_slash_is_optional(staff_client):
+    source = make_source()
+    assert staff_client.get(f"{URL}/").status_code == 200
+    assert staff_client.get(f"{detail(source)}/").status_code == 200
+    assert staff_client.post(f"{detail(source)}/test/").status_code == 200
+    assert staff_client.post(f"{URL}/", valid_payload(name="other"), format="json").status_code == 201
