@@ -176,6 +176,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Model.objects can be shadowed by a reverse relation named "objects".
+    "DEFAULT_QUERY_MANAGER": "_default_manager",
 }
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
