@@ -203,8 +203,10 @@ class ExpectedSourceMissing(HealthCheck):
     remedy = "Restore the missing objects, or clear their is_expected override"
 
     def evaluate(self, ctx):
-        rows = RegistryObject.objects.filter(is_expected=True, exists_in_db=False).values(
-            "id", "schema_name", "object_name", "source__name", "last_seen_at"
+        rows = (
+            RegistryObject.objects.filter(is_expected=True, exists_in_db=False)
+            .order_by("schema_name", "object_name", "id")
+            .values("id", "schema_name", "object_name", "source__name", "last_seen_at")
         )
         items = [
             Item(
