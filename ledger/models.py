@@ -259,6 +259,14 @@ class CheckResult(models.Model):
     checked_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        constraints = [
+            # Idempotent ingestion: a replayed event cannot add the same result twice.
+            models.UniqueConstraint(
+                fields=["run", "asset_key", "partition_key", "check_name", "checked_at"],
+                name="ledger_check_replay_uniq",
+                nulls_distinct=False,
+            )
+        ]
         indexes = [
             # latest result per (asset, check); trends per check
             models.Index(fields=["normalized_key", "check_name", "-checked_at"], name="ledger_check_latest"),
