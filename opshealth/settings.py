@@ -208,3 +208,68 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }
+
+# --- Code scan --------------------------------------------------------------------
+# How the code scan recognises HTTP route handlers (registry.codescan.RoutePatterns):
+# fnmatch patterns on dotted names → HTTP method ("*": from the `methods` argument).
+# SQL in a handler, or in a function a handler reaches, is used in `endpoint` context.
+OPSHEALTH_ROUTE_PATTERNS = {
+    "decorators": {
+        # FastAPI/Starlette, Flask 2+, aiohttp RouteTableDef, Sanic, Quart
+        **{
+            f"*.{verb}": verb.upper() for verb in ("get", "post", "put", "patch", "delete", "head", "options")
+        },
+        "*.route": "*",
+        "*.api_route": "*",
+        "*.websocket": "GET",
+        # Bottle's module-level decorators
+        **{verb: verb.upper() for verb in ("get", "post", "put", "patch", "delete")},
+        "route": "*",
+        # DRF function views and viewset extra actions; CherryPy
+        "api_view": "*",
+        "*.api_view": "*",
+        "action": "*",
+        "*.action": "*",
+        "cherrypy.expose": "GET",
+        "expose": "GET",
+        # Django function views that say their method (also handlers when wired in urls.py)
+        "require_POST": "POST",
+        "require_GET": "GET",
+        "require_safe": "GET",
+        "require_http_methods": "*",
+        "*.require_POST": "POST",
+        "*.require_http_methods": "*",
+    },
+    "registrations": {
+        # Django urls.py
+        **{name: "*" for name in ("path", "re_path", "url", "*.path", "*.re_path", "*.url")},
+        # Flask, FastAPI/Starlette
+        "*.add_url_rule": "*",
+        "*.add_api_route": "*",
+        "Route": "*",
+        "*.Route": "*",
+        # aiohttp
+        **{f"*.add_{verb}": verb.upper() for verb in ("get", "post", "put", "patch", "delete", "head")},
+        "*.add_route": "*",
+        "*.add_view": "*",
+        **{f"web.{verb}": verb.upper() for verb in ("get", "post", "put", "patch", "delete")},
+        "web.route": "*",
+        "web.view": "*",
+        # DRF routers, Tornado applications
+        "*router.register": "*",
+        "*Application": "*",
+        "*.add_handlers": "*",
+    },
+    # Class-based views: Django View and generics, DRF APIView/ViewSets, Flask MethodView,
+    # Tornado RequestHandler, Starlette HTTPEndpoint, aiohttp web.View.
+    "view_bases": ["View", "*.View", "*View", "*ViewSet", "*RequestHandler", "*HTTPEndpoint"],
+    "view_methods": {
+        **{verb: verb.upper() for verb in ("get", "post", "put", "patch", "delete", "head", "options")},
+        "list": "GET",
+        "retrieve": "GET",
+        "create": "POST",
+        "update": "PUT",
+        "partial_update": "PATCH",
+        "destroy": "DELETE",
+    },
+}
