@@ -1,5 +1,11 @@
 from rest_framework.routers import DefaultRouter
 
+from registry.api.sources import SourceViewSet
+
 router = DefaultRouter(trailing_slash="/?")
+# DRF's constructor turns any truthy trailing_slash into "/": set the optional slash
+# afterwards, so `/sources` and `/sources/` both answer (no 301 that drops a POST body).
+router.trailing_slash = "/?"
+router.register("sources", SourceViewSet, basename="source")
 
 urlpatterns = router.urls
