@@ -12,11 +12,6 @@ class SourceFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"source{n}")
     dsn = "postgresql://warehouse:s3cr3t-pw@127.0.0.1:5432/warehouse"
 
-    @classmethod
-    def _get_manager(cls, model_class):
-        # Source.objects is RegistryObject's reverse accessor (related_name="objects").
-        return model_class._default_manager
-
 
 class RegistryObjectFactory(factory.django.DjangoModelFactory):
     class Meta:
