@@ -18,9 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from checks.health import CHECKS, CheckOutcome, Context, HealthCheck
-from checks.jobs import JobRun, exclusive
+from checks.jobs import exclusive, record_skipped
 from checks.models import ERROR, INFO, OK, WARN, CheckRun, Evaluation, Violation, band_for, global_status_for
-from ledger.models import Run
+from ledger.logger import RunLogger
 
 PIPELINE = "opshealth.evaluate_health"
 MAX_NAMES_IN_REMEDY = 5
@@ -141,21 +141,7 @@ def evaluate_as_job(*, trigger: str = "cli", now: datetime | None = None) -> Eva
     ledger_trigger = {"api": "api", "schedule": "scheduler"}.get(trigger, "cli")
     with exclusive(PIPELINE) as acquired:
         if not acquired:
-            JobRun.skipped(PIPELINE, triggered_by=ledger_trigger)
+            record_skipped(PIPELINE, triggered_by=ledger_trigger)
             return None
-        job = JobRun(PIPELINE, triggered_by=ledger_trigger)
-        try:
-            evaluation = evaluate(now=now, trigger=trigger)
-        except Exception as exc:
-            job.finish(Run.FAILED, error=exc)
-            raise
-        job.finish(
-            Run.SUCCESS,
-            args={
-                "evaluation": evaluation.pk,
-                "global_status": evaluation.global_status,
-                "health_score": evaluation.health_score,
-                "violations": evaluation.violation_count,
-            },
-        )
-        return evaluation
+        with RunLogger(PIPELINE, triggered_by=ledger_trigger, args={"trigger": trigger}):
+            return evaluate(now=now, trigger=trigger)

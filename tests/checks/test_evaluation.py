@@ -152,8 +152,21 @@ def test_evaluate_health_records_itself_in_the_ledger():
     call_command("evaluate_health", stdout=out)
     assert "global OK; score 100.00% (healthy)" in out.getvalue()
     run = Run.objects.get(pipeline__name=PIPELINE)
-    assert run.status == Run.SUCCESS and run.args["global_status"] == OK
-    assert run.args["evaluation"] == Evaluation.latest().pk
+    assert run.status == Run.SUCCESS and run.args == {"trigger": "cli"}
+    assert run.ended_at >= Evaluation.latest().evaluated_at
+
+
+def test_a_failing_evaluation_is_recorded_as_a_failed_run(monkeypatch):
+    from checks import health
+
+    def boom(self):
+        raise ValueError("broken check")
+
+    monkeypatch.setattr(health.PipelineRunFailed, "evaluate", lambda self, ctx: boom(self))
+    with pytest.raises(ValueError, match="broken check"):
+        evaluate_as_job()
+    run = Run.objects.get(pipeline__name=PIPELINE)
+    assert (run.status, run.error_message) == (Run.FAILED, "broken check")
 
 
 def test_an_overlapping_evaluation_is_skipped_and_recorded():
