@@ -21,7 +21,8 @@ Definitions that the spec leaves open, made precise here:
   source, yet exists in that source's live catalog — i.e. it sits where discovery does
   not look (an excluded or not-included schema), or the resolver could not map it.
   Code usages are looked up in their own source; ledger keys (which carry no source)
-  in every reachable source, by their last two dot-separated parts (schema.name).
+  in every reachable source, by their `schema.object` part (the ledger's normalized
+  form `[postgresql://host:port/][db/]schema.object`).
   Level ERROR when an HTTP endpoint uses it, else WARN.
 * **used_object_missing**: code names an object that does not exist: either its
   registry object has `exists_in_db = false`, or the name is neither registered nor in
@@ -48,6 +49,7 @@ from checks.staleness import Staleness, object_staleness
 from ledger.models import Pipeline
 from registry.engines import engine_for
 from registry.models import RegistryObject, SchemaChange, Source
+from registry.resolver import InvalidName, split_identifier
 
 
 @dataclass
@@ -245,10 +247,9 @@ class UnregisteredUsedObject(HealthCheck):
                     Item(_by_endpoint(u["by_endpoint"]), subject, subject_type="name", detail=detail)
                 )
         for key, origins in ctx.unknown_ledger_keys.items():
-            parts = key.split(".")
-            if len(parts) < 2:
+            name = _schema_and_name(key)
+            if name is None:
                 continue
-            name = (parts[-2], parts[-1])
             found = [c.source_name for c in ctx.catalogs.values() if c.reachable and name in c.relations]
             if found:
                 items.append(
@@ -711,6 +712,15 @@ class SourceUnreachable(HealthCheck):
         return self.outcome(
             items, "Every active source is reachable.", "{n} source(s) unreachable or failing."
         )
+
+
+def _schema_and_name(key: str) -> tuple[str, str] | None:
+    """(schema, object) of a normalized ledger key `[postgresql://h:p/][db/]schema.object`."""
+    try:
+        parts = split_identifier(key.rsplit("/", 1)[-1])
+    except InvalidName:
+        return None
+    return (parts[-2], parts[-1]) if len(parts) >= 2 else None
 
 
 def _iso(value) -> str | None:

@@ -69,11 +69,12 @@ def test_unregistered_used_object_is_an_error_when_an_endpoint_uses_it_and_clear
 
 def test_unregistered_used_object_sees_ledger_keys_that_exist_in_a_source(source, warehouse):
     warehouse.execute("CREATE TABLE ops.etl_config (id int)")
-    WatermarkFactory(asset_key="warehouse.ops.etl_config")
+    # the ledger's normalized form of `warehouse.ops.etl_config`
+    WatermarkFactory(asset_key="warehouse.ops.etl_config", normalized_key="warehouse/ops.etl_config")
     outcome = run_check("unregistered_used_object")
-    assert [(i.subject, i.detail["sources"]) for i in outcome.items] == [("warehouse.ops.etl_config", ["wh"])]
+    assert [(i.subject, i.detail["sources"]) for i in outcome.items] == [("warehouse/ops.etl_config", ["wh"])]
     obj = RegistryObjectFactory(source=source, schema_name="ops", object_name="etl_config")
-    link(obj, "warehouse.ops.etl_config")
+    link(obj, "warehouse/ops.etl_config")
     assert run_check("unregistered_used_object").status == OK
 
 
