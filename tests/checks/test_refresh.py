@@ -102,7 +102,7 @@ def test_a_fixed_view_clears_mv_refresh_failed_and_the_run_succeeds(chain, wareh
 
 
 def test_only_and_source_are_validated(chain):
-    with pytest.raises(CommandError, match="not materialized views of the registry: mart.v"):
+    with pytest.raises(CommandError, match=r"not materialized views of the registry: mart\.v"):
         call_command("refresh_matviews", "--only", "mart.v")
     with pytest.raises(CommandError, match="unknown or inactive source 'nope'"):
         call_command("refresh_matviews", "--source", "nope")
