@@ -33,6 +33,7 @@ Definitions that the spec leaves open, made precise here:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -402,7 +403,7 @@ class MvRefreshStale(HealthCheck):
                 continue
             reasons = []
             if s.newest_at is None:
-                reasons.append("no_refresh_recorded")
+                reasons.append("no_successful_refresh")
             elif s.is_stale:
                 reasons.append("older_than_allowed")
             if s.stale_vs_inputs:
@@ -680,7 +681,8 @@ class DataCheckFailed(HealthCheck):
                         "check": check,
                         "checked_at": _iso(at),
                         "message": msg,
-                        "metrics": m,
+                        # a raw cursor returns jsonb as text
+                        "metrics": json.loads(m) if isinstance(m, str) else m,
                     },
                 )
                 for key, check, at, msg, m, obj in cursor.fetchall()

@@ -188,7 +188,7 @@ def _refresh(obj, *, status="success", at=None, error=""):
 def test_mv_refresh_stale_fires_when_never_or_long_ago_refreshed_and_clears_after_a_refresh():
     mv = _matview(schema_name="mart", object_name="daily_sales")
     now = timezone.now()
-    assert run_check("mv_refresh_stale", now).items[0].detail["reasons"] == ["no_refresh_recorded"]
+    assert run_check("mv_refresh_stale", now).items[0].detail["reasons"] == ["no_successful_refresh"]
     _refresh(mv, at=now - 25 * HOUR)
     item = run_check("mv_refresh_stale", now).items[0]
     assert item.detail["reasons"] == ["older_than_allowed"] and item.detail["decided_by"] == "refresh"
@@ -335,12 +335,14 @@ def test_data_check_failed_reads_the_latest_error_severity_result_per_asset_and_
     link(obj)
     now = timezone.now()
     CheckResultFactory(check_name="not_null(id)", status="pass", checked_at=now - HOUR)
-    CheckResultFactory(check_name="not_null(id)", status="fail", checked_at=now, message="3 nulls")
+    CheckResultFactory(
+        check_name="not_null(id)", status="fail", checked_at=now, message="3 nulls", metrics={"nulls": 3}
+    )
     CheckResultFactory(check_name="row_count", status="fail", severity="warn", checked_at=now)
     outcome = run_check("data_check_failed")
     assert outcome.status == ERROR
-    assert [(i.subject, i.object_id, i.detail["message"]) for i in outcome.items] == [
-        ("raw.orders: not_null(id)", obj.pk, "3 nulls")
+    assert [(i.subject, i.object_id, i.detail["message"], i.detail["metrics"]) for i in outcome.items] == [
+        ("raw.orders: not_null(id)", obj.pk, "3 nulls", {"nulls": 3})
     ]
     CheckResultFactory(check_name="not_null(id)", status="pass", checked_at=now + HOUR)
     assert run_check("data_check_failed").status == OK
