@@ -118,11 +118,20 @@ class Context:
     @cached_property
     def unknown_ledger_keys(self) -> dict[str, list[str]]:
         """Ledger asset keys that no AssetLink maps to a registry object → their origins."""
+        # Distinct run-asset keys by a loose index scan (one probe of the normalized_key
+        # index per distinct key) instead of aggregating every run asset.
         sql = """
-            WITH keys AS (
+            WITH RECURSIVE ra_keys(k) AS (
+                (SELECT normalized_key FROM ledger_runasset ORDER BY normalized_key LIMIT 1)
+                UNION ALL
+                SELECT (SELECT a.normalized_key FROM ledger_runasset a
+                        WHERE a.normalized_key > ra_keys.k ORDER BY a.normalized_key LIMIT 1)
+                FROM ra_keys WHERE ra_keys.k IS NOT NULL
+            ),
+            keys AS (
                 SELECT normalized_key, 'watermark' AS origin FROM ledger_watermark
                 UNION
-                SELECT normalized_key, 'run_asset' FROM ledger_runasset WHERE kind <> 'file'
+                SELECT k, 'run_asset' FROM ra_keys WHERE k IS NOT NULL
                 UNION
                 SELECT normalized_key, 'check_result' FROM ledger_checkresult
             )
@@ -130,6 +139,9 @@ class Context:
             FROM keys k
             WHERE NOT EXISTS (SELECT 1 FROM registry_assetlink l
                               WHERE l.normalized_key = k.normalized_key AND l.object_id IS NOT NULL)
+              -- files written by pipelines are not database objects
+              AND (k.origin <> 'run_asset' OR EXISTS (
+                  SELECT 1 FROM ledger_runasset a WHERE a.normalized_key = k.normalized_key AND a.kind <> 'file'))
             GROUP BY k.normalized_key ORDER BY k.normalized_key
         """
         with connection.cursor() as cursor:
@@ -557,7 +569,8 @@ class PipelineRunFailed(HealthCheck):
         CROSS JOIN LATERAL (
             SELECT * FROM ledger_run r
             WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-            ORDER BY r.started_at DESC NULLS LAST, r.id DESC LIMIT 1
+              AND r.started_at IS NOT NULL  -- matches the index's DESC (NULLS FIRST) order
+            ORDER BY r.started_at DESC, r.id DESC LIMIT 1
         ) r
         WHERE r.status = 'failed'
         ORDER BY p.namespace, p.name

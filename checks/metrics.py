@@ -40,7 +40,8 @@ _PIPELINES_SQL = """
     JOIN LATERAL (
         SELECT r.status, r.ended_at FROM ledger_run r
         WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-        ORDER BY r.started_at DESC NULLS LAST, r.id DESC LIMIT 1
+          AND r.started_at IS NOT NULL
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1
     ) last ON true
     LEFT JOIN LATERAL (
         SELECT avg((x.status <> x.prev)::int) AS rate
@@ -48,7 +49,8 @@ _PIPELINES_SQL = """
             SELECT r.status, lag(r.status) OVER (ORDER BY r.started_at, r.id) AS prev
             FROM (SELECT status, started_at, id FROM ledger_run r
                   WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-                  ORDER BY r.started_at DESC NULLS LAST, r.id DESC LIMIT %s) r
+                    AND r.started_at IS NOT NULL
+                  ORDER BY r.started_at DESC, r.id DESC LIMIT %s) r
         ) x WHERE x.prev IS NOT NULL
     ) flips ON true
 """

@@ -6,8 +6,9 @@ raw_source_stale_affecting_critical) and by the API (raw-health, mv-health).
 Rule (spec §6): staleness = now - the newest of three signals, each read from the
 ledger through `AssetLink(normalized_key → object)`:
   1. `watermark`  — the newest Watermark.watermark_ts of the object's asset keys;
-  2. `run_asset`  — the newest successful output RunAsset that is not a refresh;
-  3. `refresh`    — the newest successful RunAsset of kind `matview` (what
+  2. `run_asset`  — the end of the newest successful output RunAsset that is not a
+                    refresh (a run asset without `ended_at` is no signal);
+  3. `refresh`    — the end of the newest successful RunAsset of kind `matview` (what
                     refresh_matviews logs: PostgreSQL records no refresh time).
 Allowed age = the object's `max_staleness` override, else its refresh schedule (manual,
 then inferred), else OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS. Each row says which signal
@@ -48,23 +49,45 @@ wm AS (
     WHERE l.object_id IS NOT NULL
     GROUP BY l.object_id
 ),
-ra AS (
-    SELECT l.object_id,
-           max(COALESCE(a.ended_at, a.created_at))
-               FILTER (WHERE a.kind <> 'matview' AND a.status = 'success') AS write_ts,
-           max(COALESCE(a.ended_at, a.created_at))
-               FILTER (WHERE a.kind = 'matview' AND a.status = 'success') AS refresh_ts
-    FROM ledger_runasset a JOIN registry_assetlink l ON l.normalized_key = a.normalized_key
-    WHERE a.direction = 'output' AND l.object_id IN (SELECT id FROM obj)
-    GROUP BY l.object_id
+links AS (
+    SELECT l.object_id, l.normalized_key, obj.object_type
+    FROM registry_assetlink l JOIN obj ON obj.id = l.object_id
 ),
+-- Newest successful write (tables…) or refresh (matviews) per key: one probe of
+-- ledger_asset_key_status (normalized_key, status, ended_at DESC) per link, never an
+-- aggregate over every run asset. A matview's writes are its refreshes (kind matview).
+ra AS (
+    SELECT links.object_id,
+           max(w.at) FILTER (WHERE links.object_type <> 'matview') AS write_ts,
+           max(w.at) FILTER (WHERE links.object_type = 'matview') AS refresh_ts
+    FROM links
+    CROSS JOIN LATERAL (
+        SELECT a.ended_at AS at FROM ledger_runasset a
+        WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
+          AND a.direction = 'output' AND (a.kind = 'matview') = (links.object_type = 'matview')
+        ORDER BY a.ended_at DESC LIMIT 1
+    ) w
+    GROUP BY links.object_id
+),
+-- Last refresh attempt of each matview: the newer of its newest success and newest
+-- failure (two index probes).
 lastref AS (
-    SELECT DISTINCT ON (l.object_id) l.object_id, a.status, COALESCE(a.ended_at, a.created_at) AS at,
-           a.duration_ms, a.error_message
-    FROM ledger_runasset a JOIN registry_assetlink l ON l.normalized_key = a.normalized_key
-    WHERE a.kind = 'matview' AND a.direction = 'output' AND a.status <> 'skipped'
-      AND l.object_id IN (SELECT id FROM obj WHERE object_type = 'matview')
-    ORDER BY l.object_id, COALESCE(a.ended_at, a.created_at) DESC, a.id DESC
+    SELECT DISTINCT ON (links.object_id) links.object_id, x.status, x.ended_at AS at, x.duration_ms,
+           x.error_message
+    FROM links
+    CROSS JOIN LATERAL (
+        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
+         WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
+           AND a.kind = 'matview' AND a.direction = 'output'
+         ORDER BY a.ended_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
+         WHERE a.normalized_key = links.normalized_key AND a.status = 'failed' AND a.ended_at IS NOT NULL
+           AND a.kind = 'matview' AND a.direction = 'output'
+         ORDER BY a.ended_at DESC LIMIT 1)
+    ) x
+    WHERE links.object_type = 'matview'
+    ORDER BY links.object_id, x.ended_at DESC, x.id DESC
 ),
 walk(mv_id, obj_id) AS (
     SELECT d.downstream_id, d.upstream_id
