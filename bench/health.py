@@ -222,7 +222,13 @@ def bench_latency(path: str, port: int, token: str, clients: int, seconds: float
 
 
 def serve(server_dir: Path, port: int, workers: int, threads: int) -> subprocess.Popen:
-    env = dict(os.environ, DEBUG="false", ALLOWED_HOSTS="127.0.0.1")
+    db = connection.settings_dict
+    # The server (maybe another worktree's code) must use this very database, not start
+    # an embedded server of its own; and must not write bytecode into that directory.
+    url = f"postgresql://{db['USER']}@/{db['NAME']}?host={db['HOST']}&port={db['PORT']}"
+    env = dict(
+        os.environ, DEBUG="false", ALLOWED_HOSTS="127.0.0.1", DATABASE_URL=url, PYTHONDONTWRITEBYTECODE="1"
+    )
     python = server_dir / ".venv" / "bin" / "gunicorn"
     cmd = [
         str(python if python.exists() else ROOT / ".venv" / "bin" / "gunicorn"),
@@ -239,7 +245,7 @@ def serve(server_dir: Path, port: int, workers: int, threads: int) -> subprocess
         "warning",
     ]
     proc = subprocess.Popen(cmd, cwd=server_dir, env=env)
-    for _ in range(100):
+    for _ in range(150):
         try:
             http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/api/v1/")
             return proc
@@ -261,6 +267,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--server-dir", type=Path, default=ROOT)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--path",
+        action="append",
+        help="endpoints to load (default: ops/health-global, ops/source-registry?limit=50)",
+    )
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
@@ -273,7 +284,7 @@ def main() -> None:
     _, token = ApiToken.issue("bench", ApiToken.SCOPE_READ)
     proc = serve(args.server_dir, args.port, args.workers, args.threads)
     try:
-        for path in ("/api/v1/ops/health-global", "/api/v1/ops/source-registry?limit=50"):
+        for path in args.path or ["/api/v1/ops/health-global", "/api/v1/ops/source-registry?limit=50"]:
             bench_latency(path, args.port, token, 5, 2)  # warm-up
             bench_latency(path, args.port, token, args.clients, args.seconds)
     finally:

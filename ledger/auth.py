@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from ledger.models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenUser(AnonymousUser):
@@ -42,8 +46,11 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.select_related("user").filter(token_hash=ApiToken.hash(header[1])).first()
         if token is None or not token.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        # One cheap UPDATE, no read-modify-write: concurrent requests cannot conflict.
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        # At most one UPDATE a minute per token: an UPDATE (and its commit) on every request
+        # serialized concurrent scrapers/dashboards on this one row (bench/health.py).
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         user = token.user if token.user_id and token.user.is_active else TokenUser(token)
         return user, token
 

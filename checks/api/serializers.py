@@ -115,7 +115,8 @@ class StalenessRowSerializer(serializers.Serializer):
     schema_name = serializers.CharField()
     object_name = serializers.CharField()
     layer = serializers.CharField()
-    status = serializers.ChoiceField(choices=["OK", "STALE", "NO_SIGNAL"])
+    # plain strings: a second choice set named `status` would collide in the OpenAPI enums
+    status = serializers.CharField(help_text="OK | STALE | NO_SIGNAL")
     decided_by = serializers.CharField(allow_null=True)
     last_signal_at = serializers.DateTimeField(allow_null=True)
     age_hours = serializers.FloatField(allow_null=True)
@@ -178,7 +179,7 @@ class MvHealthRowSerializer(serializers.Serializer):
     object_name = serializers.CharField()
     is_critical = serializers.BooleanField()
     is_populated = serializers.BooleanField(allow_null=True)
-    status = serializers.ChoiceField(choices=["OK", "STALE", "FAILED", "NOT_POPULATED", "NEVER_REFRESHED"])
+    status = serializers.CharField(help_text="OK | STALE | FAILED | NOT_POPULATED | NEVER_REFRESHED")
     last_refresh_at = serializers.DateTimeField(allow_null=True)
     last_refresh_status = serializers.CharField(allow_null=True)
     last_refresh_duration_ms = serializers.IntegerField(allow_null=True)

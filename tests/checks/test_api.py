@@ -313,3 +313,18 @@ def test_schema_documents_the_contracts(staff_client, db):
         assert path in schema["paths"], path
     component = schema["components"]["schemas"]["HealthGlobalResponse"]
     assert "explanation" in component["properties"]
+
+
+def test_a_token_records_its_last_use_at_most_once_a_minute(read_client, read_token, platform):
+    # one UPDATE per request serialized concurrent clients on the token row (bench/health.py)
+    from ledger.models import ApiToken
+
+    token = ApiToken.objects.get(token_hash=ApiToken.hash(read_token))
+    assert token.last_used_at is None
+    read_client.get("/api/v1/health/status")
+    first = ApiToken.objects.get(pk=token.pk).last_used_at
+    read_client.get("/api/v1/health/status")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    read_client.get("/api/v1/health/status")
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > first
