@@ -328,3 +328,21 @@ def test_a_token_records_its_last_use_at_most_once_a_minute(read_client, read_to
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
     read_client.get("/api/v1/health/status")
     assert ApiToken.objects.get(pk=token.pk).last_used_at > first
+
+
+def test_snapshot_reads_are_a_constant_number_of_queries(viewer_client, platform, django_assert_num_queries):
+    for i in range(30):
+        RegistryObjectFactory(
+            schema_name="raw",
+            object_name=f"gone{i}",
+            is_expected=True,
+            exists_in_db=False,
+            source=platform["raw"].source,
+        )
+    evaluate()
+    # session, user, latest evaluation, its results
+    with django_assert_num_queries(4):
+        assert len(viewer_client.get("/api/v1/ops/health-checks").json()["checks"]) == len(CHECKS)
+    # session, user, latest evaluation, COUNT, the page (evaluation joined)
+    with django_assert_num_queries(5):
+        assert viewer_client.get("/api/v1/health/violations?limit=100").json()["count"] > 30
