@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "ledger",
     "registry",
@@ -162,6 +163,22 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpsHealth API",
+    # API docs served from our own static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set that several apps' serializers share; without these,
+    # spectacular names them by hash and warns (the schema test fails on warnings).
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "ledger.models.Run.STATUSES",
+        "RunAssetStatusEnum": "ledger.models.RunAsset.STATUSES",
+        "RunAssetKindEnum": "ledger.models.RunAsset.KINDS",
+        "CheckResultStatusEnum": "ledger.models.CheckResult.STATUSES",
+        "CheckResultSeverityEnum": "ledger.models.CheckResult.SEVERITIES",
+        "HealthStatusEnum": ["OK", "WARN", "ERROR"],
+        "HealthSeverityEnum": ["info", "warning", "error"],
+        "HealthBandEnum": ["healthy", "degraded", "critical"],
+    },
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -186,6 +203,18 @@ OPSHEALTH_STALE_ERROR_FACTOR = float(os.environ.get("OPSHEALTH_STALE_ERROR_FACTO
 OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS = envint("OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS", 24)
 # Statement timeout of one REFRESH MATERIALIZED VIEW (refresh_matviews).
 OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000)
+
+# --- Ledger read side -----------------------------------------------------------------
+# `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
+# and the latest result of a check are always kept).
+OPSHEALTH_LEDGER_RETENTION_DAYS = envint("OPSHEALTH_LEDGER_RETENTION_DAYS", 90)
+# Flaky ranking: below this many terminal runs nothing is called flaky; a flip rate
+# (status changes between consecutive runs / (runs - 1)) at or above the threshold, or
+# this many retry-then-success logical runs, is flaky; the last N runs all failed is broken.
+OPSHEALTH_FLAKY_MIN_SAMPLE = envint("OPSHEALTH_FLAKY_MIN_SAMPLE", 10)
+OPSHEALTH_FLAKY_FLIP_RATE = float(os.environ.get("OPSHEALTH_FLAKY_FLIP_RATE", "0.3"))
+OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES = envint("OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES", 2)
+OPSHEALTH_BROKEN_STREAK = envint("OPSHEALTH_BROKEN_STREAK", 3)
 
 # --- Scheduler ------------------------------------------------------------------------
 Q_CLUSTER = {
@@ -269,6 +298,8 @@ OPSHEALTH_ROUTE_PATTERNS = {
     # Class-based views: Django View and generics, DRF APIView/ViewSets, Flask MethodView,
     # Tornado RequestHandler, Starlette HTTPEndpoint, aiohttp web.View.
     "view_bases": ["View", "*.View", "*View", "*ViewSet", "*RequestHandler", "*HTTPEndpoint"],
+    # Calls mounting a router/blueprint under a prefix (FastAPI, Flask).
+    "mounts": ["*.include_router", "*.register_blueprint"],
     "view_methods": {
         **{verb: verb.upper() for verb in ("get", "post", "put", "patch", "delete", "head", "options")},
         "list": "GET",

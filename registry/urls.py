@@ -1,5 +1,7 @@
 from rest_framework.routers import DefaultRouter
 
+from registry.api.objects import SourceRegistryViewSet
+from registry.api.resolvers import ResolverRuleViewSet
 from registry.api.sources import SourceViewSet
 
 router = DefaultRouter(trailing_slash="/?")
@@ -7,5 +9,7 @@ router = DefaultRouter(trailing_slash="/?")
 # afterwards, so `/sources` and `/sources/` both answer (no 301 that drops a POST body).
 router.trailing_slash = "/?"
 router.register("sources", SourceViewSet, basename="source")
+router.register("ops/source-registry", SourceRegistryViewSet, basename="source-registry")
+router.register("resolvers", ResolverRuleViewSet, basename="resolver")
 
 urlpatterns = router.urls

@@ -1,0 +1,3 @@
+"""Ledger admin, one module per area (autodiscover imports this package)."""
+
+from ledger.admin import ledger  # noqa: F401
