@@ -349,6 +349,8 @@ def _merge_asset(current, event_time: datetime, new: AssetIn):
             for f in AssetIn.__dataclass_fields__
         }
     )
+    if "output" in (first.direction, second.direction):
+        merged.direction = "output"  # read and written by the run: the write is what matters
     return (max(current[0], event_time), merged)
 
 
@@ -403,6 +405,8 @@ def _upsert_asset_rows(rows: list[tuple[int, AssetIn]], set_status: bool) -> Non
             ON CONFLICT (run_id, asset_key, partition_key) DO UPDATE SET
                 {", ".join(merge)},
                 {"status = EXCLUDED.status," if set_status else ""}
+                direction = CASE WHEN 'output' IN (t.direction, EXCLUDED.direction) THEN 'output'
+                                 ELSE 'input' END,
                 extra = t.extra || EXCLUDED.extra,
                 error_message = CASE WHEN EXCLUDED.error_message = '' THEN t.error_message
                                      ELSE EXCLUDED.error_message END,
