@@ -439,6 +439,7 @@ def advance_watermarks(marks: list[WatermarkIn], announce: bool = True) -> set[s
             SELECT v.k, v.nk, v.s, v.ts, now(), v.run
             FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[])
                  AS v(k, nk, s, ts, run)
+            ORDER BY v.k, v.s  -- one lock order for every writer: no deadlocks
             ON CONFLICT (asset_key, scope_key) DO UPDATE SET
                 watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
                 updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
@@ -476,6 +477,7 @@ def insert_checks(checks: list[CheckIn], announce: bool = True) -> set[str]:
             FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
                         %s::text[], %s::text[], %s::bigint[], %s::timestamptz[])
                  AS v(k, nk, p, name, sev, st, m, msg, run, at)
+            ORDER BY v.run, v.k, v.p, v.name, v.at  -- one lock order for every writer
             ON CONFLICT DO NOTHING
             """,
             [
