@@ -109,7 +109,11 @@ class RunEventSerializer(serializers.Serializer):
         return attrs
 
     def to_event(self) -> ingest.RunEvent:
-        d = dict(self.validated_data)
+        return self.event_from(self.validated_data)
+
+    @staticmethod
+    def event_from(validated: dict) -> ingest.RunEvent:
+        d = dict(validated)
         parent = None
         parent_ext = d.pop("parent_external_run_id", "")
         parent_pipeline = d.pop("parent_pipeline", "") or d["pipeline"]
