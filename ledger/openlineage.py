@@ -95,6 +95,10 @@ def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def validate(payload) -> dict:
     """Check the fields OpsHealth relies on; raise SpecViolation listing every problem."""
     errors: dict[str, list[str]] = {}
@@ -201,7 +205,7 @@ def _dataset_checks(datasets: list[dict]) -> list[ingest.CheckIn]:
     for ds in datasets:
         for location in ("inputFacets", "facets"):
             facets = _dict(ds.get(location))
-            for a in _dict(facets.get("dataQualityAssertions")).get("assertions") or []:
+            for a in _list(_dict(facets.get("dataQualityAssertions")).get("assertions")):
                 if not isinstance(a, dict) or not isinstance(a.get("assertion"), str):
                     continue
                 name = a.get("name") or (
@@ -242,7 +246,7 @@ def _dataset_checks(datasets: list[dict]) -> list[ingest.CheckIn]:
 
 def _test_checks(facets: dict, outputs: list[dict], job: dict) -> list[ingest.CheckIn]:
     """The run `test` facet names no dataset: results go on the only output, else on the job."""
-    tests = _dict(facets.get("test")).get("tests") or []
+    tests = _list(_dict(facets.get("test")).get("tests"))
     if len(outputs) == 1:
         key, ns = outputs[0]["name"], outputs[0]["namespace"]
     else:

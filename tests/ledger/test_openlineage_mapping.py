@@ -99,3 +99,16 @@ def test_oversized_statistics_are_kept_unknown():
     }
     openlineage.accept([payload(outputs=[out])])
     assert RunAsset.objects.get().rows_inserted is None
+
+
+def test_malformed_optional_facets_are_ignored_not_fatal():
+    ds = {
+        "namespace": "postgres://wh",
+        "name": "s.t",
+        "facets": {"dataQualityAssertions": {"assertions": 5}},
+        "inputFacets": {"dataQualityAssertions": "x", "dataQualityMetrics": []},
+    }
+    run = {"runId": "r-2", "facets": {"test": {"tests": {"a": 1}}, "errorMessage": "boom", "nominalTime": 3}}
+    openlineage.accept([payload(inputs=[ds], run=run)])
+    assert Run.objects.get().status == Run.SUCCESS
+    assert not CheckResult.objects.exists()
