@@ -46,8 +46,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = ApiToken.objects.select_related("user").filter(token_hash=ApiToken.hash(header[1])).first()
         if token is None or not token.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        # At most one UPDATE a minute per token: an UPDATE (and its commit) on every request
-        # serialized concurrent scrapers/dashboards on this one row (bench/health.py).
+        # One cheap UPDATE, no read-modify-write: concurrent requests cannot conflict.
+        # At most once a minute per token: a write (and its commit) on every request
+        # would cost a busy ingestion client as much as the ingestion itself.
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -70,12 +70,15 @@ class RunBulkIngestView(IngestView):
             )
         results: list[dict] = [{} for _ in items]
         valid: list[tuple[int, ingest.RunEvent]] = []
+        # One serializer validates every item, as ListSerializer does: building one per
+        # item (DRF deep-copies its fields) would cost more than the ingestion.
+        child = RunEventSerializer()
         for index, item in enumerate(items):
-            ser = RunEventSerializer(data=item)
-            if ser.is_valid():
-                valid.append((index, ser.to_event()))
-            else:
-                results[index] = {"index": index, "status": "error", "run_id": None, "errors": ser.errors}
+            try:
+                valid.append((index, RunEventSerializer.event_from(child.run_validation(item))))
+            except ValidationError as exc:
+                errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+                results[index] = {"index": index, "status": "error", "run_id": None, "errors": errors}
         outcomes = ingest.ingest_events([e for _, e in valid])
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             results[index] = {"index": index, **_outcome_body(outcome), "errors": None}

@@ -7,6 +7,8 @@ Never a 5xx for bad input: the official client retries 5xx five times.
 
 from __future__ import annotations
 
+from drf_spectacular.plumbing import build_array_type, build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -24,7 +26,9 @@ def _violation(errors: dict) -> Response:
 
 
 class LineageView(IngestView):
-    @extend_schema(request=dict, responses={200: dict, 201: dict, 422: dict})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT}
+    )
     def post(self, request):
         try:
             openlineage.validate(request.data)
@@ -45,7 +49,10 @@ class LineageBatchView(IngestView):
     are applied (the answer is 200 so a retrying client does not resend them).
     """
 
-    @extend_schema(request=list, responses={200: dict})
+    @extend_schema(
+        request={"application/json": build_array_type(build_basic_type(OpenApiTypes.OBJECT))},
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def post(self, request):
         items = request.data
         if not isinstance(items, list):

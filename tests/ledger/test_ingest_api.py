@@ -119,9 +119,9 @@ def test_bulk_refuses_more_than_1000_events(ingest_client):
 
 def test_bulk_takes_a_constant_number_of_queries(ingest_client, django_assert_max_num_queries):
     items = [event(external_run_id=f"r{i}", assets=[{"asset_key": "raw.orders"}]) for i in range(200)]
-    # token lookup, token last_used update, savepoint, pipeline insert + select, runs insert,
-    # runs lock, runs update, assets upsert, release savepoint (+ client insert, spare)
-    with django_assert_max_num_queries(12):
+    # token lookup, token last_used update, pipelines upsert+read, runs insert+lock,
+    # runs update, assets upsert
+    with django_assert_max_num_queries(6):
         response = ingest_client.post(f"{RUNS}/bulk", items, format="json")
     assert response.json()["counts"]["created"] == 200
 
@@ -200,3 +200,25 @@ def test_client_is_created_once_and_not_overwritten(ingest_client):
     ingest_client.post(RUNS, event(external_run_id="2", client="other"), format="json")
     assert list(Client.objects.values_list("name", flat=True)) == ["acme", "other"]
     assert Run.objects.filter(pipeline__client__name="acme").count() == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"pipeline": "p\\u0000", "external_run_id": "1", "status": "started"}',
+        b'{"pipeline": "p", "external_run_id": "1", "status": "started", "args": {"x": NaN}}',
+    ],
+)
+def test_values_postgresql_cannot_store_are_400_not_500(ingest_client, body):
+    response = ingest_client.post(RUNS, body, content_type="application/json")
+    assert response.status_code == 400
+    assert not Run.objects.exists()
+
+
+def test_oversized_numbers_and_keys_are_400(ingest_client):
+    too_big = event(assets=[{"asset_key": "raw.t", "rows_inserted": 2**63}])
+    assert "assets" in ingest_client.post(RUNS, too_big, format="json").json()
+    long_key = event(assets=[{"asset_key": "s." + "t" * 400, "namespace": "postgres://" + "h" * 200}])
+    response = ingest_client.post(RUNS, long_key, format="json")
+    assert response.status_code == 400
+    assert "exceed 500" in str(response.json()["assets"])
