@@ -37,9 +37,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
-from croniter import croniter
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
@@ -47,6 +45,8 @@ from django.db.models import Q
 from checks.catalog import Relation, read_relations
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
 from checks.staleness import Staleness, object_staleness
+from ledger import schedule
+from ledger.analytics import schedule_states
 from ledger.models import Pipeline
 from registry.engines import engine_for
 from registry.models import RegistryObject, SchemaChange, Source
@@ -598,65 +598,35 @@ class PipelineRunFailed(HealthCheck):
         )
 
 
-def next_expected(pipeline: Pipeline, after: datetime) -> datetime | None:
-    """When the run after `after` is due, from the pipeline's interval or cron."""
-    if pipeline.schedule_interval:
-        return after + pipeline.schedule_interval
-    if pipeline.schedule_cron:
-        tz = ZoneInfo(pipeline.schedule_timezone or "UTC")
-        return croniter(pipeline.schedule_cron, after.astimezone(tz)).get_next(datetime)
-    return None
-
-
 class PipelineOverdue(HealthCheck):
     check_key = "pipeline_overdue"
     severity = "warning"
     tab = "runs"
-    description = "No run within a pipeline's schedule + grace (missing), or a run past its max duration."
+    description = (
+        "A scheduled pipeline is late or missing (no run within schedule + grace, as cron monitors "
+        "judge it), or a run is past its max duration."
+    )
     remedy = "Check the scheduler (cron, django-q2) of the overdue pipelines"
 
-    SQL = """
-        SELECT p.id, r.started_at, r.status
-        FROM ledger_pipeline p
-        LEFT JOIN LATERAL (
-            SELECT r.started_at, r.status FROM ledger_run r
-            WHERE r.pipeline_id = p.id AND r.started_at IS NOT NULL
-            ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-        ) r ON true
-        WHERE p.schedule_interval IS NOT NULL OR p.schedule_cron <> '' OR p.max_duration IS NOT NULL
-    """
-
     def evaluate(self, ctx):
-        with connection.cursor() as cursor:
-            cursor.execute(self.SQL)
-            latest = {pk: (started, status) for pk, started, status in cursor.fetchall()}
-        pipelines = Pipeline.objects.filter(pk__in=list(latest)).order_by("namespace", "name")
-        items = []
-        for p in pipelines:
-            started, status = latest[p.pk]
-            state, detail = self.state(p, started, status, ctx.now)
-            if state:
-                items.append(Item(WARN, str(p), subject_type="pipeline", detail={"state": state} | detail))
+        # The ledger's schedule rules (ledger/schedule.py), all pipelines in one query.
+        items = [
+            Item(
+                WARN,
+                str(p),
+                subject_type="pipeline",
+                detail={
+                    "state": st.state,
+                    "reason": st.reason,
+                    "expected_at": _iso(st.expected_at),
+                    "last_started_at": _iso(st.last_started_at),
+                    "running_since": _iso(st.running_since),
+                },
+            )
+            for p, st in schedule_states(ctx.now, Pipeline.objects.order_by("namespace", "name"))
+            if st.state not in (schedule.OK, schedule.UNKNOWN)
+        ]
         return self.outcome(items, "Every scheduled pipeline ran on time.", "{n} pipeline(s) overdue.")
-
-    @staticmethod
-    def state(p: Pipeline, started: datetime | None, status: str | None, now: datetime) -> tuple[str, dict]:
-        if status in ("started", "running") and p.max_duration and now - started > p.max_duration:
-            return "running_too_long", {
-                "started_at": _iso(started),
-                "max_duration_s": p.max_duration.total_seconds(),
-            }
-        due = next_expected(p, started or p.created_at)
-        if due is None:
-            return "", {}
-        deadline = due + (p.grace or timedelta(0))
-        if now > deadline:
-            return "missing", {
-                "last_started_at": _iso(started),
-                "due_at": _iso(due),
-                "deadline": _iso(deadline),
-            }
-        return "", {}
 
 
 class DataCheckFailed(HealthCheck):
