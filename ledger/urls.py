@@ -1,7 +1,8 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
-from ledger.api import read
+from ledger.api import ingest, lineage, read
+from ledger.api.dispatch import by_method
 
 router = DefaultRouter(trailing_slash="/?")
 # DRF turns any truthy trailing_slash into "/": set the optional slash after construction
@@ -14,6 +15,36 @@ router.register("ledger/runs", read.RunViewSet, basename="ledger-run")
 router.register("ledger/watermarks", read.WatermarkViewSet, basename="ledger-watermark")
 router.register("ledger/check-results", read.CheckResultViewSet, basename="ledger-check-result")
 
+# One URL, two views: GET is the read-side list, POST is ingestion (ledger/api/dispatch.py).
+dispatch_urls = [
+    re_path(
+        r"^ledger/runs/?$",
+        by_method(get=read.RunViewSet.as_view({"get": "list"}), post=ingest.RunIngestView.as_view()),
+    ),
+    re_path(
+        r"^ledger/watermarks/?$",
+        by_method(
+            get=read.WatermarkViewSet.as_view({"get": "list"}), post=ingest.WatermarkIngestView.as_view()
+        ),
+    ),
+    re_path(
+        r"^ledger/check-results/?$",
+        by_method(
+            get=read.CheckResultViewSet.as_view({"get": "list"}), post=ingest.CheckResultIngestView.as_view()
+        ),
+    ),
+]
+
+# Write endpoints (the three above stay listed for the OpenAPI schema; by_method serves them).
+ingest_urls = [
+    re_path(r"^ledger/runs/?$", ingest.RunIngestView.as_view(), name="ledger-runs-ingest"),
+    re_path(r"^ledger/runs/bulk/?$", ingest.RunBulkIngestView.as_view(), name="ledger-runs-bulk"),
+    re_path(r"^ledger/watermarks/?$", ingest.WatermarkIngestView.as_view(), name="ledger-watermarks-ingest"),
+    re_path(r"^ledger/check-results/?$", ingest.CheckResultIngestView.as_view(), name="ledger-checks-ingest"),
+    re_path(r"^lineage/?$", lineage.LineageView.as_view(), name="lineage"),
+    re_path(r"^lineage/batch/?$", lineage.LineageBatchView.as_view(), name="lineage-batch"),
+]
+
 read_urlpatterns = [
     re_path(r"^ledger/failures/?$", read.FailuresView.as_view(), name="ledger-failures"),
     re_path(r"^ledger/runs-per-day/?$", read.RunsPerDayView.as_view(), name="ledger-runs-per-day"),
@@ -22,4 +53,4 @@ read_urlpatterns = [
     re_path(r"^ledger/flaky/?$", read.FlakyRankingView.as_view(), name="ledger-flaky"),
 ]
 
-urlpatterns = read_urlpatterns + router.urls
+urlpatterns = dispatch_urls + ingest_urls + read_urlpatterns + router.urls

@@ -113,6 +113,10 @@ else:
     embedded.ensure_database(EMBEDDED_POSTGRES, OPSHEALTH_DB_NAME)
     DATABASES = {"default": EMBEDDED_POSTGRES.settings(OPSHEALTH_DB_NAME)}
 DATABASES["default"].setdefault("OPTIONS", {})
+# Persistent connections (seconds; 0 = one per request). A server under load (gunicorn)
+# should set it: connecting costs more than a small ingestion request.
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPSHEALTH_TEST_DB_NAME", "test_opshealth")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -191,6 +195,14 @@ OPSHEALTH_HEALTHY_THRESHOLD = float(os.environ.get("OPSHEALTH_HEALTHY_THRESHOLD"
 OPSHEALTH_DEGRADED_THRESHOLD = float(os.environ.get("OPSHEALTH_DEGRADED_THRESHOLD", "95"))
 OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS", 60000)
 OPSHEALTH_CONNECT_TIMEOUT_S = envint("OPSHEALTH_CONNECT_TIMEOUT_S", 5)
+# Evaluations (snapshots, results, violations) older than this are pruned by evaluate_health.
+OPSHEALTH_HEALTH_HISTORY_DAYS = envint("OPSHEALTH_HEALTH_HISTORY_DAYS", 30)
+# A stale RAW object feeding a critical one is an ERROR once older than this many allowed ages.
+OPSHEALTH_STALE_ERROR_FACTOR = float(os.environ.get("OPSHEALTH_STALE_ERROR_FACTOR", "2"))
+# schema_changed lists column changes detected within this window.
+OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS = envint("OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS", 24)
+# Statement timeout of one REFRESH MATERIALIZED VIEW (refresh_matviews).
+OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000)
 
 # --- Ledger read side -----------------------------------------------------------------
 # `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
