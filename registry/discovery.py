@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from ledger.logger import RunLogger
 from registry import catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
@@ -53,6 +54,8 @@ DISCOVERED_FIELDS = (
 )
 
 Progress = Callable[[str, dict], None]
+DISCOVER_PIPELINE = "opshealth.discover"
+REGISTRY_NAMESPACE = "opshealth://registry"
 
 
 @dataclass
@@ -138,6 +141,29 @@ def discover(
         result.csv_files = write_csv(csv_dir, csv_rows)
     result.duration_s = round(time.perf_counter() - started, 3)
     progress("done", result.counts())
+    return result
+
+
+def discover_and_record(source: Source, *, triggered_by: str = "cli", **options) -> DiscoveryResult:
+    """`discover()` recorded in the run ledger as pipeline `opshealth.discover`, its counts
+    as the metrics of one run asset per source. The RunLogger's writes happen outside the
+    discovery transaction, so a failed discovery is still recorded as a failed run.
+    A dry run writes nothing, to the ledger either."""
+    if options.get("dry_run"):
+        return discover(source, **options)
+    args = {"source": source.name, **{k: str(v) for k, v in options.items() if k in ("code_scan", "csv_dir")}}
+    with RunLogger(DISCOVER_PIPELINE, triggered_by=triggered_by, args=args) as run:
+        result = discover(source, **options)
+        # In OpsHealth's own namespace: a key no resolver maps to a warehouse object.
+        run.log_asset(
+            source.name,
+            namespace=REGISTRY_NAMESPACE,
+            kind="dataset",
+            rows_inserted=result.new,
+            rows_updated=result.changed,
+            rows_deleted=result.gone,
+            extra=result.counts(),
+        )
     return result
 
 
