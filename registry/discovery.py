@@ -30,7 +30,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from ledger.logger import RunLogger
-from registry import catalog, inference, links
+from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
 from registry.models import CodeUsage, Column, Dependency, RegistryObject, SchemaChange, Source, mask_dsn
@@ -370,9 +370,8 @@ class _Sync:
                 continue
             if known is None and parent_id is None:
                 continue
-            updates.append(RegistryObject(id=self.ids[(obj.schema, obj.name)], partition_of_id=parent_id))
-        if updates:
-            RegistryObject.objects.bulk_update(updates, ["partition_of"])
+            updates.append((self.ids[(obj.schema, obj.name)], parent_id))
+        bulk.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], ["bigint"], updates)
 
     def sync_columns(self, existing, changed: list[tuple[int, int | None]]) -> None:
         """Rewrite the columns of objects whose column hash changed; record schema
@@ -394,20 +393,17 @@ class _Sync:
             if old_id is not None and old_id in old_columns:
                 changes.extend(self._schema_changes(object_id, old_columns[old_id], cols))
             new_columns.extend(
-                Column(
-                    object_id=object_id,
-                    name=c.name,
-                    position=c.position,
-                    data_type=c.data_type,
-                    is_nullable=c.is_nullable,
-                    is_primary_key=c.is_primary_key,
-                    fk_target=c.fk_target,
-                )
+                (object_id, c.name, c.position, c.data_type, c.is_nullable, c.is_primary_key, c.fk_target)
                 for c in cols
             )
         if old_ids:
             Column.objects.filter(object_id__in=old_ids).delete()
-        Column.objects.bulk_create(new_columns)
+        bulk.insert_rows(
+            Column._meta.db_table,
+            ["object_id", "name", "position", "data_type", "is_nullable", "is_primary_key", "fk_target"],
+            ["bigint", "text", "integer", "text", "boolean", "boolean", "text"],
+            new_columns,
+        )
         SchemaChange.objects.bulk_create(changes)
         self.result.schema_changes = len(changes)
 

@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ledger.models import RunAsset
+from registry import bulk
 from registry.models import CodeUsage, Dependency, InferenceRule, RegistryObject, Source
 from registry.resolver import Resolver
 
@@ -307,19 +308,17 @@ def _flag_review(obj: RegistryObject, reason: str) -> None:
         obj.needs_review, obj.review_reason = True, reason
 
 
+_TYPES = ("text", "text", "text", "boolean", "jsonb", "text", "interval", "boolean", "text", "timestamptz")
+
+
 def infer(source: Source) -> int:
     """Re-infer every object of the source; returns how many rows changed."""
     changed = _Inference(source).run()
-    if changed:
-        now = timezone.now()
-        for obj in changed:
-            obj.updated_at = now
-        # An upsert on the natural key rather than bulk_update: bulk_update's CASE per
-        # row makes the statement quadratic in the number of rows.
-        RegistryObject.objects.bulk_create(
-            changed,
-            update_conflicts=True,
-            unique_fields=["source", "schema_name", "object_name"],
-            update_fields=[*INFERRED_FIELDS, "updated_at"],
-        )
+    now = timezone.now()
+    bulk.update_rows(
+        RegistryObject._meta.db_table,
+        [*INFERRED_FIELDS, "updated_at"],
+        _TYPES,
+        [(o.id, *(getattr(o, f) for f in INFERRED_FIELDS), now) for o in changed],
+    )
     return len(changed)
