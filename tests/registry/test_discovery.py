@@ -331,3 +331,32 @@ def test_discover_command_covers_every_active_source(warehouse, default_rules, c
     out = capsys.readouterr().out
     assert "a: 6 objects found" in out and "b:" not in out
     assert Source._default_manager.get(name="b").last_discovery_status == "never"
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what was written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_is_shown_on_a_terminal_only(wh_source, monkeypatch, capsys):
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    call_command("discover", "--source", "wh", "--no-code-scan")
+    assert "catalog read: objects 17" in terminal.text
+    assert "objects: new 17, changed 0" in terminal.text
+    assert terminal.text.endswith("\n")
+    monkeypatch.undo()
+    call_command("discover", "--source", "wh", "--no-code-scan")
+    assert "catalog read" not in capsys.readouterr().err
