@@ -52,7 +52,7 @@ def dsn_for(dbname: str) -> str:
     return make_conninfo(dbname=dbname, **{k: v for k, v in params.items() if v})
 
 
-def warehouse_sql(n: int) -> str:
+def warehouse_sql(n: int) -> list[str]:
     """N objects over 10 schemas: 60 % tables (5-8 columns, PK, some FKs), 30 % views in
     chains of three, 10 % materialized views over the views."""
     n_tables, n_views = n * 6 // 10, n * 3 // 10
@@ -81,7 +81,7 @@ def warehouse_sql(n: int) -> str:
             f"CREATE MATERIALIZED VIEW s{i % 10}.m{i} AS SELECT name, sum(amount) AS total"
             f" FROM s{v % 10}.v{v} GROUP BY name WITH NO DATA;"
         )
-    return "\n".join(out)
+    return out
 
 
 def build(n: int) -> str:
@@ -91,8 +91,12 @@ def build(n: int) -> str:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     dsn = dsn_for(name)
+    statements = warehouse_sql(n)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(warehouse_sql(n))
+        # A multi-statement string is one implicit transaction: batches keep its locks
+        # under max_locks_per_transaction.
+        for i in range(0, len(statements), 500):
+            conn.execute("\n".join(statements[i : i + 500]))
         conn.execute("ANALYZE")
     return dsn
 

@@ -110,9 +110,14 @@ def discover(
 ) -> DiscoveryResult:
     """Discover one source. Raises DiscoveryError (registry unchanged) on failure."""
     started = time.perf_counter()
-    phase = "connect"
+    phase = "catalog read"
+    step = {"name": ""}  # the registry-write step under way, named in an error
+
+    def write_progress(name: str, counts: dict) -> None:
+        step["name"] = name
+        progress(name, counts)
+
     try:
-        phase = "catalog read"
         progress(phase, {})
         snapshot = read_source_catalog(source)
         progress(phase, {"objects": len(snapshot.objects)})
@@ -124,13 +129,14 @@ def discover(
             progress(phase, {"references": len(references)})
         phase = "registry write"
         with transaction.atomic():
-            result = _Sync(source, snapshot, references, timezone.now(), progress).run()
+            result = _Sync(source, snapshot, references, timezone.now(), write_progress).run()
             result.scan_errors = scan_errors
             csv_rows = _csv_rows(source) if csv_dir else None
             if dry_run:
                 transaction.set_rollback(True)
     except Exception as exc:
-        message = _one_line_error(source, phase, exc)
+        where = f"{phase} ({step['name']})" if phase == "registry write" and step["name"] else phase
+        message = _one_line_error(source, where, exc)
         if not dry_run:
             Source._default_manager.filter(pk=source.pk).update(
                 last_discovery_at=timezone.now(), last_discovery_status="failed", last_discovery_error=message
@@ -277,13 +283,19 @@ class _Sync:
             (o.schema_name, o.object_name): o for o in RegistryObject.objects.filter(source=self.source)
         }
         self.ids = {key: o.id for key, o in existing.items()}
+        self.progress("objects", {"found": self.result.found})
         changed_columns = self.sync_objects(existing)
-        self.progress("objects", {"new": self.result.new, "changed": self.result.changed})
+        self.progress(
+            "columns", {"new": self.result.new, "changed": self.result.changed, "gone": self.result.gone}
+        )
         self.sync_columns(existing, changed_columns)
+        self.progress("dependencies", {"columns": self.result.columns})
         self.sync_dependencies()
+        self.progress("code usages", {"edges": self.result.edges})
         self.sync_usages()
-        self.progress("usages", {"usages": self.result.usages, "unresolved": self.result.unresolved})
+        self.progress("inference", {"usages": self.result.usages, "unresolved": self.result.unresolved})
         self.result.inferred_changed = inference.infer(self.source)
+        self.progress("asset links", {"inferred changed": self.result.inferred_changed})
         links.refresh_asset_links()
         self.source.discovered_search_path = self.snapshot.search_path
         self.source.server_version = self.snapshot.server_version[:100]

@@ -215,10 +215,10 @@ def test_failure_inside_the_write_transaction_rolls_everything_back(wh_source, w
     discover(wh_source)
     before = _dump(wh_source)
     warehouse.execute("DROP VIEW mart.v_top; ALTER TABLE raw.orders ADD COLUMN extra int")
-    # An inference rule with an object type too long for its column breaks the last step.
+    # A usage kind too long for its column breaks a late step of the write.
     wh_source.code_paths = ["app"]
     refs = [Ref("raw.orders", kind="x" * 50)]  # too long for CodeUsage.kind
-    with pytest.raises(DiscoveryError, match="during registry write: DataError"):
+    with pytest.raises(DiscoveryError, match=r"during registry write \(code usages\): DataError"):
         discover(wh_source, scanner=scanner_of(refs))
     assert _dump(wh_source) == before
 
@@ -355,7 +355,7 @@ def test_progress_is_shown_on_a_terminal_only(wh_source, monkeypatch, capsys):
     monkeypatch.setattr("sys.stderr", terminal)
     call_command("discover", "--source", "wh", "--no-code-scan")
     assert "catalog read: objects 17" in terminal.text
-    assert "objects: new 17, changed 0" in terminal.text
+    assert "columns: new 17, changed 0, gone 0" in terminal.text
     assert terminal.text.endswith("\n")
     monkeypatch.undo()
     call_command("discover", "--source", "wh", "--no-code-scan")
