@@ -279,9 +279,12 @@ class _Sync:
     def run(self) -> DiscoveryResult:
         # Serializes concurrent discoveries of one source.
         Source._default_manager.select_for_update().filter(pk=self.source.pk).first()
-        existing = {
-            (o.schema_name, o.object_name): o for o in RegistryObject.objects.filter(source=self.source)
-        }
+        # Only what the diff compares: loading whole rows (seven timestamps, JSON) costs
+        # more than the comparison itself on a repeat discovery.
+        rows = RegistryObject.objects.filter(source=self.source).only(
+            "id", "schema_name", "object_name", "partition_of", *DISCOVERED_FIELDS
+        )
+        existing = {(o.schema_name, o.object_name): o for o in rows}
         self.ids = {key: o.id for key, o in existing.items()}
         self.progress("objects", {"found": self.result.found})
         changed_columns = self.sync_objects(existing)
@@ -344,10 +347,17 @@ class _Sync:
                 changed_columns.append((obj.oid, known.id))
             if any(getattr(known, k) != v for k, v in values.items()):
                 self.result.changed += 1
-                for k, v in values.items():
-                    setattr(known, k, v)
-                known.updated_at = self.now
-                writes.append(known)
+                # A fresh instance: on conflict only DISCOVERED_FIELDS and updated_at
+                # are written, the rest of the row (overrides, first-seen times) stays.
+                writes.append(
+                    RegistryObject(
+                        source=self.source,
+                        schema_name=obj.schema,
+                        object_name=obj.name,
+                        updated_at=self.now,
+                        **values,
+                    )
+                )
         if writes:
             written = RegistryObject.objects.bulk_create(
                 writes,

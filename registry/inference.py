@@ -43,6 +43,16 @@ INFERRED_FIELDS = (
     "needs_review",
     "review_reason",
 )
+_READ_FIELDS = (
+    "id",
+    "schema_name",
+    "object_name",
+    "object_type",
+    "health_enabled",
+    "is_expected",
+    "is_critical",
+    *INFERRED_FIELDS,
+)
 
 
 @dataclass
@@ -167,7 +177,8 @@ class _Inference:
     def __init__(self, source: Source):
         self.source = source
         self.rules = _compile(InferenceRule.objects.filter(is_active=True).order_by("priority", "id"))
-        self.objects = list(RegistryObject.objects.filter(source=source))
+        # Only the fields rules and overrides read and inference writes: no timestamps.
+        self.objects = list(RegistryObject.objects.filter(source=source).only(*_READ_FIELDS))
         self.evidence = _usage_evidence(source)
         _refresh_evidence(source, self.objects, self.evidence)
         # downstream id → its upstream ids: what a view reads.
