@@ -55,6 +55,32 @@ _READ_FIELDS = (
 )
 
 
+@dataclass(slots=True)
+class ObjectRow:
+    """The part of a RegistryObject inference reads and writes (fields of _READ_FIELDS)."""
+
+    id: int
+    schema_name: str
+    object_name: str
+    object_type: str
+    health_enabled: bool | None
+    is_expected: bool | None
+    is_critical: bool | None
+    layer: str
+    role: str
+    criticality: str
+    should_monitor: bool
+    provenance: dict
+    usage_context: str
+    inferred_refresh_schedule: timedelta | None
+    needs_review: bool
+    review_reason: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+
 @dataclass
 class Evidence:
     """What is known about one object beyond its catalog row."""
@@ -103,7 +129,7 @@ class _CompiledRule:
     schema: re.Pattern | None
     name: re.Pattern | None
 
-    def matches(self, obj: RegistryObject, layer: str, evidence: Evidence) -> bool:
+    def matches(self, obj: ObjectRow, layer: str, evidence: Evidence) -> bool:
         r = self.rule
         return (
             (self.schema is None or bool(self.schema.fullmatch(obj.schema_name)))
@@ -144,7 +170,7 @@ def _usage_evidence(source: Source) -> dict[int, Evidence]:
     return evidence
 
 
-def _refresh_evidence(source: Source, objects: list[RegistryObject], evidence: dict[int, Evidence]) -> None:
+def _refresh_evidence(source: Source, objects: list[ObjectRow], evidence: dict[int, Evidence]) -> None:
     """Successful refreshes by OpsHealth's refresh job whose asset key resolves to an
     object of this source (one query for the history, one for the resolver rules)."""
     since = timezone.now() - REFRESH_HISTORY
@@ -177,8 +203,11 @@ class _Inference:
     def __init__(self, source: Source):
         self.source = source
         self.rules = _compile(InferenceRule.objects.filter(is_active=True).order_by("priority", "id"))
-        # Only the fields rules and overrides read and inference writes: no timestamps.
-        self.objects = list(RegistryObject.objects.filter(source=source).only(*_READ_FIELDS))
+        # Plain rows of only the fields rules and overrides read and inference writes:
+        # model instances (seven timestamps, deferred-field bookkeeping) cost more than
+        # the inference itself on a large source.
+        rows = RegistryObject.objects.filter(source=source).values_list(*_READ_FIELDS)
+        self.objects = [ObjectRow(*row) for row in rows]
         self.evidence = _usage_evidence(source)
         _refresh_evidence(source, self.objects, self.evidence)
         # downstream id → its upstream ids: what a view reads.
@@ -186,14 +215,14 @@ class _Inference:
         for up, down in Dependency.objects.filter(source=source).values_list("upstream_id", "downstream_id"):
             self.reads[down].append(up)
 
-    def first_match(self, attribute: str, obj: RegistryObject, layer: str) -> dict | None:
+    def first_match(self, attribute: str, obj: ObjectRow, layer: str) -> dict | None:
         ev = self.evidence.get(obj.id, Evidence())
         for rule in self.rules.get(attribute, []):
             if rule.matches(obj, layer, ev):
                 return rule.provenance(ev)
         return None
 
-    def criticality(self, obj: RegistryObject, layer: str) -> dict:
+    def criticality(self, obj: ObjectRow, layer: str) -> dict:
         ev = self.evidence.get(obj.id, Evidence())
         best = None
         for rule in self.rules.get("criticality", []):
@@ -228,7 +257,7 @@ class _Inference:
                     "evidence": f"upstream of critical `{by_id[seed].qualified_name}`",
                 }
 
-    def run(self) -> list[RegistryObject]:
+    def run(self) -> list[ObjectRow]:
         provenance: dict[int, dict] = {}
         for obj in self.objects:
             layer = self.first_match("layer", obj, "") or {"value": obj.layer, "rule": "no rule matched"}
@@ -248,7 +277,7 @@ class _Inference:
                 changed.append(obj)
         return changed
 
-    def apply(self, obj: RegistryObject, prov: dict) -> bool:
+    def apply(self, obj: ObjectRow, prov: dict) -> bool:
         before = tuple(getattr(obj, f) for f in INFERRED_FIELDS)
         ev = self.evidence.get(obj.id, Evidence())
         obj.layer, obj.role = prov["layer"]["value"], prov["role"]["value"]
@@ -270,7 +299,7 @@ class _Inference:
         return tuple(getattr(obj, f) for f in INFERRED_FIELDS) != before
 
 
-def _effective_critical(obj: RegistryObject, prov: dict) -> bool:
+def _effective_critical(obj: ObjectRow, prov: dict) -> bool:
     if obj.is_critical is not None:
         return obj.is_critical
     return prov["criticality"]["value"] == "critical"
@@ -282,7 +311,7 @@ def _usage_context(ev: Evidence) -> str:
     return "endpoint" if ev.endpoint_usages else "script" if ev.script_usages else ""
 
 
-def _should_monitor(obj: RegistryObject) -> tuple[bool, dict]:
+def _should_monitor(obj: ObjectRow) -> tuple[bool, dict]:
     """critical or important or health_enabled; an explicit health override decides."""
     if obj.health_enabled is not None:
         return obj.health_enabled, {"value": obj.health_enabled, "rule": "health_enabled override"}
@@ -294,7 +323,7 @@ def _should_monitor(obj: RegistryObject) -> tuple[bool, dict]:
     return False, {"value": False, "rule": "normal criticality, no health override"}
 
 
-def _contradictions(obj: RegistryObject, ev: Evidence) -> str:
+def _contradictions(obj: ObjectRow, ev: Evidence) -> str:
     """New evidence against an active override, as one sentence per contradiction."""
     reasons = []
     if obj.is_expected is False and (ev.endpoint_usages or ev.script_usages):
@@ -310,7 +339,7 @@ def _contradictions(obj: RegistryObject, ev: Evidence) -> str:
     return "; ".join(reasons)
 
 
-def _flag_review(obj: RegistryObject, reason: str) -> None:
+def _flag_review(obj: ObjectRow, reason: str) -> None:
     """Flag when the contradiction is new; a person who cleared the flag is not asked
     again until the evidence changes."""
     if not reason:
