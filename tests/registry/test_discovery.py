@@ -51,9 +51,9 @@ def _dump(source) -> dict:
     }
 
 
-def test_first_discovery_registers_every_object(wh_source):
-    result = discover(wh_source)
-    objs = _objects(wh_source)
+def test_first_discovery_registers_every_object(ro_source):
+    result = discover(ro_source)
+    objs = _objects(ro_source)
     assert (result.found, result.new, result.changed, result.gone) == (17, 17, 0, 0)
     assert "ops.job_log" not in objs  # excluded schema
     assert objs["raw.events_2026_10"].partition_of == objs["raw.events"]
@@ -73,35 +73,35 @@ def test_first_discovery_registers_every_object(wh_source):
         ("amount", "numeric(12,2)", False, ""),
         ("created_at", "timestamp with time zone", False, ""),
     ]
-    assert result.columns == Column.objects.filter(object__source=wh_source).count()
+    assert result.columns == Column.objects.filter(object__source=ro_source).count()
     edges = {(d.upstream.qualified_name, d.downstream.qualified_name) for d in Dependency.objects.all()}
     assert ("mart.v_revenue", "mart.v_top") in edges and ("raw.events", "mart.v_events") in edges
     assert result.edges == len(edges) == 7
-    wh_source.refresh_from_db()
-    assert (wh_source.last_discovery_status, wh_source.last_discovery_error) == ("ok", "")
-    assert wh_source.discovered_search_path == ["public"]
-    assert wh_source.server_version
+    ro_source.refresh_from_db()
+    assert (ro_source.last_discovery_status, ro_source.last_discovery_error) == ("ok", "")
+    assert ro_source.discovered_search_path == ["public"]
+    assert ro_source.server_version
 
 
-def test_include_list_limits_discovery(warehouse, default_rules):
-    source = SourceFactory(name="only-mart", dsn=warehouse.dsn, include_schemas=["mart"])
+def test_include_list_limits_discovery(shared_warehouse, default_rules):
+    source = SourceFactory(name="only-mart", dsn=shared_warehouse.dsn, include_schemas=["mart"])
     discover(source)
     assert {o.schema_name for o in RegistryObject.objects.filter(source=source)} == {"mart"}
 
 
-def test_repeat_discovery_changes_nothing_but_verification_time(wh_source):
+def test_repeat_discovery_changes_nothing_but_verification_time(ro_source):
     refs = [Ref("raw.orders", context="endpoint", route="GET /orders"), Ref("mart.nothing", line=7)]
     with time_machine.travel(T0, tick=False):
-        discover(wh_source, scanner=scanner_of(refs))
-    wh_source.code_paths = ["app"]
-    wh_source.save()
+        discover(ro_source, scanner=scanner_of(refs))
+    ro_source.code_paths = ["app"]
+    ro_source.save()
     with time_machine.travel(T0, tick=False):
-        discover(wh_source, scanner=scanner_of(refs))
-    before = _dump(wh_source)
+        discover(ro_source, scanner=scanner_of(refs))
+    before = _dump(ro_source)
     later = T0 + dt.timedelta(hours=1)
     with time_machine.travel(later, tick=False):
-        result = discover(wh_source, scanner=scanner_of(refs))
-    after = _dump(wh_source)
+        result = discover(ro_source, scanner=scanner_of(refs))
+    after = _dump(ro_source)
     assert (result.new, result.changed, result.gone, result.schema_changes) == (0, 0, 0, 0)
     assert (result.edges_added, result.edges_removed, result.inferred_changed) == (0, 0, 0)
     for name, row in after["objects"].items():
@@ -112,8 +112,8 @@ def test_repeat_discovery_changes_nothing_but_verification_time(wh_source):
     assert after == before
 
 
-def test_override_fields_are_never_overwritten(wh_source):
-    discover(wh_source)
+def test_override_fields_are_never_overwritten(ro_source):
+    discover(ro_source)
     overrides = {
         "health_enabled": False,
         "is_expected": True,
@@ -123,12 +123,12 @@ def test_override_fields_are_never_overwritten(wh_source):
         "refresh_schedule": dt.timedelta(hours=6),
         "max_staleness": dt.timedelta(hours=12),
     }
-    RegistryObject.objects.filter(source=wh_source, object_name="orders", schema_name="raw").update(
+    RegistryObject.objects.filter(source=ro_source, object_name="orders", schema_name="raw").update(
         **overrides
     )
-    wh_source.refresh_from_db()
-    discover(wh_source)
-    orders = RegistryObject.objects.get(source=wh_source, schema_name="raw", object_name="orders")
+    ro_source.refresh_from_db()
+    discover(ro_source)
+    orders = RegistryObject.objects.get(source=ro_source, schema_name="raw", object_name="orders")
     assert {k: getattr(orders, k) for k in overrides} == overrides
     assert orders.db_comment == ""  # the discovered comment lives in its own column
 
@@ -235,16 +235,16 @@ def test_unreachable_source_fails_clearly_without_leaking_the_password(db):
     assert source.last_discovery_status == "failed" and "s3cr3t-pw" not in source.last_discovery_error
 
 
-def test_dry_run_reports_counts_and_writes_nothing(wh_source):
-    result = discover(wh_source, dry_run=True)
+def test_dry_run_reports_counts_and_writes_nothing(ro_source):
+    result = discover(ro_source, dry_run=True)
     assert result.dry_run and (result.found, result.new) == (17, 17)
     assert not RegistryObject.objects.exists()
-    wh_source.refresh_from_db()
-    assert wh_source.last_discovery_status == "never"
+    ro_source.refresh_from_db()
+    assert ro_source.last_discovery_status == "never"
 
 
-def test_code_usages_are_resolved_stored_and_diffed(wh_source):
-    wh_source.code_paths = ["app"]
+def test_code_usages_are_resolved_stored_and_diffed(ro_source):
+    ro_source.code_paths = ["app"]
     refs = [
         Ref(
             "raw.orders", file="api/orders.py", line=42, context="endpoint", route="GET /orders", kind="read"
@@ -254,8 +254,8 @@ def test_code_usages_are_resolved_stored_and_diffed(wh_source):
         Ref("mart.v_churn_forecast", line=9),
         Ref("{table}", line=11, resolvable=False, name=None),
     ]
-    result = discover(wh_source, scanner=scanner_of(refs))
-    usages = {u.line: u for u in CodeUsage.objects.filter(source=wh_source)}
+    result = discover(ro_source, scanner=scanner_of(refs))
+    usages = {u.line: u for u in CodeUsage.objects.filter(source=ro_source)}
     assert usages[42].object.qualified_name == "raw.orders" and usages[42].route == "GET /orders"
     assert (usages[3].object.qualified_name, usages[3].resolver_rule) == ("mart.v_top", "search_path")
     assert usages[5].object.object_name == "CamelCaseImport"
@@ -266,8 +266,8 @@ def test_code_usages_are_resolved_stored_and_diffed(wh_source):
     assert usages[11].object is None and usages[11].resolvable is False
     assert (result.usages, result.unresolved) == (5, 2)
     kept = usages[42].id
-    result = discover(wh_source, scanner=scanner_of(refs[:1]))
-    assert list(CodeUsage.objects.filter(source=wh_source).values_list("id", flat=True)) == [kept]
+    result = discover(ro_source, scanner=scanner_of(refs[:1]))
+    assert list(CodeUsage.objects.filter(source=ro_source).values_list("id", flat=True)) == [kept]
 
 
 def test_query_count_does_not_depend_on_the_number_of_objects(make_warehouse, default_rules):
@@ -309,7 +309,7 @@ def test_own_tables_are_excluded_when_the_source_is_opshealths_database(db, defa
     assert not {n for _, n in names} & own_tables
 
 
-def test_discover_command_prints_counts(wh_source, capsys):
+def test_discover_command_prints_counts(ro_source, capsys):
     call_command("discover", "--source", "wh")
     out = capsys.readouterr().out
     assert "wh: 17 objects found, 17 new, 0 changed, 0 gone" in out
@@ -324,9 +324,9 @@ def test_discover_command_exits_non_zero_with_one_line(db):
         call_command("discover", "--source", "nope")
 
 
-def test_discover_command_covers_every_active_source(warehouse, default_rules, capsys):
-    SourceFactory(name="a", dsn=warehouse.dsn, include_schemas=["mart"])
-    SourceFactory(name="b", dsn=warehouse.dsn, include_schemas=["canon"], is_active=False)
+def test_discover_command_covers_every_active_source(shared_warehouse, default_rules, capsys):
+    SourceFactory(name="a", dsn=shared_warehouse.dsn, include_schemas=["mart"])
+    SourceFactory(name="b", dsn=shared_warehouse.dsn, include_schemas=["canon"], is_active=False)
     call_command("discover", "--no-code-scan")
     out = capsys.readouterr().out
     assert "a: 6 objects found" in out and "b:" not in out
@@ -350,7 +350,7 @@ class _Terminal:
         pass
 
 
-def test_progress_is_shown_on_a_terminal_only(wh_source, monkeypatch, capsys):
+def test_progress_is_shown_on_a_terminal_only(ro_source, monkeypatch, capsys):
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     call_command("discover", "--source", "wh", "--no-code-scan")

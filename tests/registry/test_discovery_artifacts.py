@@ -25,8 +25,8 @@ def _read(path):
         return list(csv.reader(fh))
 
 
-def test_csv_headers_are_exactly_the_issues(wh_source, tmp_path):
-    discover(wh_source, csv_dir=tmp_path)
+def test_csv_headers_are_exactly_the_issues(ro_source, tmp_path):
+    discover(ro_source, csv_dir=tmp_path)
     headers = {name: _read(tmp_path / name)[0] for name in CSV_HEADERS}
     assert headers["discovery_objects.csv"][:10] == [
         "source", "schema_name", "object_name", "object_type", "is_partition", "partition_of",
@@ -42,14 +42,14 @@ def test_csv_headers_are_exactly_the_issues(wh_source, tmp_path):
     assert headers["discovery_unresolved.csv"][:1] == ["source"]
 
 
-def test_csv_rows_describe_the_warehouse_in_a_stable_order(wh_source, tmp_path):
-    wh_source.code_paths = ["app"]
+def test_csv_rows_describe_the_warehouse_in_a_stable_order(ro_source, tmp_path):
+    ro_source.code_paths = ["app"]
     refs = [
         Ref("mart.daily_sales", file="api/sales.py", line=12, context="endpoint", route="GET /sales"),
         Ref("daily_sales", file="jobs/refresh.py", line=3, kind="refresh", search_path=("mart",)),
         Ref("mart.v_churn_forecast", file="api/churn.py", line=8),
     ]
-    discover(wh_source, csv_dir=tmp_path, scanner=scanner_of(refs))
+    discover(ro_source, csv_dir=tmp_path, scanner=scanner_of(refs))
     objects = _read(tmp_path / "discovery_objects.csv")[1:]
     assert len(objects) == 17 and objects == sorted(objects, key=lambda r: (r[1], r[2]))
     by_name = {(r[1], r[2]): r for r in objects}
@@ -70,11 +70,11 @@ def test_csv_rows_describe_the_warehouse_in_a_stable_order(wh_source, tmp_path):
     (unresolved,) = _read(tmp_path / "discovery_unresolved.csv")[1:]
     assert unresolved[:4] == ["wh", "mart.v_churn_forecast", "mart", "v_churn_forecast"]
     first = {name: (tmp_path / name).read_text() for name in CSV_HEADERS}
-    discover(wh_source, csv_dir=tmp_path, scanner=scanner_of(refs))
+    discover(ro_source, csv_dir=tmp_path, scanner=scanner_of(refs))
     assert {name: (tmp_path / name).read_text() for name in CSV_HEADERS} == first
 
 
-def test_discovery_with_the_real_code_scan(wh_source, tmp_path):
+def test_discovery_with_the_real_code_scan(ro_source, tmp_path):
     app = tmp_path / "app"
     (app / "api").mkdir(parents=True)
     (app / "api" / "orders.py").write_text(
@@ -100,11 +100,11 @@ def test_discovery_with_the_real_code_scan(wh_source, tmp_path):
         )
     )
     (app / "refresh.sql").write_text("SET search_path = mart;\nREFRESH MATERIALIZED VIEW daily_sales;\n")
-    wh_source.code_paths = [str(app)]
-    result = discover(wh_source)
+    ro_source.code_paths = [str(app)]
+    result = discover(ro_source)
     got = {
         (u.object.qualified_name if u.object else u.raw_name, u.file, u.line, u.kind, u.context, u.route)
-        for u in CodeUsage.objects.filter(source=wh_source)
+        for u in CodeUsage.objects.filter(source=ro_source)
     }
     assert got == {
         ("mart.v_revenue", "api/orders.py", 11, "read", "endpoint", "GET /revenue"),
@@ -112,11 +112,11 @@ def test_discovery_with_the_real_code_scan(wh_source, tmp_path):
         ("mart.daily_sales", "refresh.sql", 2, "refresh", "script", ""),
     }
     assert result.unresolved == 0
-    revenue = RegistryObject.objects.get(source=wh_source, schema_name="mart", object_name="v_revenue")
+    revenue = RegistryObject.objects.get(source=ro_source, schema_name="mart", object_name="v_revenue")
     assert (revenue.usage_context, revenue.criticality) == ("endpoint", "important")
 
 
-def test_discover_command_records_runs_in_the_ledger(wh_source, tmp_path):
+def test_discover_command_records_runs_in_the_ledger(ro_source, tmp_path):
     call_command("discover", "--source", "wh", "--no-code-scan", "--csv-dir", str(tmp_path))
     run = Run.objects.get(pipeline__name="opshealth.discover")
     assert run.status == "success"
@@ -133,7 +133,7 @@ def test_discover_command_records_runs_in_the_ledger(wh_source, tmp_path):
     assert "failed during catalog read" in failed.error_message and "pw@" not in failed.error_message
 
 
-def test_dry_run_command_records_nothing(wh_source, capsys):
+def test_dry_run_command_records_nothing(ro_source, capsys):
     call_command("discover", "--source", "wh", "--dry-run", "--no-code-scan")
     assert "(dry run: nothing written)" in capsys.readouterr().out
     assert not Run.objects.exists() and not RegistryObject.objects.exists()
