@@ -87,7 +87,9 @@ class DiscoveryResult:
             f"{self.source}: {self.found} objects found, {self.new} new, {self.changed} changed, "
             f"{self.gone} gone; {self.columns} columns, {self.schema_changes} schema changes; "
             f"{self.edges} edges (+{self.edges_added} -{self.edges_removed}); {self.usages} usages, "
-            f"{self.unresolved} unresolved" + (" (dry run: nothing written)" if self.dry_run else "")
+            f"{self.unresolved} unresolved"
+            + (f"; {self.scan_errors} code scan errors" if self.scan_errors else "")
+            + (" (dry run: nothing written)" if self.dry_run else "")
         )
 
 
@@ -225,8 +227,11 @@ def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, in
     if scanner is None:
         from registry.codescan import scan_paths as scanner
     paths = [Path(p) if Path(p).is_absolute() else Path(settings.BASE_DIR) / p for p in source.code_paths]
-    result = scanner(paths)
-    return list(result.references), len(result.errors)
+    # A code path that is not there (not deployed here) is an error of the scan, not
+    # of the discovery: the catalog part is still worth writing.
+    missing = [p for p in paths if not p.is_dir()]
+    result = scanner([p for p in paths if p.is_dir()])
+    return list(result.references), len(result.errors) + len(missing)
 
 
 # --- writing ------------------------------------------------------------------------

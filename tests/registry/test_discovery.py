@@ -89,11 +89,11 @@ def test_include_list_limits_discovery(shared_warehouse, default_rules):
     assert {o.schema_name for o in RegistryObject.objects.filter(source=source)} == {"mart"}
 
 
-def test_repeat_discovery_changes_nothing_but_verification_time(ro_source):
+def test_repeat_discovery_changes_nothing_but_verification_time(ro_source, tmp_path):
     refs = [Ref("raw.orders", context="endpoint", route="GET /orders"), Ref("mart.nothing", line=7)]
     with time_machine.travel(T0, tick=False):
         discover(ro_source, scanner=scanner_of(refs))
-    ro_source.code_paths = ["app"]
+    ro_source.code_paths = [str(tmp_path)]
     ro_source.save()
     with time_machine.travel(T0, tick=False):
         discover(ro_source, scanner=scanner_of(refs))
@@ -190,11 +190,11 @@ def test_new_dependency_is_added_and_dropped_one_removed(wh_source, warehouse):
     assert (result.new, result.edges_added, result.edges_removed) == (1, 1, 1)
 
 
-def test_failure_part_way_leaves_the_registry_unchanged(wh_source, warehouse):
+def test_failure_part_way_leaves_the_registry_unchanged(wh_source, warehouse, tmp_path):
     discover(wh_source)
     warehouse.execute("DROP VIEW mart.v_top; ALTER TABLE raw.orders ADD COLUMN extra int")
     before = _dump(wh_source)
-    wh_source.code_paths = ["app"]
+    wh_source.code_paths = [str(tmp_path)]
 
     def broken_scan(paths, *, route_patterns=None):
         raise RuntimeError("scanner exploded on api/orders.py")
@@ -211,12 +211,12 @@ def test_failure_part_way_leaves_the_registry_unchanged(wh_source, warehouse):
     assert (wh_source.last_discovery_status, wh_source.last_discovery_error) == ("failed", message)
 
 
-def test_failure_inside_the_write_transaction_rolls_everything_back(wh_source, warehouse):
+def test_failure_inside_the_write_transaction_rolls_everything_back(wh_source, warehouse, tmp_path):
     discover(wh_source)
     before = _dump(wh_source)
     warehouse.execute("DROP VIEW mart.v_top; ALTER TABLE raw.orders ADD COLUMN extra int")
     # A usage kind too long for its column breaks a late step of the write.
-    wh_source.code_paths = ["app"]
+    wh_source.code_paths = [str(tmp_path)]
     refs = [Ref("raw.orders", kind="x" * 50)]  # too long for CodeUsage.kind
     with pytest.raises(DiscoveryError, match=r"during registry write \(code usages\): DataError"):
         discover(wh_source, scanner=scanner_of(refs))
@@ -243,8 +243,8 @@ def test_dry_run_reports_counts_and_writes_nothing(ro_source):
     assert ro_source.last_discovery_status == "never"
 
 
-def test_code_usages_are_resolved_stored_and_diffed(ro_source):
-    ro_source.code_paths = ["app"]
+def test_code_usages_are_resolved_stored_and_diffed(ro_source, tmp_path):
+    ro_source.code_paths = [str(tmp_path)]
     refs = [
         Ref(
             "raw.orders", file="api/orders.py", line=42, context="endpoint", route="GET /orders", kind="read"
@@ -360,3 +360,10 @@ def test_progress_is_shown_on_a_terminal_only(ro_source, monkeypatch, capsys):
     monkeypatch.undo()
     call_command("discover", "--source", "wh", "--no-code-scan")
     assert "catalog read" not in capsys.readouterr().err
+
+
+def test_missing_code_path_counts_as_a_scan_error(ro_source, tmp_path):
+    ro_source.code_paths = [str(tmp_path / "not-deployed-here")]
+    result = discover(ro_source)
+    assert result.scan_errors == 1 and result.found == 17
+    assert result.summary().endswith("; 1 code scan errors")

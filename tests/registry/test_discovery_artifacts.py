@@ -43,7 +43,7 @@ def test_csv_headers_are_exactly_the_issues(ro_source, tmp_path):
 
 
 def test_csv_rows_describe_the_warehouse_in_a_stable_order(ro_source, tmp_path):
-    ro_source.code_paths = ["app"]
+    ro_source.code_paths = [str(tmp_path)]
     refs = [
         Ref("mart.daily_sales", file="api/sales.py", line=12, context="endpoint", route="GET /sales"),
         Ref("daily_sales", file="jobs/refresh.py", line=3, kind="refresh", search_path=("mart",)),
