@@ -25,13 +25,18 @@ from django.utils import timezone
 
 from ledger.models import RunAsset
 from registry import bulk
-from registry.models import CodeUsage, Dependency, InferenceRule, RegistryObject, Source
+from registry.models import LAYERS, ROLES, CodeUsage, Dependency, InferenceRule, RegistryObject, Source
 from registry.resolver import Resolver
 
 # OpsHealth's materialized-view refresh job, as it records itself in the ledger.
 REFRESH_PIPELINE = "opshealth.refresh_matviews"
 REFRESH_HISTORY = timedelta(days=90)
 CRITICALITY_RANK = {"normal": 0, "important": 1, "critical": 2}
+VALID_VALUES = {
+    "layer": {value for value, _ in LAYERS},
+    "role": {value for value, _ in ROLES},
+    "criticality": set(CRITICALITY_RANK),
+}
 INFERRED_FIELDS = (
     "layer",
     "role",
@@ -148,6 +153,8 @@ class _CompiledRule:
 def _compile(rules) -> dict[str, list[_CompiledRule]]:
     compiled: dict[str, list[_CompiledRule]] = defaultdict(list)
     for rule in rules:
+        if rule.value not in VALID_VALUES.get(rule.attribute, ()):
+            continue  # a value the registry cannot store never applies
         try:
             schema = re.compile(rule.schema_pattern) if rule.schema_pattern else None
             name = re.compile(rule.name_pattern) if rule.name_pattern else None
@@ -226,7 +233,7 @@ class _Inference:
         ev = self.evidence.get(obj.id, Evidence())
         best = None
         for rule in self.rules.get("criticality", []):
-            if rule.rule.value not in CRITICALITY_RANK or not rule.matches(obj, layer, ev):
+            if not rule.matches(obj, layer, ev):
                 continue
             if best is None or CRITICALITY_RANK[rule.rule.value] > CRITICALITY_RANK[best["value"]]:
                 best = rule.provenance(ev)

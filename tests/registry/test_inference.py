@@ -176,6 +176,14 @@ def test_rules_are_data(source, make):
     assert (_fresh(obj).layer, _fresh(obj).role) == ("RAW", "PRIMARY")
 
 
+def test_rules_with_values_the_registry_cannot_store_are_ignored(source, make):
+    obj = make("raw.orders")
+    InferenceRule.objects.create(attribute="layer", value="BRONZE-LAYER", priority=1)
+    InferenceRule.objects.create(attribute="criticality", value="urgent", priority=1)
+    infer(source)
+    assert (_fresh(obj).layer, _fresh(obj).criticality) == ("RAW", "normal")
+
+
 def test_only_changed_rows_are_written_in_constant_queries(source, make, django_assert_num_queries):
     objs = [make(f"mart.v{i}", "view") for i in range(20)]
     for obj in objs[:5]:
