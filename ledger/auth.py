@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from ledger.models import ApiToken
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenUser(AnonymousUser):
@@ -43,7 +47,11 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token is None or not token.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         # One cheap UPDATE, no read-modify-write: concurrent requests cannot conflict.
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        # At most once a minute per token: a write (and its commit) on every request
+        # would cost a busy ingestion client as much as the ingestion itself.
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         user = token.user if token.user_id and token.user.is_active else TokenUser(token)
         return user, token
 

@@ -146,7 +146,9 @@ def ingest_events(events: list[RunEvent]) -> list[Outcome]:
     """Apply `events` in one transaction; returns one outcome per event, in order."""
     if not events:
         return []
-    with transaction.atomic():
+    # savepoint=False: inside a caller's transaction (OpenLineage) a savepoint would
+    # cost two round trips and buy nothing: any error aborts the whole request.
+    with transaction.atomic(savepoint=False):
         pipeline_ids = _upsert_pipelines(events)
         run_keys: dict[tuple[int, str], RunEvent] = {}
         for ev in events:
@@ -210,29 +212,45 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], int]:
             )
         keys = sorted(wanted)
         namespaces, names = [k[0] for k in keys], [k[1] for k in keys]
-        # Sorted inserts: two batches meeting the same new pipelines wait, never deadlock.
-        cur.execute(
-            """
-            INSERT INTO ledger_pipeline (namespace, name, owner, description, schedule_cron,
-                                         schedule_timezone, created_at)
-            SELECT ns, n, '', '', '', 'UTC', now() FROM unnest(%s::text[], %s::text[]) AS v(ns, n)
-            ORDER BY ns, n
-            ON CONFLICT (namespace, name) DO NOTHING
-            """,
-            [namespaces, names],
-        )
         clients = [wanted[k] for k in keys]
-        # A pipeline takes the client named by its first event that names one.
+        # One round trip: insert the missing pipelines (sorted: two batches meeting the
+        # same new pipelines wait, never deadlock) and read all of them back. RETURNING
+        # gives the new rows, the join the old ones; a row committed by a concurrent
+        # batch after this statement's snapshot is in neither, and is read again below.
         cur.execute(
             """
-            SELECT p.id, p.namespace, p.name, p.client_id, c.id
-            FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)
-            JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
+            WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)),
+            ins AS (
+                INSERT INTO ledger_pipeline (namespace, name, owner, description, schedule_cron,
+                                             schedule_timezone, created_at)
+                SELECT ns, n, '', '', '', 'UTC', now() FROM v ORDER BY ns, n
+                ON CONFLICT (namespace, name) DO NOTHING
+                RETURNING id, namespace, name, client_id
+            ),
+            found AS (
+                SELECT id, namespace, name, client_id FROM ins
+                UNION ALL
+                SELECT p.id, p.namespace, p.name, p.client_id FROM ledger_pipeline p
+                JOIN v ON p.namespace = v.ns AND p.name = v.n
+            )
+            SELECT f.id, f.namespace, f.name, f.client_id, c.id
+            FROM found f JOIN v ON f.namespace = v.ns AND f.name = v.n
             LEFT JOIN ledger_client c ON c.name = v.client
             """,
             [namespaces, names, clients],
         )
         rows = cur.fetchall()
+        if len(rows) < len(keys):
+            cur.execute(
+                """
+                SELECT p.id, p.namespace, p.name, p.client_id, c.id
+                FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)
+                JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
+                LEFT JOIN ledger_client c ON c.name = v.client
+                """,
+                [namespaces, names, clients],
+            )
+            rows = cur.fetchall()
         to_link = [(pid, cid) for pid, _, _, current, cid in rows if cid and current is None]
         if to_link:
             cur.execute(
@@ -247,33 +265,47 @@ def _insert_and_lock_runs(run_keys: dict[tuple[int, str], RunEvent]) -> tuple[se
     keys = sorted(run_keys)
     pids, ext_ids = [k[0] for k in keys], [k[1] for k in keys]
     triggers = [run_keys[k].triggered_by for k in keys]
-    with connection.cursor() as cur:
-        cur.execute(
-            """
+    # One round trip in the common case: insert the missing runs and lock the existing
+    # ones (in key order: concurrent batches cannot deadlock). New rows come from
+    # RETURNING; a run committed by a concurrent batch after this statement's snapshot
+    # is in neither part and is locked by a second statement.
+    query = """
+        WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(pid, ext, trig)),
+        ins AS (
             INSERT INTO ledger_run (run_id, pipeline_id, external_run_id, external_run_id_is_uuid,
                 triggered_by, status, provider, storage_backend, args, git_sha, app_version,
                 error_type, error_message, error_stack_hash, anomalies, created_at, updated_at)
             SELECT gen_random_uuid(), pid, ext, ext ~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$',
                 trig, 'started', '', '', '{}', '', '', '', '', '', '[]', now(), now()
-            FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(pid, ext, trig)
-            ORDER BY pid, ext
+            FROM v ORDER BY pid, ext
             ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
-            RETURNING id
-            """,
-            [pids, ext_ids, triggers],
+            RETURNING *
+        ),
+        locked AS (
+            SELECT r.* FROM ledger_run r JOIN v ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
+            ORDER BY r.pipeline_id, r.external_run_id
+            FOR UPDATE OF r
         )
-        created = {row[0] for row in cur.fetchall()}
-    locked = Run.objects.raw(
-        """
-        SELECT r.* FROM ledger_run r
-        JOIN unnest(%s::bigint[], %s::text[]) AS v(pid, ext)
-          ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
-        ORDER BY r.pipeline_id, r.external_run_id
-        FOR UPDATE OF r
-        """,
-        [pids, ext_ids],
-    )
-    return created, {(r.pipeline_id, r.external_run_id): r for r in locked}
+        SELECT ins.*, true AS is_new FROM ins
+        UNION ALL
+        SELECT locked.*, false FROM locked
+    """
+    found = {(r.pipeline_id, r.external_run_id): r for r in Run.objects.raw(query, [pids, ext_ids, triggers])}
+    created = {r.pk for r in found.values() if r.is_new}
+    missing = [k for k in keys if k not in found]
+    if missing:
+        for r in Run.objects.raw(
+            """
+            SELECT r.* FROM ledger_run r
+            JOIN unnest(%s::bigint[], %s::text[]) AS v(pid, ext)
+              ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
+            ORDER BY r.pipeline_id, r.external_run_id
+            FOR UPDATE OF r
+            """,
+            [[k[0] for k in missing], [k[1] for k in missing]],
+        ):
+            found[(r.pipeline_id, r.external_run_id)] = r
+    return created, found
 
 
 _RUN_COLUMNS = [
@@ -349,6 +381,8 @@ def _merge_asset(current, event_time: datetime, new: AssetIn):
             for f in AssetIn.__dataclass_fields__
         }
     )
+    if "output" in (first.direction, second.direction):
+        merged.direction = "output"  # read and written by the run: the write is what matters
     return (max(current[0], event_time), merged)
 
 
@@ -403,6 +437,8 @@ def _upsert_asset_rows(rows: list[tuple[int, AssetIn]], set_status: bool) -> Non
             ON CONFLICT (run_id, asset_key, partition_key) DO UPDATE SET
                 {", ".join(merge)},
                 {"status = EXCLUDED.status," if set_status else ""}
+                direction = CASE WHEN 'output' IN (t.direction, EXCLUDED.direction) THEN 'output'
+                                 ELSE 'input' END,
                 extra = t.extra || EXCLUDED.extra,
                 error_message = CASE WHEN EXCLUDED.error_message = '' THEN t.error_message
                                      ELSE EXCLUDED.error_message END,
@@ -435,6 +471,7 @@ def advance_watermarks(marks: list[WatermarkIn], announce: bool = True) -> set[s
             SELECT v.k, v.nk, v.s, v.ts, now(), v.run
             FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[])
                  AS v(k, nk, s, ts, run)
+            ORDER BY v.k, v.s  -- one lock order for every writer: no deadlocks
             ON CONFLICT (asset_key, scope_key) DO UPDATE SET
                 watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
                 updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
@@ -472,6 +509,7 @@ def insert_checks(checks: list[CheckIn], announce: bool = True) -> set[str]:
             FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
                         %s::text[], %s::text[], %s::bigint[], %s::timestamptz[])
                  AS v(k, nk, p, name, sev, st, m, msg, run, at)
+            ORDER BY v.run, v.k, v.p, v.name, v.at  -- one lock order for every writer
             ON CONFLICT DO NOTHING
             """,
             [

@@ -18,14 +18,16 @@ delivery and `rebuild_ledger` (which replays in event-time order) agree:
    is never hidden. A terminal status thus keeps its end time against redeliveries
    and against later terminal events.
 6. An event that cannot be applied is recorded in `run.anomalies`, not applied: a
-   START or RUNNING whose event time is after the run's end, and the losing event of
-   two different terminal events.
+   START or RUNNING whose event time is after the run's end (the latest such event is
+   kept: when it arrived before the end, it is the only one still known), and the
+   losing event of two different terminal events. `last_event_at` is the newest event
+   time seen (OTHER aside), anomalies included.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from ledger.models import Run
 
@@ -86,26 +88,46 @@ def _fill_context(run: Run, ev) -> bool:
 
 def _apply_progress(run: Run, ev) -> Transition:
     """START / RUNNING."""
-    if run.is_terminal and run.ended_at and ev.event_time > run.ended_at:
-        return _anomaly(run, ev.status, ev.event_time, "start or progress event after the run ended")
-    changed = False
+    previous = run.last_event_at
+    changed = _bump_last_event(run, ev.event_time)
     if ev.status == Run.STARTED and (run.started_at is None or ev.event_time < run.started_at):
         run.started_at = ev.event_time
         _set_duration(run)
         changed = True
+    if run.is_terminal and run.ended_at and ev.event_time > run.ended_at:
+        t = _progress_anomaly(run, ev.status, ev.event_time)
+        return Transition(t.changed or changed, t.anomaly)
     # At an equal event time RUNNING outranks STARTED, so the order of arrival of two
     # simultaneous events does not matter.
-    newer = run.last_event_at is None or (ev.event_time, RANK[ev.status]) >= (
-        run.last_event_at,
-        RANK.get(run.status, 0),
+    newer = (
+        previous is None
+        or previous < ev.event_time
+        or (previous == ev.event_time and RANK[ev.status] >= RANK.get(run.status, 0))
     )
     if not run.is_terminal and newer and run.status != ev.status:
         run.status = ev.status
         changed = True
-    if run.last_event_at is None or ev.event_time > run.last_event_at:
-        run.last_event_at = ev.event_time
-        changed = True
     return Transition(changed)
+
+
+def _bump_last_event(run: Run, at: datetime) -> bool:
+    if run.last_event_at is None or at > run.last_event_at:
+        run.last_event_at = at
+        return True
+    return False
+
+
+def _progress_anomaly(run: Run, status: str, at: datetime) -> Transition:
+    """Only the latest START/RUNNING after the end is kept: in the other arrival order
+    (progress events first, the terminal event last) it is the only one still known."""
+    reason = "start or progress event after the run ended"
+    current = [a for a in run.anomalies if a["reason"] == reason]
+    entry = _describe(status, at, reason)
+    if any((a["event_time"], RANK[a["event"]]) >= (entry["event_time"], RANK[status]) for a in current):
+        return Transition(False)
+    run.anomalies = [a for a in run.anomalies if a["reason"] != reason]
+    _record_anomaly(run, entry)
+    return Transition(True, entry)
 
 
 def _apply_terminal(run: Run, ev) -> Transition:
@@ -118,13 +140,15 @@ def _apply_terminal(run: Run, ev) -> Transition:
         # The new event is earlier (or as early and more severe): it wins and the
         # previous ending becomes the anomaly, as it would have in the other order.
         _record_anomaly(run, _describe(run.status, run.ended_at, "terminal event after the run ended"))
+    elif run.last_event_at and run.last_event_at > ended:
+        # A START/RUNNING later than this end was applied before the end arrived.
+        _progress_anomaly(run, run.status, run.last_event_at)
     run.status = ev.status
     run.ended_at = ended
     run.error_type = ev.error_type
     run.error_message = ev.error_message
     run.error_stack_hash = ev.error_stack_hash
-    if run.last_event_at is None or ev.event_time > run.last_event_at:
-        run.last_event_at = ev.event_time
+    _bump_last_event(run, ev.event_time)
     _set_duration(run)
     return Transition(True)
 
@@ -135,7 +159,7 @@ def _set_duration(run: Run) -> None:
 
 
 def _describe(status: str, at: datetime | None, reason: str) -> dict:
-    return {"event": status, "event_time": at.isoformat() if at else None, "reason": reason}
+    return {"event": status, "event_time": at.astimezone(UTC).isoformat() if at else None, "reason": reason}
 
 
 def _anomaly(run: Run, status: str, at: datetime, reason: str) -> Transition:

@@ -112,6 +112,10 @@ else:
     embedded.ensure_database(EMBEDDED_POSTGRES, OPSHEALTH_DB_NAME)
     DATABASES = {"default": EMBEDDED_POSTGRES.settings(OPSHEALTH_DB_NAME)}
 DATABASES["default"].setdefault("OPTIONS", {})
+# Persistent connections (seconds; 0 = one per request). A server under load (gunicorn)
+# should set it: connecting costs more than a small ingestion request.
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": os.environ.get("OPSHEALTH_TEST_DB_NAME", "test_opshealth")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

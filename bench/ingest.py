@@ -1,0 +1,230 @@
+"""Ingestion throughput: runs/bulk, single POSTs and /api/v1/lineage, beside the raw
+PostgreSQL ceiling (a batched INSERT … ON CONFLICT of the same rows).
+
+    .venv/bin/python bench/ingest.py [--runs 5000] [--workers 4] [--clients 8]
+
+Uses the embedded PostgreSQL with a database of its own (`opshealth_bench`, or
+OPSHEALTH_DB_NAME) and a real HTTP server (gunicorn, DEBUG off). Every phase writes
+fresh runs (START then COMPLETE/success events), so nothing is a duplicate no-op.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opshealth.settings")
+os.environ.setdefault("OPSHEALTH_DB_NAME", "opshealth_bench")
+os.environ["DEBUG"] = "False"
+# Persistent database connections in the server, as a deployment would configure.
+os.environ.setdefault("DB_CONN_MAX_AGE", "60")
+
+import django  # noqa: E402
+
+django.setup()
+
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from ledger.models import ApiToken  # noqa: E402
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def rest_events(prefix: str, runs: int) -> list[dict]:
+    events = []
+    for i in range(runs):
+        common = {"pipeline": f"bench_{i % 50}", "external_run_id": f"{prefix}-{i}"}
+        start = T0 + timedelta(seconds=i)
+        events.append({**common, "status": "started", "event_time": start.isoformat()})
+        events.append(
+            {
+                **common,
+                "status": "success",
+                "event_time": (start + timedelta(seconds=30)).isoformat(),
+                "assets": [{"asset_key": f"raw.t{i % 100}", "rows_inserted": i}],
+            }
+        )
+    return events
+
+
+def ol_events(runs: int) -> list[dict]:
+    events = []
+    for i in range(runs):
+        run_id, start = str(uuid.uuid4()), T0 + timedelta(seconds=i)
+        base = {
+            "run": {"runId": run_id},
+            "job": {"namespace": "bench", "name": f"job_{i % 50}"},
+            "producer": "https://example.com/bench",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        }
+        out = [
+            {
+                "namespace": "postgres://wh:5432",
+                "name": f"db.raw.t{i % 100}",
+                "outputFacets": {"outputStatistics": {"rowCount": i, "size": i * 100}},
+            }
+        ]
+        events.append({**base, "eventType": "START", "eventTime": start.isoformat(), "outputs": out[:1]})
+        events.append(
+            {
+                **base,
+                "eventType": "COMPLETE",
+                "eventTime": (start + timedelta(seconds=30)).isoformat(),
+                "outputs": out,
+            }
+        )
+    return events
+
+
+def ceiling(runs: int) -> float:
+    """The same rows (2 upserts per run) straight into ledger_run: executemany in one
+    transaction (psycopg 3 pipeline mode), no HTTP, no Django."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM ledger_pipeline ORDER BY id LIMIT 1")
+        row = cur.fetchone()
+    pipeline_id = row[0]
+    s = connection.settings_dict
+    dsn = f"host={s['HOST']} port={s['PORT']} user={s['USER']} dbname={s['NAME']}"
+    prefix = uuid.uuid4().hex[:8]
+    rows = []
+    for i in range(runs):
+        start = T0 + timedelta(seconds=i)
+        rows.append((pipeline_id, f"{prefix}-{i}", "started", start, None))
+        rows.append((pipeline_id, f"{prefix}-{i}", "success", start, start + timedelta(seconds=30)))
+    sql = """
+        INSERT INTO ledger_run (run_id, pipeline_id, external_run_id, external_run_id_is_uuid, triggered_by,
+            status, started_at, ended_at, provider, storage_backend, args, git_sha, app_version, error_type,
+            error_message, error_stack_hash, anomalies, created_at, updated_at)
+        VALUES (gen_random_uuid(), %s, %s, false, 'api', %s, %s, %s, '', '', '{}', '', '', '', '', '', '[]',
+                now(), now())
+        ON CONFLICT (pipeline_id, external_run_id) DO UPDATE SET status = EXCLUDED.status,
+            ended_at = EXCLUDED.ended_at, updated_at = now()
+    """
+    with psycopg.connect(dsn) as conn:
+        t = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(sql, rows)
+        return len(rows) / (time.perf_counter() - t)
+
+
+def post_all(base: str, token: str, path: str, bodies: list, clients: int) -> float:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    sessions = {}
+
+    def one(body) -> int:
+        session = sessions.setdefault(threading.get_ident(), requests.Session())
+        response = session.post(base + path, data=json.dumps(body), headers=headers, timeout=120)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+        return len(body) if isinstance(body, list) else 1
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        count = sum(pool.map(one, bodies))
+    return count / (time.perf_counter() - t)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "opshealth.wsgi:application",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "120",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            requests.get(base + "/api/v1/lineage", timeout=10)  # a quick 401/405 once up
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5000, help="runs per phase (2 events each)")
+    parser.add_argument(
+        "--single-runs", type=int, default=1000, help="runs for the one-event-per-request phases"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    _, token = ApiToken.issue(f"bench-{uuid.uuid4().hex[:8]}", ApiToken.SCOPE_INGEST)
+    proc, base = start_server(args.workers)
+    try:
+        results = {}
+        # Warm up (workers import, first pipelines exist).
+        post_all(base, token, "/api/v1/ledger/runs/bulk", chunks(rest_events("warm", 500), 1000), 1)
+        results["raw PostgreSQL ceiling (executemany, 1 tx)"] = ceiling(args.runs)
+        bulk = chunks(rest_events(uuid.uuid4().hex[:8], args.runs), 1000)
+        results["POST /ledger/runs/bulk (1,000/request)"] = post_all(
+            base, token, "/api/v1/ledger/runs/bulk", bulk, 1
+        )
+        single = rest_events(uuid.uuid4().hex[:8], args.single_runs)
+        results["POST /ledger/runs (one event/request)"] = post_all(
+            base, token, "/api/v1/ledger/runs", single, args.clients
+        )
+        lineage = ol_events(args.single_runs)
+        results["POST /lineage (one event/request)"] = post_all(
+            base, token, "/api/v1/lineage", lineage, args.clients
+        )
+        batch = chunks(ol_events(args.runs), 1000)
+        results["POST /lineage/batch (1,000/request)"] = post_all(
+            base, token, "/api/v1/lineage/batch", batch, 1
+        )
+    finally:
+        proc.terminate()
+        proc.wait()
+    ceiling_rate = results["raw PostgreSQL ceiling (executemany, 1 tx)"]
+    # The batched paths use one client, like the ceiling's one connection; the
+    # one-event paths use --clients concurrent clients.
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'path':48} {'events/s':>10} {'of ceiling':>10}")
+    for name, rate in results.items():
+        print(f"{name:48} {rate:10.0f} {rate / ceiling_rate:10.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The ledger's write endpoints: runs (one or bulk), watermarks, check results.
+
+Every endpoint needs `CanIngest` (an ingest token, or a staff session) and parses its
+body with the size-limited JSON parser (413 above `OPSHEALTH_MAX_PAYLOAD_BYTES`,
+gzip accepted).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger import ingest
+from ledger.api.ingest_serializers import (
+    RunEventSerializer,
+    StandaloneCheckSerializer,
+    StandaloneWatermarkSerializer,
+)
+from ledger.api.parsers import LimitedJSONParser
+from ledger.auth import CanIngest
+from ledger.models import Run
+
+MAX_BULK_EVENTS = 1000
+
+
+class IngestView(APIView):
+    permission_classes = [CanIngest]
+    parser_classes = [LimitedJSONParser]
+
+
+def _outcome_body(outcome: ingest.Outcome) -> dict:
+    body = {"status": outcome.status, "run_id": str(outcome.run.run_id), "run_status": outcome.run.status}
+    if outcome.anomaly:
+        body["anomaly"] = outcome.anomaly
+    return body
+
+
+class RunIngestView(IngestView):
+    """Create or advance one run: 201 when the run is new, 200 otherwise."""
+
+    @extend_schema(request=RunEventSerializer, responses={200: dict, 201: dict})
+    def post(self, request):
+        ser = RunEventSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        (outcome,) = ingest.ingest_events([ser.to_event()])
+        code = status.HTTP_201_CREATED if outcome.status == ingest.CREATED else status.HTTP_200_OK
+        return Response(_outcome_body(outcome), status=code)
+
+
+class RunBulkIngestView(IngestView):
+    """Up to 1,000 run events in one transaction, one result per item.
+
+    Validation is per item: an invalid item is answered `{status: "error", errors}`
+    and left out, the valid ones are applied (together, in one transaction). A client
+    can therefore resend only the items that failed; resending valid ones is harmless,
+    ingestion being idempotent. A database error fails the whole batch (500).
+    """
+
+    @extend_schema(request=RunEventSerializer(many=True), responses={200: dict})
+    def post(self, request):
+        items = request.data.get("events") if isinstance(request.data, dict) else request.data
+        if not isinstance(items, list):
+            raise ValidationError({"events": ["Expected a JSON array of run events (or {'events': [...]})."]})
+        if len(items) > MAX_BULK_EVENTS:
+            raise ValidationError(
+                {"events": [f"At most {MAX_BULK_EVENTS} events per request, got {len(items)}."]}
+            )
+        results: list[dict] = [{} for _ in items]
+        valid: list[tuple[int, ingest.RunEvent]] = []
+        # One serializer validates every item, as ListSerializer does: building one per
+        # item (DRF deep-copies its fields) would cost more than the ingestion.
+        child = RunEventSerializer()
+        for index, item in enumerate(items):
+            try:
+                valid.append((index, RunEventSerializer.event_from(child.run_validation(item))))
+            except ValidationError as exc:
+                errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+                results[index] = {"index": index, "status": "error", "run_id": None, "errors": errors}
+        outcomes = ingest.ingest_events([e for _, e in valid])
+        for (index, _), outcome in zip(valid, outcomes, strict=True):
+            results[index] = {"index": index, **_outcome_body(outcome), "errors": None}
+        counts = {s: 0 for s in (ingest.CREATED, ingest.UPDATED, ingest.DUPLICATE, "error")}
+        for r in results:
+            counts[r["status"]] += 1
+        return Response({"counts": counts, "results": results})
+
+
+def _items(data, name: str, limit: int) -> list:
+    """A single object, a JSON array, or {name: [...]}."""
+    if isinstance(data, dict) and name in data:
+        data = data[name]
+    items = data if isinstance(data, list) else [data]
+    if len(items) > limit:
+        raise ValidationError({name: [f"At most {limit} items per request, got {len(items)}."]})
+    return items
+
+
+def _run_pks(validated: list[dict]) -> None:
+    """Replace each item's `run_id` (uuid) by the run's primary key: one query."""
+    uuids = {v["run_id"] for v in validated if v.get("run_id")}
+    found = dict(Run.objects.filter(run_id__in=uuids).values_list("run_id", "pk"))
+    missing = uuids - set(found)
+    if missing:
+        raise ValidationError({"run_id": [f"Unknown run: {u}" for u in sorted(map(str, missing))]})
+    for v in validated:
+        run_id = v.pop("run_id", None)
+        v["run_pk"] = found.get(run_id)
+
+
+class WatermarkIngestView(IngestView):
+    """Advance watermarks (monotonic: an older timestamp never moves one back)."""
+
+    @extend_schema(request=StandaloneWatermarkSerializer(many=True), responses={200: dict})
+    def post(self, request):
+        ser = StandaloneWatermarkSerializer(
+            data=_items(request.data, "watermarks", MAX_BULK_EVENTS), many=True
+        )
+        ser.is_valid(raise_exception=True)
+        validated = [dict(v) for v in ser.validated_data]
+        _run_pks(validated)
+        ingest.advance_watermarks([ingest.WatermarkIn(**v) for v in validated])
+        return Response({"count": len(validated)})
+
+
+class CheckResultIngestView(IngestView):
+    """Persist check results (every result is kept; an exact replay is skipped)."""
+
+    @extend_schema(request=StandaloneCheckSerializer(many=True), responses={201: dict})
+    def post(self, request):
+        ser = StandaloneCheckSerializer(
+            data=_items(request.data, "check_results", MAX_BULK_EVENTS), many=True
+        )
+        ser.is_valid(raise_exception=True)
+        validated = [dict(v) for v in ser.validated_data]
+        _run_pks(validated)
+        ingest.insert_checks([ingest.CheckIn(**v) for v in validated])
+        return Response({"count": len(validated)}, status=status.HTTP_201_CREATED)

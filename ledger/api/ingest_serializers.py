@@ -1,0 +1,131 @@
+"""Serializers of the write side: they validate, then build `ledger.ingest` inputs."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from ledger import ingest
+from ledger.models import CheckResult, Run, RunAsset
+from ledger.state import OTHER
+
+EVENT_STATUSES = [s for s, _ in Run.STATUSES] + [OTHER]
+TRIGGERS = [t for t, _ in Run.TRIGGERS]
+
+
+class AssetSerializer(serializers.Serializer):
+    asset_key = serializers.CharField(max_length=500)
+    namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(choices=[k for k, _ in RunAsset.KINDS], default="table")
+    direction = serializers.ChoiceField(choices=["output", "input"], default="output")
+    partition_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    status = serializers.ChoiceField(choices=[s for s, _ in RunAsset.STATUSES], default="success")
+    rows_inserted = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    rows_updated = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    rows_deleted = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    bytes_written = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    min_event_time = serializers.DateTimeField(required=False, allow_null=True)
+    max_event_time = serializers.DateTimeField(required=False, allow_null=True)
+    extra = serializers.DictField(required=False, default=dict)
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    error_message = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def to_input(self, data: dict) -> ingest.AssetIn:
+        return ingest.AssetIn(**data)
+
+
+class WatermarkSerializer(serializers.Serializer):
+    asset_key = serializers.CharField(max_length=500)
+    namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    scope_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    watermark_ts = serializers.DateTimeField()
+
+    def to_input(self, data: dict) -> ingest.WatermarkIn:
+        return ingest.WatermarkIn(**data)
+
+
+class CheckSerializer(serializers.Serializer):
+    asset_key = serializers.CharField(max_length=500)
+    namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    check_name = serializers.CharField(max_length=200)
+    status = serializers.ChoiceField(choices=[s for s, _ in CheckResult.STATUSES])
+    severity = serializers.ChoiceField(choices=[s for s, _ in CheckResult.SEVERITIES], default="error")
+    metrics = serializers.DictField(required=False, default=dict)
+    message = serializers.CharField(required=False, allow_blank=True, default="")
+    partition_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    checked_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def to_input(self, data: dict) -> ingest.CheckIn:
+        return ingest.CheckIn(**data)
+
+
+class StandaloneWatermarkSerializer(WatermarkSerializer):
+    """A watermark posted on its own may name the run (its `run_id` uuid) that loaded it."""
+
+    run_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class StandaloneCheckSerializer(CheckSerializer):
+    run_id = serializers.UUIDField(required=False, allow_null=True)
+
+
+class RunEventSerializer(serializers.Serializer):
+    """One event creating or advancing a run (`POST /api/v1/ledger/runs`)."""
+
+    pipeline = serializers.CharField(max_length=300)
+    namespace = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    client = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    external_run_id = serializers.CharField(max_length=200)
+    status = serializers.ChoiceField(choices=EVENT_STATUSES)
+    event_time = serializers.DateTimeField(
+        required=False, help_text="When the event happened; default: ended_at, else started_at, else now."
+    )
+    started_at = serializers.DateTimeField(required=False, allow_null=True)
+    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    nominal_time = serializers.DateTimeField(required=False, allow_null=True)
+    triggered_by = serializers.ChoiceField(choices=TRIGGERS, default="api")
+    provider = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    storage_backend = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    args = serializers.DictField(required=False, default=dict)
+    git_sha = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    app_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    error_type = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    error_message = serializers.CharField(required=False, allow_blank=True, default="")
+    error_stack_hash = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    parent_external_run_id = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    parent_pipeline = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, help_text="Default: this event's pipeline."
+    )
+    parent_namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    assets = AssetSerializer(many=True, required=False, default=list)
+    watermarks = WatermarkSerializer(many=True, required=False, default=list)
+    check_results = CheckSerializer(many=True, required=False, default=list)
+
+    def validate(self, attrs: dict) -> dict:
+        started, ended = attrs.get("started_at"), attrs.get("ended_at")
+        if started and ended and ended < started:
+            raise serializers.ValidationError({"ended_at": "ended_at is before started_at."})
+        return attrs
+
+    def to_event(self) -> ingest.RunEvent:
+        return self.event_from(self.validated_data)
+
+    @staticmethod
+    def event_from(validated: dict) -> ingest.RunEvent:
+        d = dict(validated)
+        parent = None
+        parent_ext = d.pop("parent_external_run_id", "")
+        parent_pipeline = d.pop("parent_pipeline", "") or d["pipeline"]
+        parent_ns = d.pop("parent_namespace", None)
+        if parent_ext:
+            ns = d["namespace"] if parent_ns is None else parent_ns
+            parent = ingest.ParentRef(parent_pipeline, parent_ext, ns)
+        d["event_time"] = d.get("event_time") or d.get("ended_at") or d.get("started_at") or timezone.now()
+        assets = [ingest.AssetIn(**a) for a in d.pop("assets")]
+        for a in assets:
+            # A reported asset is done by the time of the event that reports it.
+            a.ended_at = a.ended_at or d["event_time"]
+        watermarks = [ingest.WatermarkIn(**w) for w in d.pop("watermarks")]
+        checks = [ingest.CheckIn(**c) for c in d.pop("check_results")]
+        return ingest.RunEvent(**d, parent=parent, assets=assets, watermarks=watermarks, checks=checks)

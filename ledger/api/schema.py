@@ -1,0 +1,15 @@
+"""OpenAPI description of the token authentication (drf-spectacular extension)."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "ledger.auth.TokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (`manage.py token create`), also the OpenLineage API key.",
+        }
