@@ -259,6 +259,8 @@ OPSHEALTH_ROUTE_PATTERNS = {
     # Class-based views: Django View and generics, DRF APIView/ViewSets, Flask MethodView,
     # Tornado RequestHandler, Starlette HTTPEndpoint, aiohttp web.View.
     "view_bases": ["View", "*.View", "*View", "*ViewSet", "*RequestHandler", "*HTTPEndpoint"],
+    # Calls mounting a router/blueprint under a prefix (FastAPI, Flask).
+    "mounts": ["*.include_router", "*.register_blueprint"],
     "view_methods": {
         **{verb: verb.upper() for verb in ("get", "post", "put", "patch", "delete", "head", "options")},
         "list": "GET",

@@ -19,13 +19,17 @@ default route patterns.
 
 from __future__ import annotations
 
+import io
 import os
+import tokenize
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from registry.codescan.callgraph import CallGraph, RoutePatterns
+from registry.codescan.callgraph import CallGraph
 from registry.codescan.pymodule import Module, read_module
+from registry.codescan.routes import RoutePatterns
 from registry.codescan.sql import HOLE_RE, SqlReference, find_references, normalize
 
 __all__ = ["CodeReference", "RoutePatterns", "ScanError", "ScanResult", "scan_paths"]
@@ -75,6 +79,9 @@ def scan_paths(code_paths: list[Path], *, route_patterns: RoutePatterns | None =
     patterns = route_patterns or default_route_patterns()
     result = ScanResult([], [], 0)
     for code_path in code_paths:
+        if not Path(code_path).is_dir():  # a typo in a Source's code paths must show, not scan nothing
+            result.errors.append(ScanError(str(code_path), 0, "code path is not a directory"))
+            continue
         _scan_root(Path(code_path), str(code_path), patterns, result)
     return result
 
@@ -91,21 +98,7 @@ def source_files(root: Path) -> list[Path]:
 
 
 def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> None:
-    modules: list[Module] = []
-    is_registration = lru_cache(maxsize=None)(lambda name: patterns.registration_method(name) is not None)
-    for path in source_files(root):
-        rel = path.relative_to(root).as_posix()
-        result.files_scanned += 1
-        try:
-            source = path.read_text(encoding="utf-8")
-            if rel.endswith(".sql"):
-                result.references += _sql_file(code_path, rel, source)
-            else:
-                modules.append(read_module(_module_name(rel), rel, source, is_registration))
-        except SyntaxError as error:
-            result.errors.append(ScanError(rel, error.lineno or 0, f"cannot parse Python: {error.msg}"))
-        except (UnicodeDecodeError, ValueError, OSError) as error:
-            result.errors.append(ScanError(rel, 0, f"cannot read file: {error}"))
+    modules = _read_files(root, code_path, patterns, result)
     graph = CallGraph(modules, patterns)
     graph.find_handlers()
     reached = graph.reach()
@@ -118,13 +111,38 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
                 key = min(using, key=lambda k: (k not in reached, reached.get(k) is None, reached.get(k) or "", k),
                           default="")  # fmt: skip
             context = "endpoint" if key in reached else "script"
-            text = literal.string.text
-            for ref in _references(text, track_search_path=False):
+            string = literal.string
+            for ref in _references(string.text, track_search_path=False):
+                line = string.lines[ref.offset]
                 result.references.append(
-                    _reference(ref, code_path, module.file, literal.string.lines[ref.offset], literal.string.holes,
-                               context, reached.get(key), key)
-                )  # fmt: skip
+                    _reference(
+                        ref, code_path, module.file, line, string.holes, context, reached.get(key), key
+                    )
+                )
     result.references.sort(key=lambda r: (r.code_path, r.file, r.line, r.raw_name))
+
+
+def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> list[Module]:
+    """Scan the .sql files into `result` and return the parsed Python modules."""
+    modules: list[Module] = []
+    for path in source_files(root):
+        rel = path.relative_to(root).as_posix()
+        result.files_scanned += 1
+        try:
+            source = _read_source(path)
+            if rel.endswith(".sql"):
+                result.references += _sql_file(code_path, rel, source)
+            else:
+                modules.append(read_module(_module_name(rel), rel, source, patterns))
+        except SyntaxError as error:
+            result.errors.append(ScanError(rel, error.lineno or 0, f"cannot parse Python: {error.msg}"))
+        except (UnicodeDecodeError, OSError) as error:
+            result.errors.append(ScanError(rel, 0, f"cannot read file: {error}"))
+        except Exception as error:
+            # One odd file (a parser bug, a 10,000-deep expression) must not abort the
+            # whole discovery: it becomes a ScanError like any unreadable file.
+            result.errors.append(ScanError(rel, 0, f"cannot scan file: {type(error).__name__}: {error}"))
+    return modules
 
 
 def _constant_users(graph: CallGraph, modules: list[Module]) -> dict[tuple[str, str], list[str]]:
@@ -140,6 +158,15 @@ def _constant_users(graph: CallGraph, modules: list[Module]) -> dict[tuple[str, 
                         f"{module.name}:{function.qualname}"
                     )
     return users
+
+
+def _read_source(path: Path) -> str:
+    """The text of a file: a Python file in its declared encoding (PEP 263), BOMs dropped."""
+    data = path.read_bytes()
+    encoding = "utf-8-sig"
+    if path.suffix == ".py":
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
 
 
 def _module_name(rel: str) -> str:
@@ -171,8 +198,6 @@ def _line_starts(source: str) -> list[int]:
 
 
 def _line_of(line_starts: list[int], offset: int) -> int:
-    from bisect import bisect_right
-
     return bisect_right(line_starts, offset)
 
 

@@ -10,51 +10,13 @@ containers are not followed: such a helper is reported as `script`.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
 from registry.codescan.pymodule import Function, Module
-
-
-@dataclass(frozen=True)
-class RoutePatterns:
-    """How route handlers are recognised; defaults in settings.OPSHEALTH_ROUTE_PATTERNS.
-
-    decorators: dotted decorator name pattern (fnmatch) → HTTP method, "*" = read the
-      `methods` argument (GET when absent).
-    registrations: dotted call name pattern → HTTP method or "*"; the call's first string
-      argument is the path, its first function/class reference (or `View.as_view()`) the
-      handler; lists of `(path, Handler)` tuples in its arguments count too (Tornado).
-    view_bases: base-class name patterns of class-based views; their methods named in
-      view_methods (method name → HTTP method) are handlers.
-    """
-
-    decorators: dict[str, str]
-    registrations: dict[str, str]
-    view_bases: tuple[str, ...]
-    view_methods: dict[str, str]
-
-    @classmethod
-    def from_dict(cls, data: dict) -> RoutePatterns:
-        return cls(
-            decorators=dict(data.get("decorators", {})),
-            registrations=dict(data.get("registrations", {})),
-            view_bases=tuple(data.get("view_bases", ())),
-            view_methods=dict(data.get("view_methods", {})),
-        )
-
-    def decorator_method(self, name: str) -> str | None:
-        return next((m for p, m in self.decorators.items() if fnmatchcase(name, p)), None)
-
-    def registration_method(self, name: str) -> str | None:
-        return next((m for p, m in self.registrations.items() if fnmatchcase(name, p)), None)
-
-    def is_view_base(self, name: str) -> bool:
-        return any(fnmatchcase(name, p) for p in self.view_bases)
-
+from registry.codescan.routes import RoutePatterns
 
 # DRF routers give viewset actions two URLs: the list and the detail one.
 _DETAIL_ACTIONS = {"retrieve", "update", "partial_update", "destroy"}
+_LIST_ACTIONS = {"list", "create"}
 
 
 class CallGraph:
@@ -63,17 +25,20 @@ class CallGraph:
         self.patterns = patterns
         self.handlers: dict[str, list[str | None]] = {}  # handler key → [method, path]
         self._view_classes: dict[str, bool] = {}
+        self._module_cache: dict[str, Module | None] = {}
+        # (module, '') → URL prefix of a urls module; (module, var) → prefix of a router
+        self.url_prefixes: dict[tuple[str, str], str] = {}
+        self.mount_prefixes: dict[tuple[str, str], str] = {}  # (module, router var) → prefix
 
     # --- name resolution ---------------------------------------------------------------
     def module(self, name: str) -> Module | None:
         """A module by dotted name; also when the code path is inside the package
         (`app.services.x` imported, the tree holds `services/x.py`)."""
-        parts = name.split(".")
-        for i in range(len(parts)):
-            found = self.modules.get(".".join(parts[i:]))
-            if found:
-                return found
-        return None
+        if name not in self._module_cache:
+            parts = name.split(".")
+            candidates = (self.modules.get(".".join(parts[i:])) for i in range(len(parts)))
+            self._module_cache[name] = next((m for m in candidates if m), None)
+        return self._module_cache[name]
 
     def symbol(self, module: Module, name: str, depth: int = 0) -> tuple[Module, str] | None:
         """(module, top-level name) that `name` means in `module`, following imports."""
@@ -122,9 +87,8 @@ class CallGraph:
         rest = list(name[1:])
         while found and not found[1] and rest:  # a module: walk into it
             mod, head = found[0], rest.pop(0)
-            found = self.symbol(mod, head) or (
-                (self.module(f"{mod.name}.{head}"), "") if self.module(f"{mod.name}.{head}") else None
-            )
+            submodule = self.module(f"{mod.name}.{head}")
+            found = self.symbol(mod, head) or ((submodule, "") if submodule else None)
         if not found or not found[1]:
             return None
         mod, top = found
@@ -156,23 +120,20 @@ class CallGraph:
         return f"{mod.name}:{name}" if name in mod.functions else None
 
     # --- handlers ----------------------------------------------------------------------
-    def is_view_class(self, module: Module, class_name: str, seen: frozenset = frozenset()) -> bool:
+    def is_view_class(self, module: Module, class_name: str) -> bool:
+        """A class whose bases match `view_bases`, directly or through classes of the tree."""
         key = f"{module.name}:{class_name}"
         if key not in self._view_classes:
-            self._view_classes[key] = False  # cycles
-            result = False
-            for base in module.classes[class_name].bases:
-                if self.patterns.is_view_base(".".join(base)):
-                    result = True
-                    break
-                found = self.resolve_class(module, base)
-                if found and found[0].name + ":" + found[1] not in seen and self.is_view_class(*found):
-                    result = True
-                    break
-            self._view_classes[key] = result
+            self._view_classes[key] = False  # provisional: an inheritance cycle ends here
+            self._view_classes[key] = any(
+                self.patterns.is_view_base(".".join(base))
+                or ((found := self.resolve_class(module, base)) is not None and self.is_view_class(*found))
+                for base in module.classes[class_name].bases
+            )
         return self._view_classes[key]
 
     def find_handlers(self) -> None:
+        self._mounts()
         for module in self.modules.values():
             for function in module.functions.values():
                 self._decorated(module, function)
@@ -182,6 +143,7 @@ class CallGraph:
                         http = self.patterns.view_methods.get(method)
                         if http:
                             self._add(f"{module.name}:{name}.{method}", http, None)
+        self._include_prefixes()
         for module in self.modules.values():
             for reg in module.registrations:
                 self._registered(module, reg)
@@ -194,21 +156,88 @@ class CallGraph:
             if method == "*":
                 method = (deco.methods or ["GET"])[0]
             path = deco.path
-            if path is not None and deco.owner in module.prefixes:
-                path = module.prefixes[deco.owner].rstrip("/") + "/" + path.lstrip("/")
+            if path is not None and deco.owner:
+                # APIRouter(prefix=…) / Blueprint(url_prefix=…), then include_router(…, prefix=…)
+                for prefix in (
+                    module.prefixes.get(deco.owner),
+                    self.mount_prefixes.get((module.name, deco.owner)),
+                ):
+                    if prefix:
+                        path = prefix.rstrip("/") + "/" + path.lstrip("/")
             if deco.detail is not None:  # DRF @action: path relative to the viewset, filled later
                 path = None
             self._add(f"{module.name}:{function.qualname}", method, path)
 
+    def _mounts(self) -> None:
+        """Prefixes given where a router or blueprint is mounted: (module, var) → prefix."""
+        for module in self.modules.values():
+            for ref, prefix in module.mounts:
+                if len(ref) == 1 and ref[0] not in module.imports:
+                    self.mount_prefixes[(module.name, ref[0])] = prefix  # a router of this module
+                    continue
+                owner = self.resolve_module_attr(module, ref)
+                if owner:
+                    self.mount_prefixes[owner] = prefix
+
+    def resolve_module_attr(self, module: Module, ref: tuple[str, ...]) -> tuple[str, str] | None:
+        """(module, var) for `orders.router` (module alias + attribute) or an imported `router`."""
+        if len(ref) == 1:
+            imported = module.imports.get(ref[0], "")
+            if ":" in imported:
+                mod_name, var = imported.split(":")
+                owner = self.module(mod_name)
+                return (owner.name, var) if owner else None
+            return None
+        target = self.symbol(module, ref[0]) if len(ref) == 2 else None
+        return (target[0].name, ref[1]) if target and not target[1] else None
+
+    def _include_prefixes(self) -> None:
+        """URL prefixes from Django `include()`: of a urls module, or of a DRF router.
+
+        Included modules may include others: repeat until nothing changes (the depth
+        of URL configurations is small).
+        """
+        for _ in range(5):
+            changed = False
+            for module in self.modules.values():
+                for reg in module.registrations:
+                    if not reg.include or reg.path is None:
+                        continue
+                    prefix = self.url_prefixes.get((module.name, ""), "") + _clean(reg.path)
+                    key = self._include_target(module, reg.handler)
+                    if key and self.url_prefixes.get(key) != prefix:
+                        self.url_prefixes[key], changed = prefix, True
+            if not changed:
+                return
+
+    def _include_target(self, module: Module, ref: tuple[str, ...]) -> tuple[str, str] | None:
+        """(module, '') for an included urls module, (module, router var) for `router.urls`."""
+        target = self.module(".".join(ref))
+        if target is not None:  # include("shop.urls"), include(shop.urls)
+            return target.name, ""
+        found = self.symbol(module, ref[0])
+        if len(ref) == 1 and found and not found[1]:  # from shop import urls; include(urls)
+            return found[0].name, ""
+        if len(ref) != 2 or ref[1] != "urls":
+            return None
+        imported = module.imports.get(ref[0], "")
+        if ":" in imported:  # from shop.api import router; include(router.urls)
+            mod_name, var = imported.split(":")
+            owner = self.module(mod_name)
+            return (owner.name, var) if owner else None
+        return module.name, ref[0]  # a router defined in this module
+
     def _registered(self, module: Module, reg) -> None:
         method = self.patterns.registration_method(reg.name)
-        if method is None or reg.path is None:
+        if method is None or reg.path is None or reg.include:
             return
         found = self.resolve(module, reg.handler)
         if not found:
             return
         mod, name = found
-        path = "/" + reg.path.lstrip("^/").rstrip("$")
+        owner = reg.name.split(".")[0] if "." in reg.name else ""
+        prefix = self.url_prefixes.get((module.name, owner)) or self.url_prefixes.get((module.name, ""), "")
+        path = "/" + prefix + _clean(reg.path)
         if name in mod.classes:
             self._register_class(mod, name, path)
         elif name in mod.functions:
@@ -228,7 +257,14 @@ class CallGraph:
                 route = f"{base}/{{pk}}/{sub}/" if action.detail else f"{base}/{sub}/"
                 self._add(key, (action.methods or ["GET"])[0], route, override_path=True)
             elif method in self.patterns.view_methods and self.is_view_class(module, class_name):
-                route = f"{base}/{{pk}}/" if method in _DETAIL_ACTIONS else f"{base}/"
+                # Viewset actions get the router's list and detail URLs; HTTP verbs the path itself.
+                route = (
+                    f"{base}/{{pk}}/"
+                    if method in _DETAIL_ACTIONS
+                    else f"{base}/"
+                    if method in _LIST_ACTIONS
+                    else path
+                )
                 self._add(key, self.patterns.view_methods[method], route, override_path=True)
 
     def _add(self, key: str, method: str | None, path: str | None, override_path: bool = False) -> None:
@@ -278,3 +314,8 @@ class CallGraph:
                     if target and target != key:
                         edges.setdefault(key, set()).add(target)
         return edges
+
+
+def _clean(path: str) -> str:
+    """A Django/regex URL pattern without its anchors and leading slash."""
+    return path.lstrip("^/").rstrip("$")

@@ -54,10 +54,23 @@ class SourceStrings:
     """The string tokens of one module, looked up by the span of an AST node."""
 
     def __init__(self, source: str):
+        self.source = source
         self.lines = source.splitlines(keepends=True)
-        self.tokens: list[tuple[tuple[int, int], tuple[int, int], str]] = []
+        self._tokens: list[tuple[tuple[int, int], tuple[int, int], str]] | None = None
+        self.starts: list[tuple[int, int]] = []
+
+    @property
+    def tokens(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
+        # Tokenizing costs as much as parsing: only modules with SQL-looking strings pay it.
+        if self._tokens is None:
+            self._tokens = self._string_tokens()
+            self.starts = [t[0] for t in self._tokens]
+        return self._tokens
+
+    def _string_tokens(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
+        found = []
         depth, start = 0, (0, 0)
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        for tok in tokenize.generate_tokens(io.StringIO(self.source).readline):
             name = tokenize.tok_name[tok.type]
             # Python 3.12+ splits f-strings into START/MIDDLE/END tokens: keep the whole.
             if name == "FSTRING_START":
@@ -65,10 +78,10 @@ class SourceStrings:
             elif name == "FSTRING_END":
                 depth -= 1
                 if not depth:
-                    self.tokens.append((start, tok.end, self._text(start, tok.end)))
+                    found.append((start, tok.end, self._text(start, tok.end)))
             elif name == "STRING" and not depth:
-                self.tokens.append((tok.start, tok.end, tok.string))
-        self.starts = [t[0] for t in self.tokens]
+                found.append((tok.start, tok.end, tok.string))
+        return found
 
     def _text(self, start: tuple[int, int], end: tuple[int, int]) -> str:
         if start[0] == end[0]:
@@ -83,10 +96,11 @@ class SourceStrings:
     def tokens_of(self, node: ast.expr) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
         begin = (node.lineno, self._char_col(node.lineno, node.col_offset))
         end = (node.end_lineno, self._char_col(node.end_lineno, node.end_col_offset))
+        tokens = self.tokens
         i = bisect.bisect_left(self.starts, begin)
         found = []
-        while i < len(self.tokens) and self.tokens[i][1] <= end:
-            found.append(self.tokens[i])
+        while i < len(tokens) and tokens[i][1] <= end:
+            found.append(tokens[i])
             i += 1
         return found
 
@@ -113,10 +127,27 @@ def _is_format_call(node: ast.AST) -> bool:
     )
 
 
-def build(node: ast.expr, source: SourceStrings) -> BuiltString:
+def build(node: ast.expr, source: SourceStrings, *, fmt: bool = False) -> BuiltString:
+    """The text of `node`; with `fmt`, `{…}` in plain literals are template holes too."""
     out = BuiltString()
-    _build(node, source, out, fmt=False)
+    _build(node, source, out, fmt=fmt)
     return out.finish()
+
+
+def approximate_text(node: ast.expr) -> str:
+    """The text of a string expression from the AST alone, holes as `x`: cheap, for a
+    first look before the exact, tokenizer-based `build`."""
+    if isinstance(node, ast.Constant):
+        return node.value if isinstance(node.value, str) else "x"
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "x" for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return approximate_text(node.left) + approximate_text(node.right)
+    if isinstance(node, ast.BinOp):
+        return approximate_text(node.left)
+    if _is_format_call(node):
+        return approximate_text(node.func.value)
+    return "x"
 
 
 def _build(node: ast.expr, source: SourceStrings, out: BuiltString, *, fmt: bool) -> None:
@@ -188,7 +219,12 @@ def _read_token(text: str, line: int, out: BuiltString, *, fmt: bool) -> None:
             i += 1
 
 
+_SIMPLE_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\", "\\'": "'", '\\"': '"'}
+
+
 def _unescape(escape: str) -> str:
+    if escape in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[escape]
     try:
         return ast.literal_eval(f'"{escape}"')
     except (SyntaxError, ValueError):

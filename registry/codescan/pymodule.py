@@ -10,7 +10,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from registry.codescan.literals import BuiltString, SourceStrings, build, is_stringish
+from registry.codescan.literals import BuiltString, SourceStrings, approximate_text, build, is_stringish
+from registry.codescan.routes import RoutePatterns
 
 # A string passed to one of these is SQL whatever it looks like (first argument or `sql=`).
 SQL_CALLS = {
@@ -94,6 +95,9 @@ class Registration:
     methods: list[str] | None
     handler: tuple[str, ...]  # dotted reference to a function or a class
     as_view: bool  # `View.as_view()`: the handler is a class
+    # Django `include("shop.urls")` / `include(router.urls)`: `handler` is then the included
+    # module name split on dots, or the dotted reference; `path` the prefix it gets.
+    include: bool = False
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Module:
     registrations: list[Registration] = field(default_factory=list)
     prefixes: dict[str, str] = field(default_factory=dict)  # router var → prefix
     constants: set[str] = field(default_factory=set)  # module-level names holding SQL
+    mounts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)  # (router ref, prefix)
 
 
 _HTTP_VERBS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -116,11 +121,12 @@ _HANDLER_KWARGS = ("view_func", "view", "endpoint", "handler", "callback", "view
 
 
 class ModuleReader(ast.NodeVisitor):
-    def __init__(self, module: Module, source: str, is_registration):
-        self.module, self.strings, self.is_registration = module, SourceStrings(source), is_registration
+    def __init__(self, module: Module, source: str, patterns: RoutePatterns):
+        self.module, self.strings, self.patterns = module, SourceStrings(source), patterns
         self.stack: list[Function] = []
         self.class_stack: list[ClassDef] = []
         self.forced: set[int] = set()
+        self.templates: set[int] = set()  # strings whose {} are placeholders without .format()
         self.constant = ""
 
     # --- scopes ------------------------------------------------------------------------
@@ -138,10 +144,8 @@ class ModuleReader(ast.NodeVisitor):
             self.stack[-1].calls.append((node.name,))
         self.module.functions[qualname] = function
         self.stack.append(function)
-        saved, self.class_stack = self.class_stack, [] if not cls else self.class_stack
         for stmt in node.body:
             self.visit(stmt)
-        self.class_stack = saved
         self.stack.pop()
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -193,10 +197,7 @@ class ModuleReader(ast.NodeVisitor):
     def visit_Assign(self, node: ast.Assign) -> None:
         value = node.value
         if not self.stack and not self.class_stack and is_stringish(value) and len(node.targets) == 1:
-            target = node.targets[0]
-            self.constant = target.id if isinstance(target, ast.Name) else ""
-            self.visit(value)
-            self.constant = ""
+            self._constant(node.targets[0], value)
             return
         if isinstance(value, ast.Call) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             var, func = node.targets[0].id, dotted(value.func)
@@ -207,6 +208,17 @@ class ModuleReader(ast.NodeVisitor):
                     self.module.prefixes[var] = str(kw.value.value)
         self.generic_visit(node)
 
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None and not self.stack and not self.class_stack and is_stringish(node.value):
+            self._constant(node.target, node.value)
+        else:
+            self.generic_visit(node)
+
+    def _constant(self, target: ast.expr, value: ast.expr) -> None:
+        self.constant = target.id if isinstance(target, ast.Name) else ""
+        self.visit(value)
+        self.constant = ""
+
     def visit_Call(self, node: ast.Call) -> None:
         name = dotted(node.func)
         if name and self.stack:
@@ -214,9 +226,16 @@ class ModuleReader(ast.NodeVisitor):
         attr = node.func.attr if isinstance(node.func, ast.Attribute) else name[-1] if name else ""
         if attr in SQL_CALLS and node.args:
             self.forced.add(id(node.args[0]))
+            if attr == "SQL":  # psycopg sql.SQL("select * from {}").format(sql.Identifier(t))
+                self.templates.add(id(node.args[0]))
         self.forced.update(id(kw.value) for kw in node.keywords if kw.arg in _SQL_KWARGS)
-        if name and self.is_registration(".".join(name)):
+        if name and self.patterns.registration_method(".".join(name)) is not None:
             self._registration(".".join(name), node)
+        if name and self.patterns.is_mount(".".join(name)) and node.args:
+            prefix = next((kw.value for kw in node.keywords if kw.arg in _PREFIX_KWARGS), None)
+            mounted = dotted(node.args[0])
+            if isinstance(prefix, ast.Constant) and isinstance(prefix.value, str) and mounted:
+                self.module.mounts.append((mounted, prefix.value))
         if is_stringish(node):  # "…".format(…)
             self._literal(node)
             for arg in [*node.args, *(kw.value for kw in node.keywords)]:
@@ -242,8 +261,10 @@ class ModuleReader(ast.NodeVisitor):
     def _literal(self, node: ast.expr) -> None:
         if self.stack:  # `SQL_CONSTANT + " where …"`: the constant is read here
             self.stack[-1].names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name))
-        string = build(node, self.strings)
         forced = id(node) in self.forced
+        if not forced and not looks_like_sql(approximate_text(node)):
+            return  # most strings of a module: decided without tokenizing it
+        string = build(node, self.strings, fmt=id(node) in self.templates)
         if string.text.strip() and (forced or looks_like_sql(string.text)):
             function = self.stack[-1].qualname if self.stack else ""
             self.module.literals.append(Literal(function, string, forced, self.constant))
@@ -268,6 +289,20 @@ class ModuleReader(ast.NodeVisitor):
                      and isinstance(kw.value, ast.Constant)), strings[0] if strings else None)  # fmt: skip
         candidates = [*args, *(kw.value for kw in keywords if kw.arg in _HANDLER_KWARGS)]
         for candidate in candidates:
+            if (
+                isinstance(candidate, ast.Call)
+                and dotted(candidate.func)[-1:] == ("include",)
+                and candidate.args
+            ):
+                target = candidate.args[0]
+                included = (
+                    tuple(target.value.split("."))
+                    if isinstance(target, ast.Constant) and isinstance(target.value, str)
+                    else dotted(target)
+                )
+                if included:
+                    self.module.registrations.append(Registration(name, path, None, included, False, True))
+                return
             as_view = isinstance(candidate, ast.Call) and dotted(candidate.func)[-1:] == ("as_view",)
             handler = dotted(candidate.func)[:-1] if as_view else dotted(candidate)
             if handler:
@@ -305,9 +340,9 @@ def _decorator(node: ast.expr) -> Decorator | None:
     return Decorator(".".join(name), name[0] if len(name) > 1 else "", path, methods, detail)
 
 
-def read_module(name: str, file: str, source: str, is_registration) -> Module:
+def read_module(name: str, file: str, source: str, patterns: RoutePatterns) -> Module:
     """Parse one module; raises SyntaxError/ValueError for a file Python can't parse."""
     tree = ast.parse(source, filename=file)
     module = Module(name=name, file=file, is_package=file.endswith("__init__.py"))
-    ModuleReader(module, source, is_registration).visit(tree)
+    ModuleReader(module, source, patterns).visit(tree)
     return module
