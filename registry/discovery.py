@@ -213,14 +213,15 @@ def read_source_catalog(source: Source) -> CatalogSnapshot:
 
 def _own_oids_if_same_database(conn) -> list[int]:
     """When the source is OpsHealth's own database, the OIDs of OpsHealth's tables,
-    resolved by OpsHealth's own connection (its search path decides their schema)."""
+    resolved by OpsHealth's own connection (its search path decides their schema), and
+    of the views built on them (the ops_reporting views of the ledger's migrations)."""
     with conn.cursor() as cur:
         theirs = catalog.database_identity(cur)
     conn.rollback()
     with connection.cursor() as cur:
         if catalog.database_identity(cur) != theirs:
             return []
-        return catalog.relation_oids(cur, own_table_names())
+        return catalog.own_relation_oids(cur, own_table_names())
 
 
 def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, int]:

@@ -300,7 +300,12 @@ def test_own_tables_are_excluded_when_the_source_is_opshealths_database(db, defa
     from tests.registry.conftest import run_sql
 
     run_sql(
-        own, "DROP SCHEMA IF EXISTS own_wh CASCADE; CREATE SCHEMA own_wh; CREATE TABLE own_wh.facts (id int)"
+        own,
+        "DROP SCHEMA IF EXISTS own_wh CASCADE; CREATE SCHEMA own_wh; CREATE TABLE own_wh.facts (id int);"
+        # OpsHealth's own reporting views (over its tables) are OpsHealth's too.
+        "CREATE VIEW own_wh.v_runs AS SELECT id FROM ledger_run;"
+        "CREATE VIEW own_wh.v_runs_2 AS SELECT id FROM own_wh.v_runs;"
+        "CREATE VIEW own_wh.v_facts AS SELECT id FROM own_wh.facts",
     )
     try:
         source = SourceFactory(name="self", dsn=own)
@@ -308,7 +313,8 @@ def test_own_tables_are_excluded_when_the_source_is_opshealths_database(db, defa
         names = set(RegistryObject.objects.filter(source=source).values_list("schema_name", "object_name"))
     finally:
         run_sql(own, "DROP SCHEMA own_wh CASCADE")
-    assert ("own_wh", "facts") in names
+    assert ("own_wh", "facts") in names and ("own_wh", "v_facts") in names
+    assert ("own_wh", "v_runs") not in names and ("own_wh", "v_runs_2") not in names
     own_tables = {"registry_registryobject", "ledger_run", "django_migrations", "auth_user", "django_q_task"}
     assert not {n for _, n in names} & own_tables
 
