@@ -377,3 +377,12 @@ def test_missing_code_path_counts_as_a_scan_error(ro_source, tmp_path):
     result = discover(ro_source)
     assert result.scan_errors == 1 and result.found == 17
     assert result.summary().endswith("; 1 code scan errors")
+
+
+def test_detached_partition_loses_its_parent(wh_source, warehouse):
+    discover(wh_source)
+    warehouse.execute("ALTER TABLE raw.events DETACH PARTITION raw.events_2026_10")
+    result = discover(wh_source)
+    part = RegistryObject.objects.get(source=wh_source, object_name="events_2026_10")
+    assert (part.is_partition, part.partition_of) == (False, None)
+    assert result.changed == 1
