@@ -500,9 +500,10 @@ class _Sync:
         for ref in self.references:
             usage = self._usage(resolver, ref)
             wanted.setdefault(_usage_key(usage), usage)
-        known = {}
-        for usage in CodeUsage.objects.filter(source=self.source):
-            known[_usage_key(usage)] = usage.id
+        known = {
+            tuple(row[1:]): row[0]
+            for row in CodeUsage.objects.filter(source=self.source).values_list("id", *_USAGE_KEY_FIELDS)
+        }
         removed = [pk for key, pk in known.items() if key not in wanted]
         added = [usage for key, usage in wanted.items() if key not in known]
         if removed:
@@ -519,21 +520,22 @@ class _Sync:
                 qualified = f"{_quote(ref.schema)}.{_quote(ref.name)}" if ref.schema else _quote(ref.name)
                 retry = resolver.resolve(qualified, search_path=ref.search_path)
                 res = retry if retry.resolved else res
+        # Cut to the column sizes: one odd name in someone's code must not fail discovery.
         return CodeUsage(
             source=self.source,
             object_id=res.object_id if res else None,
             raw_name=ref.raw_name[:500],
-            schema_name=(res.schema_name if res and res.schema_name else ref.schema) or "",
-            object_name=(res.object_name if res and res.object_name else ref.name) or "",
+            schema_name=((res.schema_name if res and res.schema_name else ref.schema) or "")[:200],
+            object_name=((res.object_name if res and res.object_name else ref.name) or "")[:200],
             resolvable=ref.resolvable,
             resolver_rule=(res.rule if res else "")[:200],
-            code_path=str(ref.code_path),
-            file=ref.file,
+            code_path=str(ref.code_path)[:500],
+            file=ref.file[:500],
             line=ref.line,
             kind=ref.kind,
             context=ref.context,
-            route=ref.route or "",
-            function=ref.function or "",
+            route=(ref.route or "")[:300],
+            function=(ref.function or "")[:300],
             discovered_at=self.now,
         )
 
