@@ -148,7 +148,7 @@ class InferenceRule(models.Model):
 class RegistryObject(models.Model):
     """One row per (source, schema, object): the seed's ops.source_registry."""
 
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="objects")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="registry_objects")
     schema_name = models.CharField(max_length=200)
     object_name = models.CharField(max_length=200)
     object_type = models.CharField(max_length=20, choices=OBJECT_TYPES)

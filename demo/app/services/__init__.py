@@ -1,0 +1,1 @@
+"""Query helpers shared by the HTTP services and the scripts."""
