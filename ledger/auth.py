@@ -88,11 +88,18 @@ class CanIngest(HasScope):
         return bool(request.user and request.user.is_staff)
 
 
+def _token_may_write(request) -> bool:
+    """A read token never writes, whoever owns it; an ingest token or a session may."""
+    return not isinstance(request.auth, ApiToken) or request.auth.allows(ApiToken.SCOPE_INGEST)
+
+
 class IsStaff(permissions.BasePermission):
     message = "Staff only."
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        if not (request.user and request.user.is_authenticated and request.user.is_staff):
+            return False
+        return request.method in permissions.SAFE_METHODS or _token_may_write(request)
 
 
 class ReadOnlyOrStaff(permissions.BasePermission):
@@ -103,4 +110,4 @@ class ReadOnlyOrStaff(permissions.BasePermission):
             return False
         if request.method in permissions.SAFE_METHODS:
             return not isinstance(request.auth, ApiToken) or request.auth.allows(ApiToken.SCOPE_READ)
-        return bool(request.user.is_staff)
+        return bool(request.user.is_staff) and _token_may_write(request)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 
 from ledger import ingest
+from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, LineageEvent, Run
 from ledger.state import OTHER
 
@@ -40,6 +41,7 @@ STATUS = {
     "OTHER": OTHER,
 }
 OUTPUT_STATUS = {Run.SUCCESS: "success", Run.FAILED: "failed", Run.ABORTED: "skipped"}
+MAX_KEY = 500  # RunAsset/CheckResult.normalized_key
 SEVERITIES = {"error": "error", "warn": "warn", "warning": "warn", "info": "info"}
 TEST_STATUSES = {"pass", "fail", "skip"}
 # Digits (line numbers, addresses) are dropped before hashing a stack trace.
@@ -79,16 +81,22 @@ def parse_time(value, field: str, errors: dict) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _str(obj: dict, key: str, field: str, errors: dict) -> str:
+def _str(obj: dict, key: str, field: str, errors: dict, max_length: int = 300) -> str:
     value = obj.get(key) if isinstance(obj, dict) else None
     if not isinstance(value, str) or not value.strip():
         errors.setdefault(field, []).append("This field is required (a non-empty string).")
         return ""
+    if len(value) > max_length:
+        errors.setdefault(field, []).append(f"At most {max_length} characters.")
     return value
 
 
 def _dict(value) -> dict:
     return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def validate(payload) -> dict:
@@ -98,7 +106,7 @@ def validate(payload) -> dict:
         raise SpecViolation({"non_field_errors": ["An OpenLineage RunEvent must be a JSON object."]})
     event_time = parse_time(payload.get("eventTime"), "eventTime", errors)
     run, job = payload.get("run"), payload.get("job")
-    _str(run, "runId", "run.runId", errors)
+    _str(run, "runId", "run.runId", errors, max_length=200)
     _str(job, "namespace", "job.namespace", errors)
     _str(job, "name", "job.name", errors)
     event_type = payload.get("eventType")
@@ -110,10 +118,19 @@ def validate(payload) -> dict:
             errors[side] = ["Must be a list of datasets."]
             continue
         for i, ds in enumerate(datasets):
-            _str(ds, "namespace", f"{side}[{i}].namespace", errors)
-            _str(ds, "name", f"{side}[{i}].name", errors)
+            ns = _str(ds, "namespace", f"{side}[{i}].namespace", errors)
+            name = _str(ds, "name", f"{side}[{i}].name", errors, max_length=500)
+            if ns and name and len(normalize_asset_key(name, ns)) > MAX_KEY:
+                errors.setdefault(f"{side}[{i}].name", []).append(
+                    f"Namespace and name exceed {MAX_KEY} characters."
+                )
     if run is not None and not isinstance(_dict(run).get("facets", {}), dict):
         errors["run.facets"] = ["Must be an object."]
+    parent = _dict(_dict(_dict(run).get("facets")).get("parent"))
+    if parent:
+        _str(_dict(parent.get("run")), "runId", "run.facets.parent.run.runId", errors, max_length=200)
+        _str(_dict(parent.get("job")), "namespace", "run.facets.parent.job.namespace", errors)
+        _str(_dict(parent.get("job")), "name", "run.facets.parent.job.name", errors)
     nominal = _dict(_dict(_dict(run).get("facets")).get("nominalTime"))
     if "nominalStartTime" in nominal:
         parse_time(nominal["nominalStartTime"], "run.facets.nominalTime.nominalStartTime", errors)
@@ -177,7 +194,9 @@ def _asset(ds: dict, status: str, direction: str) -> ingest.AssetIn:
 
 
 def _int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A count PostgreSQL's bigint can hold, else unknown (statistics are best effort)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
+    return value if ok else None
 
 
 def _dataset_checks(datasets: list[dict]) -> list[ingest.CheckIn]:
@@ -186,7 +205,7 @@ def _dataset_checks(datasets: list[dict]) -> list[ingest.CheckIn]:
     for ds in datasets:
         for location in ("inputFacets", "facets"):
             facets = _dict(ds.get(location))
-            for a in _dict(facets.get("dataQualityAssertions")).get("assertions") or []:
+            for a in _list(_dict(facets.get("dataQualityAssertions")).get("assertions")):
                 if not isinstance(a, dict) or not isinstance(a.get("assertion"), str):
                     continue
                 name = a.get("name") or (
@@ -227,7 +246,7 @@ def _dataset_checks(datasets: list[dict]) -> list[ingest.CheckIn]:
 
 def _test_checks(facets: dict, outputs: list[dict], job: dict) -> list[ingest.CheckIn]:
     """The run `test` facet names no dataset: results go on the only output, else on the job."""
-    tests = _dict(facets.get("test")).get("tests") or []
+    tests = _list(_dict(facets.get("test")).get("tests"))
     if len(outputs) == 1:
         key, ns = outputs[0]["name"], outputs[0]["namespace"]
     else:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "ledger",
     "registry",
@@ -160,6 +161,22 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpsHealth API",
+    # API docs served from our own static files (drf-spectacular-sidecar), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set that several apps' serializers share; without these,
+    # spectacular names them by hash and warns (the schema test fails on warnings).
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "ledger.models.Run.STATUSES",
+        "RunAssetStatusEnum": "ledger.models.RunAsset.STATUSES",
+        "RunAssetKindEnum": "ledger.models.RunAsset.KINDS",
+        "CheckResultStatusEnum": "ledger.models.CheckResult.STATUSES",
+        "CheckResultSeverityEnum": "ledger.models.CheckResult.SEVERITIES",
+        "HealthStatusEnum": ["OK", "WARN", "ERROR"],
+        "HealthSeverityEnum": ["info", "warning", "error"],
+        "HealthBandEnum": ["healthy", "degraded", "critical"],
+    },
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -176,6 +193,18 @@ OPSHEALTH_HEALTHY_THRESHOLD = float(os.environ.get("OPSHEALTH_HEALTHY_THRESHOLD"
 OPSHEALTH_DEGRADED_THRESHOLD = float(os.environ.get("OPSHEALTH_DEGRADED_THRESHOLD", "95"))
 OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS", 60000)
 OPSHEALTH_CONNECT_TIMEOUT_S = envint("OPSHEALTH_CONNECT_TIMEOUT_S", 5)
+
+# --- Ledger read side -----------------------------------------------------------------
+# `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
+# and the latest result of a check are always kept).
+OPSHEALTH_LEDGER_RETENTION_DAYS = envint("OPSHEALTH_LEDGER_RETENTION_DAYS", 90)
+# Flaky ranking: below this many terminal runs nothing is called flaky; a flip rate
+# (status changes between consecutive runs / (runs - 1)) at or above the threshold, or
+# this many retry-then-success logical runs, is flaky; the last N runs all failed is broken.
+OPSHEALTH_FLAKY_MIN_SAMPLE = envint("OPSHEALTH_FLAKY_MIN_SAMPLE", 10)
+OPSHEALTH_FLAKY_FLIP_RATE = float(os.environ.get("OPSHEALTH_FLAKY_FLIP_RATE", "0.3"))
+OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES = envint("OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES", 2)
+OPSHEALTH_BROKEN_STREAK = envint("OPSHEALTH_BROKEN_STREAK", 3)
 
 # --- Scheduler ------------------------------------------------------------------------
 Q_CLUSTER = {

@@ -1,5 +1,13 @@
 from rest_framework.routers import DefaultRouter
 
+from registry.api.objects import SourceRegistryViewSet
+from registry.api.resolvers import ResolverRuleViewSet
+
 router = DefaultRouter(trailing_slash="/?")
+# DRF's constructor turns any truthy trailing_slash into "/": set the optional slash
+# afterwards, so `/sources` and `/sources/` both answer (no 301 that drops a POST body).
+router.trailing_slash = "/?"
+router.register("ops/source-registry", SourceRegistryViewSet, basename="source-registry")
+router.register("resolvers", ResolverRuleViewSet, basename="resolver")
 
 urlpatterns = router.urls

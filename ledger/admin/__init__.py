@@ -1,3 +1,3 @@
-"""The ledger's admin, one module per area (tokens here; runs etc. in `ledger.admin.ledger`)."""
+"""Ledger admin, one module per area (autodiscover imports this package)."""
 
-from ledger.admin import tokens  # noqa: F401
+from ledger.admin import ledger, tokens  # noqa: F401

@@ -6,24 +6,44 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from ledger import ingest
+from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, Run, RunAsset
 from ledger.state import OTHER
 
+BIGINT_MAX = 2**63 - 1
 EVENT_STATUSES = [s for s, _ in Run.STATUSES] + [OTHER]
 TRIGGERS = [t for t, _ in Run.TRIGGERS]
 
 
-class AssetSerializer(serializers.Serializer):
+class KeyLengthMixin:
+    """The normalized key (namespace folded in) must fit its column, else 400, not 500."""
+
+    def validate(self, attrs: dict) -> dict:
+        key = normalize_asset_key(attrs["asset_key"], attrs.get("namespace") or None)
+        if len(key) > 500:
+            raise serializers.ValidationError({"asset_key": "Namespace and key exceed 500 characters."})
+        return super().validate(attrs)
+
+
+class AssetSerializer(KeyLengthMixin, serializers.Serializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=[k for k, _ in RunAsset.KINDS], default="table")
     direction = serializers.ChoiceField(choices=["output", "input"], default="output")
     partition_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=[s for s, _ in RunAsset.STATUSES], default="success")
-    rows_inserted = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    rows_updated = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    rows_deleted = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    bytes_written = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    rows_inserted = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX
+    )
+    rows_updated = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX
+    )
+    rows_deleted = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX
+    )
+    bytes_written = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX
+    )
     min_event_time = serializers.DateTimeField(required=False, allow_null=True)
     max_event_time = serializers.DateTimeField(required=False, allow_null=True)
     extra = serializers.DictField(required=False, default=dict)
@@ -35,7 +55,7 @@ class AssetSerializer(serializers.Serializer):
         return ingest.AssetIn(**data)
 
 
-class WatermarkSerializer(serializers.Serializer):
+class WatermarkSerializer(KeyLengthMixin, serializers.Serializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     scope_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -45,7 +65,7 @@ class WatermarkSerializer(serializers.Serializer):
         return ingest.WatermarkIn(**data)
 
 
-class CheckSerializer(serializers.Serializer):
+class CheckSerializer(KeyLengthMixin, serializers.Serializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     check_name = serializers.CharField(max_length=200)

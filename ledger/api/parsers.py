@@ -78,7 +78,15 @@ class LimitedJSONParser(BaseParser):
             data = gunzip_limited(data, limit)
         elif encoding not in ("", "identity"):
             raise ParseError(f"Unsupported Content-Encoding {encoding!r}: use gzip or none.")
+        # PostgreSQL stores neither NUL characters nor NaN/Infinity in text and jsonb:
+        # refuse them here (400) rather than fail in the database (500).
+        if b"\\u0000" in data:
+            raise ParseError("NUL characters (\\u0000) are not accepted.")
         try:
-            return json.loads(data)
+            return json.loads(data, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error: {exc}") from exc
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")

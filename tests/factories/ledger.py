@@ -19,6 +19,7 @@ class PipelineFactory(factory.django.DjangoModelFactory):
         model = models.Pipeline
         django_get_or_create = ("namespace", "name")
 
+    namespace = ""
     name = factory.Sequence(lambda n: f"pipeline_{n}")
 
 

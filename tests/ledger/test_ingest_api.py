@@ -200,3 +200,34 @@ def test_client_is_created_once_and_not_overwritten(ingest_client):
     ingest_client.post(RUNS, event(external_run_id="2", client="other"), format="json")
     assert list(Client.objects.values_list("name", flat=True)) == ["acme", "other"]
     assert Run.objects.filter(pipeline__client__name="acme").count() == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"pipeline": "p\\u0000", "external_run_id": "1", "status": "started"}',
+        b'{"pipeline": "p", "external_run_id": "1", "status": "started", "args": {"x": NaN}}',
+    ],
+)
+def test_values_postgresql_cannot_store_are_400_not_500(ingest_client, body):
+    response = ingest_client.post(RUNS, body, content_type="application/json")
+    assert response.status_code == 400
+    assert not Run.objects.exists()
+
+
+def test_oversized_numbers_and_keys_are_400(ingest_client):
+    too_big = event(assets=[{"asset_key": "raw.t", "rows_inserted": 2**63}])
+    assert "assets" in ingest_client.post(RUNS, too_big, format="json").json()
+    long_key = event(assets=[{"asset_key": "s." + "t" * 400, "namespace": "postgres://" + "h" * 200}])
+    response = ingest_client.post(RUNS, long_key, format="json")
+    assert response.status_code == 400
+    assert "exceed 500" in str(response.json()["assets"])
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/ledger/runs", "/api/v1/ledger/watermarks/", "/api/v1/ledger/check-results"]
+)
+def test_one_url_reads_with_get_and_ingests_with_post(ingest_client, read_client, path):
+    assert read_client.get(path).status_code == 200
+    assert read_client.post(path, {}, format="json").status_code == 403
+    assert ingest_client.post(path, {}, format="json").status_code == 400  # reached the ingestion view

@@ -73,3 +73,42 @@ def test_validation_lists_dataset_fields():
     with pytest.raises(openlineage.SpecViolation) as exc:
         openlineage.validate(payload(outputs=[{"namespace": "x"}], inputs="nope"))
     assert set(exc.value.errors) == {"outputs[0].name", "inputs"}
+
+
+def test_values_too_long_for_the_ledger_are_spec_violations():
+    long = payload(
+        run={"runId": "r" * 201, "facets": {"parent": {"run": {}, "job": {"namespace": "a", "name": "b"}}}},
+        outputs=[{"namespace": "postgres://" + "h" * 250, "name": "s." + "t" * 400}],
+        job={"namespace": "dbt", "name": "j" * 301},
+    )
+    with pytest.raises(openlineage.SpecViolation) as exc:
+        openlineage.validate(long)
+    assert set(exc.value.errors) == {
+        "run.runId",
+        "run.facets.parent.run.runId",
+        "outputs[0].name",
+        "job.name",
+    }
+
+
+def test_oversized_statistics_are_kept_unknown():
+    out = {
+        "namespace": "postgres://wh",
+        "name": "s.t",
+        "outputFacets": {"outputStatistics": {"rowCount": 2**64}},
+    }
+    openlineage.accept([payload(outputs=[out])])
+    assert RunAsset.objects.get().rows_inserted is None
+
+
+def test_malformed_optional_facets_are_ignored_not_fatal():
+    ds = {
+        "namespace": "postgres://wh",
+        "name": "s.t",
+        "facets": {"dataQualityAssertions": {"assertions": 5}},
+        "inputFacets": {"dataQualityAssertions": "x", "dataQualityMetrics": []},
+    }
+    run = {"runId": "r-2", "facets": {"test": {"tests": {"a": 1}}, "errorMessage": "boom", "nominalTime": 3}}
+    openlineage.accept([payload(inputs=[ds], run=run)])
+    assert Run.objects.get().status == Run.SUCCESS
+    assert not CheckResult.objects.exists()

@@ -1,0 +1,64 @@
+"""FilterSets of the ledger's read endpoints: invalid filter values answer 400."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from django.db.models import Q
+
+from ledger.models import CheckResult, Client, Pipeline, Run, Watermark
+
+
+class ClientFilter(filters.FilterSet):
+    class Meta:
+        model = Client
+        fields = {"name": ["exact", "icontains"]}
+
+
+class PipelineFilter(filters.FilterSet):
+    client = filters.ModelChoiceFilter(queryset=Client.objects.all())
+
+    class Meta:
+        model = Pipeline
+        fields = {"namespace": ["exact"], "name": ["exact", "icontains"], "owner": ["exact"]}
+
+
+class RunFilter(filters.FilterSet):
+    pipeline = filters.ModelChoiceFilter(queryset=Pipeline.objects.all())
+    client = filters.ModelChoiceFilter(field_name="pipeline__client", queryset=Client.objects.all())
+    status = filters.MultipleChoiceFilter(choices=Run.STATUSES)
+    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    triggered_by = filters.ChoiceFilter(choices=Run.TRIGGERS)
+
+    class Meta:
+        model = Run
+        fields = ["pipeline", "client", "status", "started_after", "started_before", "triggered_by"]
+
+
+class WatermarkFilter(filters.FilterSet):
+    asset_key = filters.CharFilter(method="filter_asset")
+
+    class Meta:
+        model = Watermark
+        fields = ["asset_key", "scope_key"]
+
+    def filter_asset(self, queryset, name, value):
+        # As received or in its normalized form (ledger keys are stored both ways).
+        return queryset.filter(Q(asset_key=value) | Q(normalized_key=value))
+
+
+class CheckResultFilter(filters.FilterSet):
+    asset_key = filters.CharFilter(method="filter_asset")
+    status = filters.MultipleChoiceFilter(choices=CheckResult.STATUSES)
+    severity = filters.MultipleChoiceFilter(choices=CheckResult.SEVERITIES)
+    checked_after = filters.IsoDateTimeFilter(field_name="checked_at", lookup_expr="gte")
+    checked_before = filters.IsoDateTimeFilter(field_name="checked_at", lookup_expr="lt")
+    run = filters.UUIDFilter(field_name="run__run_id")
+
+    class Meta:
+        model = CheckResult
+        fields = ["asset_key", "check_name", "status", "severity", "partition_key", "run"]
+
+    def filter_asset(self, queryset, name, value):
+        # As received or in its normalized form (ledger keys are stored both ways).
+        return queryset.filter(Q(asset_key=value) | Q(normalized_key=value))

@@ -1,0 +1,102 @@
+"""Filters of the registry list, shared by the API (FilterSet) and the admin (has override).
+
+Invalid values are errors, not silently ignored: `?should_monitor=maybe` or
+`?criticality=urgent` answers 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from registry.models import CRITICALITIES, LAYERS, OBJECT_TYPES, ROLES, RegistryObject, Source
+
+TRUE_VALUES = frozenset({"true", "1", "yes"})
+FALSE_VALUES = frozenset({"false", "0", "no"})
+NULL_VALUES = frozenset({"null", "none"})
+NULL = "null"
+
+
+def has_override_q() -> Q:
+    """Objects with at least one manual override set (NULL/blank = no override)."""
+    return (
+        Q(health_enabled__isnull=False)
+        | Q(is_expected__isnull=False)
+        | Q(is_critical__isnull=False)
+        | Q(refresh_schedule__isnull=False)
+        | Q(max_staleness__isnull=False)
+        | ~Q(description="")
+        | ~Q(notes="")
+    )
+
+
+class StrictBooleanField(forms.Field):
+    """true/false (1/0, yes/no); anything else is a validation error.
+
+    Django's NullBooleanField maps junk to None, which would silently drop the filter.
+    """
+
+    allow_null = False
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().lower()
+        if text in TRUE_VALUES:
+            return True
+        if text in FALSE_VALUES:
+            return False
+        if self.allow_null and text in NULL_VALUES:
+            return NULL
+        allowed = "true, false or null" if self.allow_null else "true or false"
+        raise forms.ValidationError(f"Enter {allowed}, not {value!r}.", code="invalid")
+
+
+class StrictNullBooleanField(StrictBooleanField):
+    allow_null = True
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class OverrideFilter(django_filters.Filter):
+    """A nullable override: true, false, or null (= no override set)."""
+
+    field_class = StrictNullBooleanField
+
+    def filter(self, qs: QuerySet, value):
+        if value is None:
+            return qs
+        if value == NULL:
+            return qs.filter(**{f"{self.field_name}__isnull": True})
+        return qs.filter(**{self.field_name: value})
+
+
+class RegistryObjectFilter(django_filters.FilterSet):
+    source = django_filters.ModelChoiceFilter(
+        field_name="source",
+        to_field_name="name",
+        queryset=Source.objects.all(),
+        help_text="source name",
+    )
+    schema_name = django_filters.CharFilter()
+    object_type = django_filters.ChoiceFilter(choices=OBJECT_TYPES)
+    layer = django_filters.ChoiceFilter(choices=LAYERS)
+    role = django_filters.ChoiceFilter(choices=ROLES)
+    criticality = django_filters.ChoiceFilter(choices=CRITICALITIES)
+    should_monitor = StrictBooleanFilter()
+    exists_in_db = StrictBooleanFilter()
+    needs_review = StrictBooleanFilter()
+    health_enabled = OverrideFilter(help_text="true, false, or null (no override)")
+    is_expected = OverrideFilter(help_text="true, false, or null (no override)")
+    is_critical = OverrideFilter(help_text="true, false, or null (no override)")
+    has_override = StrictBooleanFilter(method="filter_has_override", help_text="any override set")
+
+    class Meta:
+        model = RegistryObject
+        fields: list[str] = []
+
+    def filter_has_override(self, qs: QuerySet, name: str, value: bool) -> QuerySet:
+        return qs.filter(has_override_q()) if value else qs.exclude(has_override_q())
