@@ -19,6 +19,7 @@ constant number of statements whatever the batch size:
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from ledger import state
 from ledger.keys import normalize_asset_key
 from ledger.models import Run
 from ledger.signals import assets_ingested
+
+logger = logging.getLogger(__name__)
 
 CREATED, UPDATED, DUPLICATE = "created", "updated", "duplicate"
 
@@ -533,4 +536,12 @@ def insert_checks(checks: list[CheckIn], announce: bool = True) -> set[str]:
 def _announce(keys: Iterable[str]) -> None:
     keys = set(keys)
     if keys:
-        transaction.on_commit(lambda: assets_ingested.send(sender=Run, keys=keys))
+        transaction.on_commit(lambda: _send(keys))
+
+
+def _send(keys: set[str]) -> None:
+    # The rows are committed: a failing receiver must not turn the answer into a 5xx
+    # (an OpenLineage client would resend the event five times). It is logged instead.
+    for receiver, result in assets_ingested.send_robust(sender=Run, keys=keys):
+        if isinstance(result, Exception):
+            logger.error("assets_ingested receiver %r failed", receiver, exc_info=result)

@@ -222,3 +222,12 @@ def test_oversized_numbers_and_keys_are_400(ingest_client):
     response = ingest_client.post(RUNS, long_key, format="json")
     assert response.status_code == 400
     assert "exceed 500" in str(response.json()["assets"])
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/ledger/runs", "/api/v1/ledger/watermarks/", "/api/v1/ledger/check-results"]
+)
+def test_one_url_reads_with_get_and_ingests_with_post(ingest_client, read_client, path):
+    assert read_client.get(path).status_code == 200
+    assert read_client.post(path, {}, format="json").status_code == 403
+    assert ingest_client.post(path, {}, format="json").status_code == 400  # reached the ingestion view

@@ -129,3 +129,17 @@ def test_assets_ingested_is_sent_after_commit_with_normalized_keys(transactional
     finally:
         assets_ingested.disconnect(receiver)
     assert received == [({'"RAW"."Orders"'}, 1)]
+
+
+def test_a_failing_receiver_does_not_fail_the_ingestion(transactional_db, caplog):
+    def broken(sender, keys, **kwargs):
+        raise RuntimeError("registry down")
+
+    assets_ingested.connect(broken)
+    try:
+        with RunLogger("discover") as run:
+            run.log_asset("raw.orders")
+    finally:
+        assets_ingested.disconnect(broken)
+    assert Run.objects.get(pk=run.run.pk).status == Run.SUCCESS
+    assert "assets_ingested receiver" in caplog.text
