@@ -1,7 +1,9 @@
 """`manage.py demo`: everything `make demo` shows, then the development server.
 
-Steps: build the demo warehouse, register it as source `demo`, discover it, create or
-update the `admin` user, create a read token, print the URLs and the login, serve.
+Steps: build the demo warehouse, register it as source `demo`, discover it, give it a
+past (`demo_activity`: matview refreshes, a few weeks of pipeline runs, a health
+evaluation), create or update the `admin` user, create a read token, print the URLs and
+the login, serve.
 Every step is idempotent, so running it again is safe.
 """
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ledger.models import ApiToken
@@ -51,7 +53,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         report(self.stdout, result)
         self.register_source(result.dsn)
-        self.discover()
+        if self.discover():
+            call_command("demo_activity", stdout=self.stdout, stderr=self.stderr)
         credentials_file = Path(options["credentials_file"])
         password = self.ensure_admin(credentials_file)
         token = self.ensure_token(credentials_file.with_name("demo-token.txt"))
@@ -84,16 +87,15 @@ class Command(BaseCommand):
             stderr=self.stderr,
         )
 
-    def discover(self) -> None:
-        if "discover" not in get_commands():
-            self.stdout.write("discovery is not installed: skipping `discover --source demo`")
-            return
+    def discover(self) -> bool:
         try:
             call_command("discover", source=SOURCE_NAME, stdout=self.stdout, stderr=self.stderr)
         except CommandError as exc:
             # The failed run is recorded on the source and in the ledger: serve anyway,
             # so the admin can show what went wrong.
             self.stderr.write(f"discovery failed: {exc}")
+            return False
+        return True
 
     def ensure_admin(self, credentials_file: Path) -> str:
         """Create or update the superuser `admin`; returns its password.
@@ -120,9 +122,6 @@ class Command(BaseCommand):
         The clear value exists only when the token is created: it is kept (owner-only)
         in `token_file`, so re-runs print it again.
         """
-        if "token" not in get_commands():
-            self.stdout.write("the token command is not installed: no demo read token created")
-            return ""
         if ApiToken._default_manager.filter(name=TOKEN_NAME).exists():
             if token_file.exists():
                 return token_file.read_text().strip()
