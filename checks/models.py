@@ -1,0 +1,146 @@
+"""Health evaluations: one snapshot per run of `evaluate_health`, the result of each
+check in it, and the offending items (violations) behind each result.
+
+Append-only history (kept for trends and audit), bounded by `Evaluation.prune`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+OK, WARN, ERROR, INFO = "OK", "WARN", "ERROR", "INFO"
+STATUSES = [(OK, OK), (WARN, WARN), (ERROR, ERROR)]
+# INFO items are listed in a check's drilldown but never make it fail.
+ITEM_LEVELS = [(INFO, INFO), (WARN, WARN), (ERROR, ERROR)]
+SEVERITIES = [("info", "info"), ("warning", "warning"), ("error", "error")]
+BANDS = [("healthy", "healthy"), ("degraded", "degraded"), ("critical", "critical")]
+LEVEL_RANK = {OK: 0, INFO: 0, WARN: 1, ERROR: 2}
+
+
+def band_for(score: float) -> str:
+    """healthy ≥ OPSHEALTH_HEALTHY_THRESHOLD %, degraded ≥ OPSHEALTH_DEGRADED_THRESHOLD %, else critical."""
+    if score >= settings.OPSHEALTH_HEALTHY_THRESHOLD:
+        return "healthy"
+    if score >= settings.OPSHEALTH_DEGRADED_THRESHOLD:
+        return "degraded"
+    return "critical"
+
+
+def global_status_for(results: list[tuple[str, str]]) -> str:
+    """(severity, status) pairs → ERROR if an error-severity check is ERROR; else WARN if
+    any check is WARN or ERROR; else OK (the seed's v_health_global rule)."""
+    if any(sev == "error" and st == ERROR for sev, st in results):
+        return ERROR
+    if any(st in (WARN, ERROR) for _, st in results):
+        return WARN
+    return OK
+
+
+class Evaluation(models.Model):
+    """A snapshot of the whole platform's health at one moment."""
+
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.IntegerField(default=0)
+    trigger = models.CharField(max_length=10, default="cli")  # cli | api | schedule | demo
+    global_status = models.CharField(max_length=5, choices=STATUSES)
+    error_count = models.IntegerField(default=0)  # checks ERROR with error severity
+    warn_count = models.IntegerField(default=0)  # checks WARN, or ERROR of a lesser severity
+    ok_count = models.IntegerField(default=0)
+    monitored_count = models.IntegerField(default=0)
+    failing_monitored_count = models.IntegerField(default=0)
+    violation_count = models.IntegerField(default=0)  # WARN/ERROR items over all checks
+    # Share (%) of monitored objects with no failing check; 100 when nothing is monitored.
+    health_score = models.FloatField(default=100.0)
+    band = models.CharField(max_length=10, choices=BANDS)
+    healthy_threshold = models.FloatField()
+    degraded_threshold = models.FloatField()
+    # {"contributing": [...], "to_turn_green": [...]}: computed once, served as is.
+    explanation = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        # latest evaluation; trends over a time window; prune by age
+        indexes = [models.Index(fields=["-evaluated_at", "-id"], name="checks_eval_time")]
+
+    def __str__(self) -> str:
+        return f"{self.evaluated_at:%Y-%m-%d %H:%M:%S} {self.global_status} {self.health_score:.1f}%"
+
+    @classmethod
+    def latest(cls) -> Evaluation | None:
+        return cls.objects.order_by("-evaluated_at", "-id").first()
+
+    @property
+    def requires_attention(self) -> bool:
+        return self.global_status == ERROR or self.band != "healthy"
+
+    @classmethod
+    def prune(cls, *, now=None) -> int:
+        """Delete evaluations older than OPSHEALTH_HEALTH_HISTORY_DAYS; the latest is always kept.
+
+        Results and violations go with them (ON DELETE CASCADE).
+        """
+        now = now or timezone.now()
+        latest = cls.latest()
+        cutoff = now - timedelta(days=settings.OPSHEALTH_HEALTH_HISTORY_DAYS)
+        qs = cls.objects.filter(evaluated_at__lt=cutoff)
+        if latest is not None:
+            qs = qs.exclude(pk=latest.pk)
+        _deleted, per_model = qs.delete()
+        return per_model.get(cls._meta.label, 0)
+
+
+class CheckRun(models.Model):
+    """One check's result in one evaluation."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="results")
+    check_key = models.CharField(max_length=60)
+    # The check's declared severity, raised to "error" when an item escalated it
+    # (e.g. an unregistered object used by an endpoint).
+    severity = models.CharField(max_length=10, choices=SEVERITIES)
+    status = models.CharField(max_length=5, choices=STATUSES)
+    message = models.TextField()
+    drilldown_url = models.CharField(max_length=300)
+    offending_count = models.IntegerField(default=0)
+    info_count = models.IntegerField(default=0)
+    evaluated_at = models.DateTimeField()
+    duration_ms = models.IntegerField(default=0)
+
+    class Meta:
+        ordering = ["check_key"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "check_key"], name="checks_checkrun_uniq")
+        ]
+        # a check's history over time (trends per check)
+        indexes = [models.Index(fields=["check_key", "-evaluated_at"], name="checks_checkrun_key_time")]
+
+    def __str__(self) -> str:
+        return f"{self.check_key}: {self.status}"
+
+
+class Violation(models.Model):
+    """An offending item behind a check result: the drilldown, kept for audit."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="violations")
+    check_run = models.ForeignKey(CheckRun, on_delete=models.CASCADE, related_name="violations")
+    check_key = models.CharField(max_length=60)
+    level = models.CharField(max_length=5, choices=ITEM_LEVELS)
+    # The registry object when there is one; `subject` names the item either way
+    # ("mart.daily_sales", a pipeline, a source, an unresolved asset key).
+    object = models.ForeignKey(
+        "registry.RegistryObject", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject_type = models.CharField(max_length=20)  # object | asset | pipeline | source | name
+    subject = models.CharField(max_length=600)
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["evaluation", "check_key", "-level", "subject"]
+        # violations of one evaluation, filtered by check (drilldown, /health/violations)
+        indexes = [models.Index(fields=["evaluation", "check_key"], name="checks_violation_eval_key")]
+
+    def __str__(self) -> str:
+        return f"{self.check_key} {self.level} {self.subject}"

@@ -1,5 +1,35 @@
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
+
+from checks.api import views
 
 router = DefaultRouter(trailing_slash="/?")
 
-urlpatterns = router.urls
+# The seed's contract paths: public API, keep them stable (a trailing slash is optional).
+urlpatterns = [
+    re_path(r"^ops/health-checks/?$", views.HealthChecksView.as_view(), name="ops-health-checks"),
+    re_path(
+        r"^ops/health-checks/(?P<check_key>[a-z_]+)/?$",
+        views.HealthCheckDetailView.as_view(),
+        name="ops-health-check-detail",
+    ),
+    re_path(r"^ops/health-global/?$", views.HealthGlobalView.as_view(), name="ops-health-global"),
+    re_path(r"^ops/raw-health/status/?$", views.RawHealthStatusView.as_view(), name="ops-raw-health-status"),
+    re_path(
+        r"^ops/raw-health/freshness/?$",
+        views.RawHealthFreshnessView.as_view(),
+        name="ops-raw-health-freshness",
+    ),
+    re_path(
+        r"^ops/raw-health/ingestion-daily/?$",
+        views.RawHealthIngestionDailyView.as_view(),
+        name="ops-raw-health-ingestion-daily",
+    ),
+    re_path(r"^ops/mv-health/?$", views.MvHealthView.as_view(), name="ops-mv-health"),
+    re_path(r"^health/status/?$", views.HealthStatusView.as_view(), name="health-status"),
+    re_path(r"^health/latest-report/?$", views.LatestReportView.as_view(), name="health-latest-report"),
+    re_path(r"^health/violations/?$", views.ViolationList.as_view(), name="health-violations"),
+    re_path(r"^health/metrics/?$", views.HealthMetricsView.as_view(), name="health-metrics"),
+    re_path(r"^health/check-now/?$", views.CheckNowView.as_view(), name="health-check-now"),
+    *router.urls,
+]

@@ -15,18 +15,8 @@ router.register("ledger/runs", read.RunViewSet, basename="ledger-run")
 router.register("ledger/watermarks", read.WatermarkViewSet, basename="ledger-watermark")
 router.register("ledger/check-results", read.CheckResultViewSet, basename="ledger-check-result")
 
-read_urlpatterns = [
-    re_path(r"^ledger/failures/?$", read.FailuresView.as_view(), name="ledger-failures"),
-    re_path(r"^ledger/runs-per-day/?$", read.RunsPerDayView.as_view(), name="ledger-runs-per-day"),
-    re_path(r"^ledger/failure-rate/?$", read.FailureRateView.as_view(), name="ledger-failure-rate"),
-    re_path(r"^ledger/mttr/?$", read.MttrView.as_view(), name="ledger-mttr"),
-    re_path(r"^ledger/flaky/?$", read.FlakyRankingView.as_view(), name="ledger-flaky"),
-]
-
-# Write side (ledger/api/ingest.py, ledger/api/lineage.py). Three URLs are both a
-# read-side list (GET) and an ingestion endpoint (POST): `by_method` serves them first;
-# the views' own patterns below stay for reverse() and the OpenAPI schema.
-dispatch_urlpatterns = [
+# One URL, two views: GET is the read-side list, POST is ingestion (ledger/api/dispatch.py).
+dispatch_urls = [
     re_path(
         r"^ledger/runs/?$",
         by_method(get=read.RunViewSet.as_view({"get": "list"}), post=ingest.RunIngestView.as_view()),
@@ -44,13 +34,23 @@ dispatch_urlpatterns = [
         ),
     ),
 ]
-ingest_urlpatterns = [
-    re_path(r"^ledger/runs/bulk/?$", ingest.RunBulkIngestView.as_view(), name="ledger-runs-bulk"),
+
+# Write endpoints (the three above stay listed for the OpenAPI schema; by_method serves them).
+ingest_urls = [
     re_path(r"^ledger/runs/?$", ingest.RunIngestView.as_view(), name="ledger-runs-ingest"),
+    re_path(r"^ledger/runs/bulk/?$", ingest.RunBulkIngestView.as_view(), name="ledger-runs-bulk"),
     re_path(r"^ledger/watermarks/?$", ingest.WatermarkIngestView.as_view(), name="ledger-watermarks-ingest"),
     re_path(r"^ledger/check-results/?$", ingest.CheckResultIngestView.as_view(), name="ledger-checks-ingest"),
     re_path(r"^lineage/?$", lineage.LineageView.as_view(), name="lineage"),
     re_path(r"^lineage/batch/?$", lineage.LineageBatchView.as_view(), name="lineage-batch"),
 ]
 
-urlpatterns = dispatch_urlpatterns + ingest_urlpatterns + read_urlpatterns + router.urls
+read_urlpatterns = [
+    re_path(r"^ledger/failures/?$", read.FailuresView.as_view(), name="ledger-failures"),
+    re_path(r"^ledger/runs-per-day/?$", read.RunsPerDayView.as_view(), name="ledger-runs-per-day"),
+    re_path(r"^ledger/failure-rate/?$", read.FailureRateView.as_view(), name="ledger-failure-rate"),
+    re_path(r"^ledger/mttr/?$", read.MttrView.as_view(), name="ledger-mttr"),
+    re_path(r"^ledger/flaky/?$", read.FlakyRankingView.as_view(), name="ledger-flaky"),
+]
+
+urlpatterns = dispatch_urls + ingest_urls + read_urlpatterns + router.urls

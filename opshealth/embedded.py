@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 import warnings
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -83,7 +84,16 @@ def _start_with_pgserver(data_dir: Path) -> EmbeddedServer:
 
     logging.getLogger("pgserver").setLevel(logging.WARNING)
     # cleanup_mode=None: the server outlives this process and is reused next time.
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    try:
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
+    except (subprocess.SubprocessError, OSError, AssertionError):
+        # pgserver gives `pg_ctl start` a hard 10 s and asserts on a postmaster.pid it
+        # reads half-written; on a loaded machine the server comes up just after that.
+        # Wait for it, then a second attempt reuses it (or starts it again).
+        logger.warning("embedded PostgreSQL in %s did not start at the first attempt; retrying", data_dir)
+        _wait_while_starting(data_dir)
+        pgserver.PostgresServer._instances.pop(data_dir, None)
+        server = pgserver.get_server(data_dir, cleanup_mode=None)
     info = pgserver.utils.PostmasterInfo.read_from_pgdata(data_dir)
     if info is None or not info.is_running():
         # pgserver caches one handle per data directory for the life of the process;
@@ -92,6 +102,23 @@ def _start_with_pgserver(data_dir: Path) -> EmbeddedServer:
         server = pgserver.get_server(data_dir, cleanup_mode=None)
         info = server.get_postmaster_info()
     return EmbeddedServer(socket_dir=str(info.socket_dir), port=info.port or 5432)
+
+
+def _wait_while_starting(data_dir: Path, timeout_s: float = 60) -> None:
+    """Return once no postmaster of `data_dir` is on its way up (ready, or none at all)."""
+    deadline = time.monotonic() + timeout_s
+    while _is_starting(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _is_starting(data_dir: Path) -> bool:
+    import pgserver.utils
+
+    try:
+        info = pgserver.utils.PostmasterInfo.read_from_pgdata(data_dir)
+    except (AssertionError, OSError, ValueError):
+        return True  # postmaster.pid is being written right now
+    return info is not None and info.is_running() and info.status != "ready"
 
 
 def _find_pg_bin() -> Path | None:

@@ -180,6 +180,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Model.objects can be shadowed by a reverse relation named "objects".
+    "DEFAULT_QUERY_MANAGER": "_default_manager",
 }
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
@@ -193,6 +195,14 @@ OPSHEALTH_HEALTHY_THRESHOLD = float(os.environ.get("OPSHEALTH_HEALTHY_THRESHOLD"
 OPSHEALTH_DEGRADED_THRESHOLD = float(os.environ.get("OPSHEALTH_DEGRADED_THRESHOLD", "95"))
 OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS", 60000)
 OPSHEALTH_CONNECT_TIMEOUT_S = envint("OPSHEALTH_CONNECT_TIMEOUT_S", 5)
+# Evaluations (snapshots, results, violations) older than this are pruned by evaluate_health.
+OPSHEALTH_HEALTH_HISTORY_DAYS = envint("OPSHEALTH_HEALTH_HISTORY_DAYS", 30)
+# A stale RAW object feeding a critical one is an ERROR once older than this many allowed ages.
+OPSHEALTH_STALE_ERROR_FACTOR = float(os.environ.get("OPSHEALTH_STALE_ERROR_FACTOR", "2"))
+# schema_changed lists column changes detected within this window.
+OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS = envint("OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS", 24)
+# Statement timeout of one REFRESH MATERIALIZED VIEW (refresh_matviews).
+OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000)
 
 # --- Ledger read side -----------------------------------------------------------------
 # `prune_ledger` deletes runs and results older than this (the latest run of a pipeline

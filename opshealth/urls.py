@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from checks.metrics import metrics_view
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -9,4 +11,5 @@ urlpatterns = [
     path("api/v1/", include("registry.urls")),
     path("api/v1/", include("ledger.urls")),
     path("api/v1/", include("checks.urls")),
+    path("metrics", metrics_view, name="metrics"),
 ]

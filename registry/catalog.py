@@ -265,13 +265,26 @@ def read_catalog(
         )
 
 
-def relation_oids(cur, names: Iterable[str]) -> list[int]:
-    """OIDs of the named relations as this connection's search path resolves them;
-    names that do not exist are skipped."""
+def own_relation_oids(cur, table_names: Iterable[str]) -> list[int]:
+    """OIDs of the named tables as this connection's search path resolves them (names
+    that do not exist are skipped), plus every view and matview built on them,
+    transitively: OpsHealth's own objects when the source is OpsHealth's database."""
     cur.execute(
-        "SELECT r::oid FROM (SELECT to_regclass(quote_ident(t)) AS r FROM unnest(%s::text[]) t) x"
-        " WHERE r IS NOT NULL",
-        [list(names)],
+        """
+        WITH RECURSIVE own(oid) AS (
+            SELECT r::oid FROM (SELECT to_regclass(quote_ident(t)) AS r FROM unnest(%s::text[]) t) x
+            WHERE r IS NOT NULL
+            UNION
+            SELECT rw.ev_class
+            FROM own
+            JOIN pg_depend d
+              ON d.refclassid = 'pg_class'::regclass AND d.refobjid = own.oid
+             AND d.classid = 'pg_rewrite'::regclass AND d.deptype = 'n'
+            JOIN pg_rewrite rw ON rw.oid = d.objid
+        )
+        SELECT oid FROM own
+        """,
+        [list(table_names)],
     )
     return [row[0] for row in cur.fetchall()]
 

@@ -29,7 +29,8 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from registry import catalog, inference, links
+from ledger.logger import RunLogger
+from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
 from registry.models import CodeUsage, Column, Dependency, RegistryObject, SchemaChange, Source, mask_dsn
@@ -53,6 +54,8 @@ DISCOVERED_FIELDS = (
 )
 
 Progress = Callable[[str, dict], None]
+DISCOVER_PIPELINE = "opshealth.discover"
+REGISTRY_NAMESPACE = "opshealth://registry"
 
 
 @dataclass
@@ -84,7 +87,9 @@ class DiscoveryResult:
             f"{self.source}: {self.found} objects found, {self.new} new, {self.changed} changed, "
             f"{self.gone} gone; {self.columns} columns, {self.schema_changes} schema changes; "
             f"{self.edges} edges (+{self.edges_added} -{self.edges_removed}); {self.usages} usages, "
-            f"{self.unresolved} unresolved" + (" (dry run: nothing written)" if self.dry_run else "")
+            f"{self.unresolved} unresolved"
+            + (f"; {self.scan_errors} code scan errors" if self.scan_errors else "")
+            + (" (dry run: nothing written)" if self.dry_run else "")
         )
 
 
@@ -107,9 +112,14 @@ def discover(
 ) -> DiscoveryResult:
     """Discover one source. Raises DiscoveryError (registry unchanged) on failure."""
     started = time.perf_counter()
-    phase = "connect"
+    phase = "catalog read"
+    step = {"name": ""}  # the registry-write step under way, named in an error
+
+    def write_progress(name: str, counts: dict) -> None:
+        step["name"] = name
+        progress(name, counts)
+
     try:
-        phase = "catalog read"
         progress(phase, {})
         snapshot = read_source_catalog(source)
         progress(phase, {"objects": len(snapshot.objects)})
@@ -121,13 +131,14 @@ def discover(
             progress(phase, {"references": len(references)})
         phase = "registry write"
         with transaction.atomic():
-            result = _Sync(source, snapshot, references, timezone.now(), progress).run()
+            result = _Sync(source, snapshot, references, timezone.now(), write_progress).run()
             result.scan_errors = scan_errors
             csv_rows = _csv_rows(source) if csv_dir else None
             if dry_run:
                 transaction.set_rollback(True)
     except Exception as exc:
-        message = _one_line_error(source, phase, exc)
+        where = f"{phase} ({step['name']})" if phase == "registry write" and step["name"] else phase
+        message = _one_line_error(source, where, exc)
         if not dry_run:
             Source._default_manager.filter(pk=source.pk).update(
                 last_discovery_at=timezone.now(), last_discovery_status="failed", last_discovery_error=message
@@ -138,6 +149,29 @@ def discover(
         result.csv_files = write_csv(csv_dir, csv_rows)
     result.duration_s = round(time.perf_counter() - started, 3)
     progress("done", result.counts())
+    return result
+
+
+def discover_and_record(source: Source, *, triggered_by: str = "cli", **options) -> DiscoveryResult:
+    """`discover()` recorded in the run ledger as pipeline `opshealth.discover`, its counts
+    as the metrics of one run asset per source. The RunLogger's writes happen outside the
+    discovery transaction, so a failed discovery is still recorded as a failed run.
+    A dry run writes nothing, to the ledger either."""
+    if options.get("dry_run"):
+        return discover(source, **options)
+    args = {"source": source.name, **{k: str(v) for k, v in options.items() if k in ("code_scan", "csv_dir")}}
+    with RunLogger(DISCOVER_PIPELINE, triggered_by=triggered_by, args=args) as run:
+        result = discover(source, **options)
+        # In OpsHealth's own namespace: a key no resolver maps to a warehouse object.
+        run.log_asset(
+            source.name,
+            namespace=REGISTRY_NAMESPACE,
+            kind="dataset",
+            rows_inserted=result.new,
+            rows_updated=result.changed,
+            rows_deleted=result.gone,
+            extra=result.counts(),
+        )
     return result
 
 
@@ -179,22 +213,26 @@ def read_source_catalog(source: Source) -> CatalogSnapshot:
 
 def _own_oids_if_same_database(conn) -> list[int]:
     """When the source is OpsHealth's own database, the OIDs of OpsHealth's tables,
-    resolved by OpsHealth's own connection (its search path decides their schema)."""
+    resolved by OpsHealth's own connection (its search path decides their schema), and
+    of the views built on them (the ops_reporting views of the ledger's migrations)."""
     with conn.cursor() as cur:
         theirs = catalog.database_identity(cur)
     conn.rollback()
     with connection.cursor() as cur:
         if catalog.database_identity(cur) != theirs:
             return []
-        return catalog.relation_oids(cur, own_table_names())
+        return catalog.own_relation_oids(cur, own_table_names())
 
 
 def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, int]:
     if scanner is None:
         from registry.codescan import scan_paths as scanner
     paths = [Path(p) if Path(p).is_absolute() else Path(settings.BASE_DIR) / p for p in source.code_paths]
-    result = scanner(paths)
-    return list(result.references), len(result.errors)
+    # A code path that is not there (not deployed here) is an error of the scan, not
+    # of the discovery: the catalog part is still worth writing.
+    missing = [p for p in paths if not p.is_dir()]
+    result = scanner([p for p in paths if p.is_dir()])
+    return list(result.references), len(result.errors) + len(missing)
 
 
 # --- writing ------------------------------------------------------------------------
@@ -247,17 +285,26 @@ class _Sync:
     def run(self) -> DiscoveryResult:
         # Serializes concurrent discoveries of one source.
         Source._default_manager.select_for_update().filter(pk=self.source.pk).first()
-        existing = {
-            (o.schema_name, o.object_name): o for o in RegistryObject.objects.filter(source=self.source)
-        }
+        # Only what the diff compares: loading whole rows (seven timestamps, JSON) costs
+        # more than the comparison itself on a repeat discovery.
+        rows = RegistryObject.objects.filter(source=self.source).only(
+            "id", "schema_name", "object_name", "partition_of", *DISCOVERED_FIELDS
+        )
+        existing = {(o.schema_name, o.object_name): o for o in rows}
         self.ids = {key: o.id for key, o in existing.items()}
+        self.progress("objects", {"found": self.result.found})
         changed_columns = self.sync_objects(existing)
-        self.progress("objects", {"new": self.result.new, "changed": self.result.changed})
+        self.progress(
+            "columns", {"new": self.result.new, "changed": self.result.changed, "gone": self.result.gone}
+        )
         self.sync_columns(existing, changed_columns)
+        self.progress("dependencies", {"columns": self.result.columns})
         self.sync_dependencies()
+        self.progress("code usages", {"edges": self.result.edges})
         self.sync_usages()
-        self.progress("usages", {"usages": self.result.usages, "unresolved": self.result.unresolved})
+        self.progress("inference", {"usages": self.result.usages, "unresolved": self.result.unresolved})
         self.result.inferred_changed = inference.infer(self.source)
+        self.progress("asset links", {"inferred changed": self.result.inferred_changed})
         links.refresh_asset_links()
         self.source.discovered_search_path = self.snapshot.search_path
         self.source.server_version = self.snapshot.server_version[:100]
@@ -306,10 +353,17 @@ class _Sync:
                 changed_columns.append((obj.oid, known.id))
             if any(getattr(known, k) != v for k, v in values.items()):
                 self.result.changed += 1
-                for k, v in values.items():
-                    setattr(known, k, v)
-                known.updated_at = self.now
-                writes.append(known)
+                # A fresh instance: on conflict only DISCOVERED_FIELDS and updated_at
+                # are written, the rest of the row (overrides, first-seen times) stays.
+                writes.append(
+                    RegistryObject(
+                        source=self.source,
+                        schema_name=obj.schema,
+                        object_name=obj.name,
+                        updated_at=self.now,
+                        **values,
+                    )
+                )
         if writes:
             written = RegistryObject.objects.bulk_create(
                 writes,
@@ -344,9 +398,8 @@ class _Sync:
                 continue
             if known is None and parent_id is None:
                 continue
-            updates.append(RegistryObject(id=self.ids[(obj.schema, obj.name)], partition_of_id=parent_id))
-        if updates:
-            RegistryObject.objects.bulk_update(updates, ["partition_of"])
+            updates.append((self.ids[(obj.schema, obj.name)], parent_id))
+        bulk.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], ["bigint"], updates)
 
     def sync_columns(self, existing, changed: list[tuple[int, int | None]]) -> None:
         """Rewrite the columns of objects whose column hash changed; record schema
@@ -368,20 +421,17 @@ class _Sync:
             if old_id is not None and old_id in old_columns:
                 changes.extend(self._schema_changes(object_id, old_columns[old_id], cols))
             new_columns.extend(
-                Column(
-                    object_id=object_id,
-                    name=c.name,
-                    position=c.position,
-                    data_type=c.data_type,
-                    is_nullable=c.is_nullable,
-                    is_primary_key=c.is_primary_key,
-                    fk_target=c.fk_target,
-                )
+                (object_id, c.name, c.position, c.data_type, c.is_nullable, c.is_primary_key, c.fk_target)
                 for c in cols
             )
         if old_ids:
             Column.objects.filter(object_id__in=old_ids).delete()
-        Column.objects.bulk_create(new_columns)
+        bulk.insert_rows(
+            Column._meta.db_table,
+            ["object_id", "name", "position", "data_type", "is_nullable", "is_primary_key", "fk_target"],
+            ["bigint", "text", "integer", "text", "boolean", "boolean", "text"],
+            new_columns,
+        )
         SchemaChange.objects.bulk_create(changes)
         self.result.schema_changes = len(changes)
 
@@ -450,9 +500,10 @@ class _Sync:
         for ref in self.references:
             usage = self._usage(resolver, ref)
             wanted.setdefault(_usage_key(usage), usage)
-        known = {}
-        for usage in CodeUsage.objects.filter(source=self.source):
-            known[_usage_key(usage)] = usage.id
+        known = {
+            tuple(row[1:]): row[0]
+            for row in CodeUsage.objects.filter(source=self.source).values_list("id", *_USAGE_KEY_FIELDS)
+        }
         removed = [pk for key, pk in known.items() if key not in wanted]
         added = [usage for key, usage in wanted.items() if key not in known]
         if removed:
@@ -469,21 +520,22 @@ class _Sync:
                 qualified = f"{_quote(ref.schema)}.{_quote(ref.name)}" if ref.schema else _quote(ref.name)
                 retry = resolver.resolve(qualified, search_path=ref.search_path)
                 res = retry if retry.resolved else res
+        # Cut to the column sizes: one odd name in someone's code must not fail discovery.
         return CodeUsage(
             source=self.source,
             object_id=res.object_id if res else None,
             raw_name=ref.raw_name[:500],
-            schema_name=(res.schema_name if res and res.schema_name else ref.schema) or "",
-            object_name=(res.object_name if res and res.object_name else ref.name) or "",
+            schema_name=((res.schema_name if res and res.schema_name else ref.schema) or "")[:200],
+            object_name=((res.object_name if res and res.object_name else ref.name) or "")[:200],
             resolvable=ref.resolvable,
             resolver_rule=(res.rule if res else "")[:200],
-            code_path=str(ref.code_path),
-            file=ref.file,
+            code_path=str(ref.code_path)[:500],
+            file=ref.file[:500],
             line=ref.line,
             kind=ref.kind,
             context=ref.context,
-            route=ref.route or "",
-            function=ref.function or "",
+            route=(ref.route or "")[:300],
+            function=(ref.function or "")[:300],
             discovered_at=self.now,
         )
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+import psycopg.conninfo
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,18 @@ def _safe_message(exc: Exception, dsn: str) -> str:
     text = (str(exc).strip().splitlines() or [""])[0]
     if dsn and dsn in text:
         text = text.replace(dsn, "<dsn>")
+    # A malformed DSN can be echoed in pieces; the password must not be one of them.
+    password = _password_of(dsn)
+    if password:
+        text = text.replace(password, "***")
     return text[:300]
+
+
+def _password_of(dsn: str) -> str:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(dsn).get("password") or ""
+    except psycopg.Error:
+        return ""
 
 
 class PostgresEngine(SourceEngine):

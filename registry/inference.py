@@ -24,13 +24,19 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ledger.models import RunAsset
-from registry.models import CodeUsage, Dependency, InferenceRule, RegistryObject, Source
+from registry import bulk
+from registry.models import LAYERS, ROLES, CodeUsage, Dependency, InferenceRule, RegistryObject, Source
 from registry.resolver import Resolver
 
 # OpsHealth's materialized-view refresh job, as it records itself in the ledger.
 REFRESH_PIPELINE = "opshealth.refresh_matviews"
 REFRESH_HISTORY = timedelta(days=90)
 CRITICALITY_RANK = {"normal": 0, "important": 1, "critical": 2}
+VALID_VALUES = {
+    "layer": {value for value, _ in LAYERS},
+    "role": {value for value, _ in ROLES},
+    "criticality": set(CRITICALITY_RANK),
+}
 INFERRED_FIELDS = (
     "layer",
     "role",
@@ -42,6 +48,42 @@ INFERRED_FIELDS = (
     "needs_review",
     "review_reason",
 )
+_READ_FIELDS = (
+    "id",
+    "schema_name",
+    "object_name",
+    "object_type",
+    "health_enabled",
+    "is_expected",
+    "is_critical",
+    *INFERRED_FIELDS,
+)
+
+
+@dataclass(slots=True)
+class ObjectRow:
+    """The part of a RegistryObject inference reads and writes (fields of _READ_FIELDS)."""
+
+    id: int
+    schema_name: str
+    object_name: str
+    object_type: str
+    health_enabled: bool | None
+    is_expected: bool | None
+    is_critical: bool | None
+    layer: str
+    role: str
+    criticality: str
+    should_monitor: bool
+    provenance: dict
+    usage_context: str
+    inferred_refresh_schedule: timedelta | None
+    needs_review: bool
+    review_reason: str
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
 
 
 @dataclass
@@ -92,7 +134,7 @@ class _CompiledRule:
     schema: re.Pattern | None
     name: re.Pattern | None
 
-    def matches(self, obj: RegistryObject, layer: str, evidence: Evidence) -> bool:
+    def matches(self, obj: ObjectRow, layer: str, evidence: Evidence) -> bool:
         r = self.rule
         return (
             (self.schema is None or bool(self.schema.fullmatch(obj.schema_name)))
@@ -111,6 +153,8 @@ class _CompiledRule:
 def _compile(rules) -> dict[str, list[_CompiledRule]]:
     compiled: dict[str, list[_CompiledRule]] = defaultdict(list)
     for rule in rules:
+        if rule.value not in VALID_VALUES.get(rule.attribute, ()):
+            continue  # a value the registry cannot store never applies
         try:
             schema = re.compile(rule.schema_pattern) if rule.schema_pattern else None
             name = re.compile(rule.name_pattern) if rule.name_pattern else None
@@ -133,7 +177,7 @@ def _usage_evidence(source: Source) -> dict[int, Evidence]:
     return evidence
 
 
-def _refresh_evidence(source: Source, objects: list[RegistryObject], evidence: dict[int, Evidence]) -> None:
+def _refresh_evidence(source: Source, objects: list[ObjectRow], evidence: dict[int, Evidence]) -> None:
     """Successful refreshes by OpsHealth's refresh job whose asset key resolves to an
     object of this source (one query for the history, one for the resolver rules)."""
     since = timezone.now() - REFRESH_HISTORY
@@ -166,7 +210,11 @@ class _Inference:
     def __init__(self, source: Source):
         self.source = source
         self.rules = _compile(InferenceRule.objects.filter(is_active=True).order_by("priority", "id"))
-        self.objects = list(RegistryObject.objects.filter(source=source))
+        # Plain rows of only the fields rules and overrides read and inference writes:
+        # model instances (seven timestamps, deferred-field bookkeeping) cost more than
+        # the inference itself on a large source.
+        rows = RegistryObject.objects.filter(source=source).values_list(*_READ_FIELDS)
+        self.objects = [ObjectRow(*row) for row in rows]
         self.evidence = _usage_evidence(source)
         _refresh_evidence(source, self.objects, self.evidence)
         # downstream id → its upstream ids: what a view reads.
@@ -174,18 +222,18 @@ class _Inference:
         for up, down in Dependency.objects.filter(source=source).values_list("upstream_id", "downstream_id"):
             self.reads[down].append(up)
 
-    def first_match(self, attribute: str, obj: RegistryObject, layer: str) -> dict | None:
+    def first_match(self, attribute: str, obj: ObjectRow, layer: str) -> dict | None:
         ev = self.evidence.get(obj.id, Evidence())
         for rule in self.rules.get(attribute, []):
             if rule.matches(obj, layer, ev):
                 return rule.provenance(ev)
         return None
 
-    def criticality(self, obj: RegistryObject, layer: str) -> dict:
+    def criticality(self, obj: ObjectRow, layer: str) -> dict:
         ev = self.evidence.get(obj.id, Evidence())
         best = None
         for rule in self.rules.get("criticality", []):
-            if rule.rule.value not in CRITICALITY_RANK or not rule.matches(obj, layer, ev):
+            if not rule.matches(obj, layer, ev):
                 continue
             if best is None or CRITICALITY_RANK[rule.rule.value] > CRITICALITY_RANK[best["value"]]:
                 best = rule.provenance(ev)
@@ -216,7 +264,7 @@ class _Inference:
                     "evidence": f"upstream of critical `{by_id[seed].qualified_name}`",
                 }
 
-    def run(self) -> list[RegistryObject]:
+    def run(self) -> list[ObjectRow]:
         provenance: dict[int, dict] = {}
         for obj in self.objects:
             layer = self.first_match("layer", obj, "") or {"value": obj.layer, "rule": "no rule matched"}
@@ -236,7 +284,7 @@ class _Inference:
                 changed.append(obj)
         return changed
 
-    def apply(self, obj: RegistryObject, prov: dict) -> bool:
+    def apply(self, obj: ObjectRow, prov: dict) -> bool:
         before = tuple(getattr(obj, f) for f in INFERRED_FIELDS)
         ev = self.evidence.get(obj.id, Evidence())
         obj.layer, obj.role = prov["layer"]["value"], prov["role"]["value"]
@@ -258,7 +306,7 @@ class _Inference:
         return tuple(getattr(obj, f) for f in INFERRED_FIELDS) != before
 
 
-def _effective_critical(obj: RegistryObject, prov: dict) -> bool:
+def _effective_critical(obj: ObjectRow, prov: dict) -> bool:
     if obj.is_critical is not None:
         return obj.is_critical
     return prov["criticality"]["value"] == "critical"
@@ -270,7 +318,7 @@ def _usage_context(ev: Evidence) -> str:
     return "endpoint" if ev.endpoint_usages else "script" if ev.script_usages else ""
 
 
-def _should_monitor(obj: RegistryObject) -> tuple[bool, dict]:
+def _should_monitor(obj: ObjectRow) -> tuple[bool, dict]:
     """critical or important or health_enabled; an explicit health override decides."""
     if obj.health_enabled is not None:
         return obj.health_enabled, {"value": obj.health_enabled, "rule": "health_enabled override"}
@@ -282,7 +330,7 @@ def _should_monitor(obj: RegistryObject) -> tuple[bool, dict]:
     return False, {"value": False, "rule": "normal criticality, no health override"}
 
 
-def _contradictions(obj: RegistryObject, ev: Evidence) -> str:
+def _contradictions(obj: ObjectRow, ev: Evidence) -> str:
     """New evidence against an active override, as one sentence per contradiction."""
     reasons = []
     if obj.is_expected is False and (ev.endpoint_usages or ev.script_usages):
@@ -298,7 +346,7 @@ def _contradictions(obj: RegistryObject, ev: Evidence) -> str:
     return "; ".join(reasons)
 
 
-def _flag_review(obj: RegistryObject, reason: str) -> None:
+def _flag_review(obj: ObjectRow, reason: str) -> None:
     """Flag when the contradiction is new; a person who cleared the flag is not asked
     again until the evidence changes."""
     if not reason:
@@ -307,19 +355,17 @@ def _flag_review(obj: RegistryObject, reason: str) -> None:
         obj.needs_review, obj.review_reason = True, reason
 
 
+_TYPES = ("text", "text", "text", "boolean", "jsonb", "text", "interval", "boolean", "text", "timestamptz")
+
+
 def infer(source: Source) -> int:
     """Re-infer every object of the source; returns how many rows changed."""
     changed = _Inference(source).run()
-    if changed:
-        now = timezone.now()
-        for obj in changed:
-            obj.updated_at = now
-        # An upsert on the natural key rather than bulk_update: bulk_update's CASE per
-        # row makes the statement quadratic in the number of rows.
-        RegistryObject.objects.bulk_create(
-            changed,
-            update_conflicts=True,
-            unique_fields=["source", "schema_name", "object_name"],
-            update_fields=[*INFERRED_FIELDS, "updated_at"],
-        )
+    now = timezone.now()
+    bulk.update_rows(
+        RegistryObject._meta.db_table,
+        [*INFERRED_FIELDS, "updated_at"],
+        _TYPES,
+        [(o.id, *(getattr(o, f) for f in INFERRED_FIELDS), now) for o in changed],
+    )
     return len(changed)

@@ -3,14 +3,16 @@ a registry object through the resolver rules.
 
 `refresh_asset_links()` is set-based: one read of the distinct normalized keys, the
 resolver's two reads, one upsert. It runs at the end of every discovery and after every
-ledger ingestion (the `ledger.signals.assets_ingested` signal, when the ledger defines it).
+ledger ingestion (the `ledger.signals.assets_ingested` signal).
 """
 
 from __future__ import annotations
 
+from django.dispatch import receiver
 from django.utils import timezone
 
 from ledger.models import CheckResult, RunAsset, Watermark
+from ledger.signals import assets_ingested
 from registry.models import AssetLink
 from registry.resolver import Resolver
 
@@ -56,3 +58,10 @@ def refresh_asset_links(keys: list[str] | None = None) -> int:
             update_fields=["object_id", "resolver_rule", "resolved_at"],
         )
     return len(writes)
+
+
+@receiver(assets_ingested, dispatch_uid="registry.links.refresh_asset_links")
+def _on_assets_ingested(sender, keys=(), **kwargs) -> None:
+    """The ledger committed new rows: link the keys it wrote (only those)."""
+    if keys:
+        refresh_asset_links(list(keys))

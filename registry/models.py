@@ -12,8 +12,12 @@ import re
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from psycopg.conninfo import conninfo_to_dict
+
+from registry.engines import ENGINES, ConnectionTest, engine_for
 
 OBJECT_TYPES = [
     ("table", "table"),
@@ -39,6 +43,7 @@ OVERRIDE_FIELDS = (
     "max_staleness",
 )
 
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)|(://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
 
 
@@ -106,6 +111,62 @@ class Source(models.Model):
     @property
     def effective_search_path(self) -> list[str]:
         return self.search_path or self.discovered_search_path or ["public"]
+
+    def clean(self) -> None:
+        """Field messages for the admin form, the API and the `source` command alike."""
+        errors: dict[str, str] = {}
+        if self.engine not in ENGINES:
+            errors["engine"] = f"Unknown engine {self.engine!r}; one of: {', '.join(sorted(ENGINES))}."
+        dsn_error = validate_dsn(self.dsn)
+        if dsn_error:
+            errors["dsn"] = dsn_error
+        for field in ("include_schemas", "exclude_schemas", "search_path"):
+            if any(not (name or "").strip() for name in getattr(self, field)):
+                errors[field] = "Schema names must be non-empty."
+        overlap = sorted(set(self.include_schemas) & set(self.exclude_schemas))
+        if overlap:
+            errors["exclude_schemas"] = f"Both included and excluded: {', '.join(overlap)}."
+        if any(not (path or "").strip() for path in self.code_paths):
+            errors["code_paths"] = "Code paths must be non-empty."
+        if errors:
+            raise ValidationError(errors)
+
+    def missing_code_paths(self) -> list[str]:
+        """Code paths that do not exist here (relative ones are taken from BASE_DIR).
+
+        Accepted on save (the code may be deployed later) but reported as a warning.
+        """
+        return [path for path in self.code_paths if not (settings.BASE_DIR / path).is_dir()]
+
+    def test_connection(self) -> ConnectionTest:
+        """Connect with the short timeout and record the server version. Never raises."""
+        try:
+            dsn = self.resolved_dsn()
+        except ValueError as exc:
+            return ConnectionTest(ok=False, latency_ms=0.0, error_class="MissingDsn", message=str(exc))
+        result = engine_for(self).test(dsn, timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S)
+        if result.ok and result.server_version != self.server_version:
+            self.server_version = result.server_version
+            type(self)._default_manager.filter(pk=self.pk).update(server_version=result.server_version)
+        return result
+
+
+def validate_dsn(dsn: str) -> str:
+    """Why `dsn` is unusable, or "". Never echoes the DSN: it may hold a password."""
+    if not dsn or not dsn.strip():
+        return "A DSN is required."
+    if dsn.startswith("env:"):
+        if not _ENV_VAR.match(dsn[4:]):
+            return "env: must be followed by an environment variable name (letters, digits, _)."
+        return ""
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        return "Not a valid DSN: use postgresql://user@host:port/db or key=value pairs, or env:VARIABLE."
+    # libpq accepts any port text here and fails only when connecting.
+    if not all(port.isdigit() for port in str(params.get("port", "5432")).split(",")):
+        return "The DSN's port must be a number."
+    return ""
 
 
 class InferenceRule(models.Model):

@@ -90,6 +90,16 @@ def last_path_segment(name: str) -> str:
     return name[cut + 1 :]
 
 
+_PG_SCHEMES = ("postgres://", "postgresql://")
+
+
+def _foreign_namespace(name: str) -> bool:
+    """A name in a non-PostgreSQL namespace (`s3://…`, `opshealth://…`): only a rule may
+    map it to an object."""
+    head = name[: len(name) - len(last_path_segment(name))]
+    return "://" in head and not head.lower().startswith(_PG_SCHEMES)
+
+
 @dataclass(frozen=True)
 class _Rule:
     id: int
@@ -220,6 +230,8 @@ class Resolver:
         return None
 
     def _plain(self, name: str, search_path: Sequence[str]) -> Resolution:
+        if _foreign_namespace(name):
+            return Resolution(name, None, None, None, "", False)
         try:
             parts = split_identifier(last_path_segment(name))
         except InvalidName:

@@ -2,6 +2,7 @@ from rest_framework.routers import DefaultRouter
 
 from registry.api.objects import SourceRegistryViewSet
 from registry.api.resolvers import ResolverRuleViewSet
+from registry.api.sources import SourceViewSet
 
 router = DefaultRouter(trailing_slash="/?")
 # DRF's constructor turns any truthy trailing_slash into "/": set the optional slash
@@ -9,5 +10,6 @@ router = DefaultRouter(trailing_slash="/?")
 router.trailing_slash = "/?"
 router.register("ops/source-registry", SourceRegistryViewSet, basename="source-registry")
 router.register("resolvers", ResolverRuleViewSet, basename="resolver")
+router.register("sources", SourceViewSet, basename="source")
 
 urlpatterns = router.urls

@@ -1,3 +1,3 @@
 """Admin of the registry app, one module per topic."""
 
-from registry.admin import objects, rules  # noqa: F401
+from registry.admin import objects, rules, sources  # noqa: F401

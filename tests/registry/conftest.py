@@ -87,27 +87,50 @@ class Warehouse:
         run_sql(self.dsn, statements)
 
 
-@pytest.fixture
-def make_warehouse(db):
-    """Create scratch databases (name → Warehouse); dropped at teardown."""
-    created: list[str] = []
+def _create_database(name: str, template: str | None = None) -> Warehouse:
     admin = dsn_for(connection.settings_dict["NAME"])
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template:
+        create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(create)
+    return Warehouse(name, dsn_for(name))
 
-    def make(statements: str = WAREHOUSE_SQL) -> Warehouse:
-        name = f"test_wh_{os.getpid()}_{next(_counter)}"
-        with psycopg.connect(admin, autocommit=True) as conn:
+
+def _drop_databases(names: list[str]) -> None:
+    with psycopg.connect(dsn_for(connection.settings_dict["NAME"]), autocommit=True) as conn:
+        for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def _warehouse_template(django_db_setup, django_db_blocker):
+    """The standard warehouse, built once: read-only tests share it, the others get a
+    copy (CREATE DATABASE … TEMPLATE is much cheaper than running the DDL again)."""
+    with django_db_blocker.unblock():
+        wh = _create_database(f"test_wh_{os.getpid()}_template")
+        wh.execute(WAREHOUSE_SQL)
+        yield wh
+        _drop_databases([wh.dbname])
+
+
+@pytest.fixture
+def make_warehouse(db, _warehouse_template):
+    """Create scratch databases (name → Warehouse); dropped at teardown. With no
+    statements, a copy of the standard warehouse."""
+    created: list[str] = []
+
+    def make(statements: str | None = None) -> Warehouse:
+        name = f"test_wh_{os.getpid()}_{next(_counter)}"
+        wh = _create_database(name, template=None if statements else _warehouse_template.dbname)
         created.append(name)
-        wh = Warehouse(name, dsn_for(name))
         if statements:
             wh.execute(statements)
         return wh
 
     yield make
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for name in created:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    _drop_databases(created)
 
 
 @pytest.fixture
@@ -122,12 +145,24 @@ def default_rules(db):
 
 @pytest.fixture
 def warehouse(make_warehouse, default_rules):
+    """A private copy of the standard warehouse, free to alter."""
     return make_warehouse()
 
 
 @pytest.fixture
 def wh_source(warehouse):
     return SourceFactory(name="wh", dsn=warehouse.dsn, exclude_schemas=["ops"])
+
+
+@pytest.fixture
+def shared_warehouse(_warehouse_template, default_rules):
+    """The standard warehouse, shared: for tests that never alter it."""
+    return _warehouse_template
+
+
+@pytest.fixture
+def ro_source(shared_warehouse):
+    return SourceFactory(name="wh", dsn=shared_warehouse.dsn, exclude_schemas=["ops"])
 
 
 @dataclass(frozen=True)

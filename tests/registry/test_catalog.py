@@ -9,8 +9,8 @@ from registry import catalog
 
 
 @pytest.fixture
-def snapshot(warehouse):
-    with psycopg.connect(warehouse.dsn) as conn:
+def snapshot(shared_warehouse):
+    with psycopg.connect(shared_warehouse.dsn) as conn:
         return catalog.read_catalog(conn, exclude_schemas=["ops"])
 
 
@@ -108,8 +108,8 @@ def test_dependencies_are_exact_and_views_read_the_partitioned_parent(snapshot):
     }
 
 
-def test_include_and_exclude_schemas(warehouse):
-    with psycopg.connect(warehouse.dsn) as conn:
+def test_include_and_exclude_schemas(shared_warehouse):
+    with psycopg.connect(shared_warehouse.dsn) as conn:
         only_mart = catalog.read_catalog(conn, include_schemas=["mart"])
         no_raw = catalog.read_catalog(conn, exclude_schemas=["raw", "ops"])
         everything = catalog.read_catalog(conn)
@@ -130,9 +130,9 @@ def test_search_path_expands_user_and_drops_missing_schemas(warehouse):
     assert path == ([user] if user == "postgres" else []) + ["mart", "public"]
 
 
-def test_statement_timeout_bounds_catalog_queries(warehouse):
+def test_statement_timeout_bounds_catalog_queries(shared_warehouse):
     with (
-        psycopg.connect(warehouse.dsn) as conn,
+        psycopg.connect(shared_warehouse.dsn) as conn,
         pytest.raises(psycopg.errors.QueryCanceled),
         conn.transaction(),
         conn.cursor() as cur,

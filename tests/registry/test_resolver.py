@@ -159,3 +159,10 @@ def test_resolve_many_costs_two_queries_whatever_the_number_of_names(
     with django_assert_num_queries(0):
         results = resolver.resolve_many(["raw.orders", "daily_sales", "nope"] * 100)
     assert [r.resolved for r in results[:3]] == [True, True, False]
+
+
+def test_names_in_other_namespaces_resolve_only_through_rules(source, objects):
+    resolver = Resolver(source)
+    assert not resolver.resolve("s3://lake/raw.orders").resolved
+    assert not resolver.resolve("opshealth://registry/app_users").resolved
+    assert resolver.resolve("postgres://db:5432/shop/raw.orders").resolved

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.discovery import DiscoveryError, discover
+from registry.discovery import DiscoveryError, discover_and_record
 from registry.models import Source
 
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             # Several sources write into one directory: one subdirectory each.
             target = (csv_dir / src.name if not source else csv_dir) if csv_dir else None
             try:
-                result = discover(
+                result = discover_and_record(
                     src, code_scan=not no_code_scan, dry_run=dry_run, csv_dir=target, progress=self._progress
                 )
             except DiscoveryError as exc:

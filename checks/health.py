@@ -1,0 +1,734 @@
+"""Health & coverage checks (spec §6): a dict of small classes, one verb each.
+
+Every check evaluates the whole registry at once with a constant number of queries,
+whatever the number of objects (tests pin it for 10 and 500 objects). Shared inputs
+that several checks need — staleness, each source's live catalog, ledger keys unknown
+to the registry — are computed once per evaluation and cached on the `Context`.
+
+A check yields a `CheckOutcome`: status OK | WARN | ERROR and its offending `Item`s.
+The status is the highest item level (INFO items are listed but never fail a check).
+Checks the spec marks "warning (error if …)" declare severity `warning` and escalate
+single items to ERROR; the stored result then carries severity `error`, so the global
+rule "ERROR if any error-severity check is ERROR" sees it.
+
+Definitions that the spec leaves open, made precise here:
+
+* A *used name* is a resolvable code usage (CodeUsage with schema and object name) or a
+  ledger asset key (watermark, run asset, check result) that no AssetLink maps to a
+  registry object. Keys of run assets of kind `file` are not database objects and are
+  ignored.
+* **unregistered_used_object**: a used name that is not a registry object of its
+  source, yet exists in that source's live catalog — i.e. it sits where discovery does
+  not look (an excluded or not-included schema), or the resolver could not map it.
+  Code usages are looked up in their own source; ledger keys (which carry no source)
+  in every reachable source, by their `schema.object` part (the ledger's normalized
+  form `[postgresql://host:port/][db/]schema.object`).
+  Level ERROR when an HTTP endpoint uses it, else WARN.
+* **used_object_missing**: code names an object that does not exist: either its
+  registry object has `exists_in_db = false`, or the name is neither registered nor in
+  the live catalog. Names of an unreachable source are not judged (source_unreachable
+  says why). Level ERROR when an endpoint uses it, else WARN.
+* *Monitored* = `health_enabled` override when set, else the inferred `should_monitor`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q
+
+from checks.catalog import Relation, read_relations
+from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
+from checks.staleness import Staleness, object_staleness
+from ledger import schedule
+from ledger.analytics import schedule_states
+from ledger.models import Pipeline
+from registry.engines import engine_for
+from registry.models import RegistryObject, SchemaChange, Source
+from registry.resolver import InvalidName, split_identifier
+
+
+@dataclass
+class Item:
+    """One offending item of a check: what, how bad, and the evidence."""
+
+    level: str
+    subject: str
+    subject_type: str = "object"
+    object_id: int | None = None
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckOutcome:
+    status: str
+    message: str
+    items: list[Item]
+
+
+@dataclass
+class SourceCatalog:
+    source_id: int
+    source_name: str
+    reachable: bool
+    relations: dict[tuple[str, str], Relation] = field(default_factory=dict)
+    error_class: str = ""
+    error: str = ""
+
+
+def _safe_error(exc: Exception, dsn: str) -> str:
+    # Driver messages may echo the DSN; only a first line with the DSN cut out is kept.
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return (text.replace(dsn, "<dsn>") if dsn else text)[:300]
+
+
+class Context:
+    """What one evaluation reads, computed lazily and at most once."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    @cached_property
+    def staleness(self) -> list[Staleness]:
+        return object_staleness(self.now)
+
+    @cached_property
+    def catalogs(self) -> dict[int, SourceCatalog]:
+        """Each active source's live catalog: one connection and one query per source."""
+        catalogs = {}
+        for source in Source._default_manager.filter(is_active=True).order_by("name"):
+            dsn = ""
+            try:
+                dsn = source.resolved_dsn()
+                with engine_for(source).connect(dsn, timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
+                    relations = read_relations(conn)
+            except Exception as exc:  # any failure to reach it is the finding itself
+                catalogs[source.pk] = SourceCatalog(
+                    source.pk, source.name, False, error_class=type(exc).__name__, error=_safe_error(exc, dsn)
+                )
+                continue
+            catalogs[source.pk] = SourceCatalog(source.pk, source.name, True, relations)
+        return catalogs
+
+    @cached_property
+    def unknown_ledger_keys(self) -> dict[str, list[str]]:
+        """Ledger asset keys that no AssetLink maps to a registry object → their origins."""
+        # Distinct run-asset keys by a loose index scan (one probe of the normalized_key
+        # index per distinct key) instead of aggregating every run asset.
+        sql = """
+            WITH RECURSIVE ra_keys(k) AS (
+                (SELECT normalized_key FROM ledger_runasset ORDER BY normalized_key LIMIT 1)
+                UNION ALL
+                SELECT (SELECT a.normalized_key FROM ledger_runasset a
+                        WHERE a.normalized_key > ra_keys.k ORDER BY a.normalized_key LIMIT 1)
+                FROM ra_keys WHERE ra_keys.k IS NOT NULL
+            ),
+            keys AS (
+                SELECT normalized_key, 'watermark' AS origin FROM ledger_watermark
+                UNION
+                SELECT k, 'run_asset' FROM ra_keys WHERE k IS NOT NULL
+                UNION
+                SELECT normalized_key, 'check_result' FROM ledger_checkresult
+            )
+            SELECT k.normalized_key, array_agg(k.origin ORDER BY k.origin)
+            FROM keys k
+            WHERE NOT EXISTS (SELECT 1 FROM registry_assetlink l
+                              WHERE l.normalized_key = k.normalized_key AND l.object_id IS NOT NULL)
+              -- files written by pipelines are not database objects
+              AND (k.origin <> 'run_asset' OR EXISTS (
+                  SELECT 1 FROM ledger_runasset a WHERE a.normalized_key = k.normalized_key AND a.kind <> 'file'))
+            GROUP BY k.normalized_key ORDER BY k.normalized_key
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            return dict(cursor.fetchall())
+
+    @cached_property
+    def used_names(self) -> list[dict]:
+        """Resolvable code usages grouped by (source, name), with their registry object
+        (by resolved link, else by exact name) when there is one."""
+        sql = """
+            SELECT cu.source_id, s.name AS source_name, cu.schema_name, cu.object_name,
+                   COALESCE(o1.id, o2.id) AS object_id,
+                   COALESCE(o1.exists_in_db, o2.exists_in_db) AS exists_in_db,
+                   bool_or(cu.context = 'endpoint') AS by_endpoint, count(*) AS usages,
+                   (array_agg(cu.file || ':' || cu.line ORDER BY cu.context, cu.file, cu.line))[1:5] AS locations
+            FROM registry_codeusage cu
+            JOIN registry_source s ON s.id = cu.source_id
+            LEFT JOIN registry_registryobject o1 ON o1.id = cu.object_id
+            LEFT JOIN registry_registryobject o2 ON cu.object_id IS NULL AND o2.source_id = cu.source_id
+                 AND o2.schema_name = cu.schema_name AND o2.object_name = cu.object_name
+            WHERE cu.resolvable AND cu.schema_name <> '' AND cu.object_name <> ''
+            GROUP BY 1, 2, 3, 4, 5, 6
+            ORDER BY 2, 3, 4
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            cols = [c.name for c in cursor.description]
+            return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+
+    @cached_property
+    def monitored_ids(self) -> set[int]:
+        return set(
+            RegistryObject.objects.filter(
+                Q(health_enabled=True) | Q(health_enabled__isnull=True, should_monitor=True)
+            ).values_list("id", flat=True)
+        )
+
+
+class HealthCheck:
+    check_key: str = ""
+    severity: str = "warning"  # declared: info | warning | error
+    tab: str = "checks"  # the dashboard tab the drilldown opens
+    description: str = ""
+    remedy: str = ""  # what would turn it green
+
+    @property
+    def drilldown_url(self) -> str:
+        return f"/ops/health?tab={self.tab}&check={self.check_key}"
+
+    def evaluate(self, ctx: Context) -> CheckOutcome:
+        raise NotImplementedError
+
+    def outcome(self, items: list[Item], ok: str, failing: str) -> CheckOutcome:
+        """Status = highest item level; the failing message is formatted with the count."""
+        worst = max((LEVEL_RANK[i.level] for i in items), default=0)
+        status = {0: OK, 1: WARN, 2: ERROR}[worst]
+        failing_count = sum(1 for i in items if i.level != INFO)
+        if status == OK:
+            infos = len(items) - failing_count
+            return CheckOutcome(OK, ok + (f" ({infos} informational)" if infos else ""), items)
+        return CheckOutcome(status, failing.format(n=failing_count), items)
+
+
+def _by_endpoint(flag: bool) -> str:
+    return ERROR if flag else WARN
+
+
+class ExpectedSourceMissing(HealthCheck):
+    check_key = "expected_source_missing"
+    severity = "error"
+    tab = "registry"
+    description = "An object marked expected (is_expected) is gone from its database."
+    remedy = "Restore the missing objects, or clear their is_expected override"
+
+    def evaluate(self, ctx):
+        rows = (
+            RegistryObject.objects.filter(is_expected=True, exists_in_db=False)
+            .order_by("schema_name", "object_name", "id")
+            .values("id", "schema_name", "object_name", "source__name", "last_seen_at")
+        )
+        items = [
+            Item(
+                ERROR,
+                f"{r['schema_name']}.{r['object_name']}",
+                object_id=r["id"],
+                detail={"source": r["source__name"], "last_seen_at": _iso(r["last_seen_at"])},
+            )
+            for r in rows
+        ]
+        return self.outcome(items, "Every expected object exists.", "{n} expected object(s) missing.")
+
+
+class UnregisteredUsedObject(HealthCheck):
+    check_key = "unregistered_used_object"
+    severity = "warning"
+    tab = "registry"
+    description = "Code or run events use an object that exists in a source but not in the registry."
+    remedy = "Include their schemas in the source (then discover), or add resolver rules"
+
+    def evaluate(self, ctx):
+        items = []
+        for u in ctx.used_names:
+            catalog = ctx.catalogs.get(u["source_id"])
+            name = (u["schema_name"], u["object_name"])
+            if u["object_id"] is None and catalog and catalog.reachable and name in catalog.relations:
+                detail = {
+                    "source": u["source_name"],
+                    "used_by": "code",
+                    "by_endpoint": u["by_endpoint"],
+                    "usages": u["usages"],
+                    "locations": u["locations"],
+                }
+                subject = f"{u['schema_name']}.{u['object_name']}"
+                items.append(
+                    Item(_by_endpoint(u["by_endpoint"]), subject, subject_type="name", detail=detail)
+                )
+        for key, origins in ctx.unknown_ledger_keys.items():
+            name = _schema_and_name(key)
+            if name is None:
+                continue
+            found = [c.source_name for c in ctx.catalogs.values() if c.reachable and name in c.relations]
+            if found:
+                items.append(
+                    Item(
+                        WARN,
+                        key,
+                        subject_type="asset",
+                        detail={"sources": found, "used_by": "ledger", "origins": origins},
+                    )
+                )
+        return self.outcome(
+            items, "Every used object that exists is registered.", "{n} used object(s) not in the registry."
+        )
+
+
+class UsedObjectMissing(HealthCheck):
+    check_key = "used_object_missing"
+    severity = "warning"
+    tab = "registry"
+    description = "Code references an object that does not exist."
+    remedy = "Create the missing objects or remove the code that references them"
+
+    def evaluate(self, ctx):
+        items = []
+        for u in ctx.used_names:
+            catalog = ctx.catalogs.get(u["source_id"])
+            if u["object_id"] is not None:
+                missing = not u["exists_in_db"]
+            elif catalog is None or not catalog.reachable:
+                continue  # cannot judge: source_unreachable reports it
+            else:
+                missing = (u["schema_name"], u["object_name"]) not in catalog.relations
+            if missing:
+                items.append(
+                    Item(
+                        _by_endpoint(u["by_endpoint"]),
+                        f"{u['schema_name']}.{u['object_name']}",
+                        subject_type="object" if u["object_id"] else "name",
+                        object_id=u["object_id"],
+                        detail={
+                            "source": u["source_name"],
+                            "by_endpoint": u["by_endpoint"],
+                            "usages": u["usages"],
+                            "locations": u["locations"],
+                        },
+                    )
+                )
+        return self.outcome(items, "Every object named in code exists.", "{n} referenced object(s) missing.")
+
+
+class MonitoredNotInHealthViews(HealthCheck):
+    check_key = "monitored_not_in_health_views"
+    severity = "warning"
+    tab = "registry"
+    description = "health_enabled but nothing measures it: no watermark, no run asset, no data check."
+    remedy = "Log watermarks or runs for them (RunLogger), add a data check, or disable health"
+
+    def evaluate(self, ctx):
+        sql = """
+            SELECT o.id, o.schema_name || '.' || o.object_name
+            FROM registry_registryobject o
+            WHERE o.health_enabled IS TRUE AND o.exists_in_db
+              AND NOT EXISTS (
+                  SELECT 1 FROM registry_assetlink l
+                  WHERE l.object_id = o.id AND (
+                      EXISTS (SELECT 1 FROM ledger_watermark w WHERE w.normalized_key = l.normalized_key)
+                      OR EXISTS (SELECT 1 FROM ledger_runasset a
+                                 WHERE a.normalized_key = l.normalized_key AND a.direction = 'output')
+                      OR EXISTS (SELECT 1 FROM ledger_checkresult c WHERE c.normalized_key = l.normalized_key)))
+            ORDER BY 2
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            items = [
+                Item(WARN, name, object_id=pk, detail={"missing": ["watermark", "run_asset", "data_check"]})
+                for pk, name in cursor.fetchall()
+            ]
+        return self.outcome(
+            items, "Every health-enabled object is measured.", "{n} health-enabled object(s) not measured."
+        )
+
+
+class HealthViewSourceUnknown(HealthCheck):
+    check_key = "health_view_source_unknown"
+    severity = "warning"
+    tab = "raw"
+    description = "A watermark, run asset or check result names an asset unknown to the registry."
+    remedy = "Add resolver rules mapping these keys, or register the objects"
+
+    def evaluate(self, ctx):
+        items = [
+            Item(WARN, key, subject_type="asset", detail={"origins": origins})
+            for key, origins in ctx.unknown_ledger_keys.items()
+        ]
+        return self.outcome(
+            items, "Every ledger asset maps to a registry object.", "{n} ledger asset key(s) unknown."
+        )
+
+
+class RawSourceStaleAffectingCritical(HealthCheck):
+    check_key = "raw_source_stale_affecting_critical"
+    severity = "warning"
+    tab = "raw"
+    description = "A stale RAW object feeds, transitively, a critical object."
+    remedy = "Reload the stale RAW objects"
+
+    def evaluate(self, ctx):
+        stale = {s.object_id: s for s in ctx.staleness if s.layer == "RAW" and s.is_stale}
+        sql = """
+            WITH RECURSIVE down(root, obj) AS (
+                SELECT d.upstream_id, d.downstream_id FROM registry_dependency d
+                WHERE d.upstream_id = ANY(%s)
+                UNION
+                SELECT down.root, d.downstream_id FROM down
+                JOIN registry_dependency d ON d.upstream_id = down.obj
+            )
+            SELECT down.root, array_agg(o.schema_name || '.' || o.object_name ORDER BY o.schema_name, o.object_name)
+            FROM down JOIN registry_registryobject o ON o.id = down.obj
+            WHERE COALESCE(o.is_critical, o.criticality = 'critical') AND o.exists_in_db
+            GROUP BY down.root
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [list(stale)])
+            affected = dict(cursor.fetchall())
+        items = []
+        factor = settings.OPSHEALTH_STALE_ERROR_FACTOR
+        for pk, critical in sorted(affected.items(), key=lambda kv: stale[kv[0]].qualified_name):
+            s = stale[pk]
+            level = ERROR if s.age > s.allowed_age * factor else WARN
+            detail = s.detail() | {"affects_critical": critical[:20], "affected_count": len(critical)}
+            items.append(Item(level, s.qualified_name, object_id=pk, detail=detail))
+        return self.outcome(
+            items,
+            "No stale RAW object feeds a critical object.",
+            "{n} stale RAW object(s) feed critical ones.",
+        )
+
+
+class MvRefreshStale(HealthCheck):
+    check_key = "mv_refresh_stale"
+    severity = "warning"
+    tab = "mv"
+    description = "A materialized view not refreshed within its schedule, or older than its inputs."
+    remedy = "Run refresh_matviews (and check its schedule)"
+
+    def evaluate(self, ctx):
+        items = []
+        for s in ctx.staleness:
+            if s.object_type != "matview":
+                continue
+            reasons = []
+            if s.newest_at is None:
+                reasons.append("no_successful_refresh")
+            elif s.is_stale:
+                reasons.append("older_than_allowed")
+            if s.stale_vs_inputs:
+                reasons.append("older_than_inputs")
+            if reasons:
+                detail = s.detail() | {
+                    "reasons": reasons,
+                    "upstream": s.upstream_name,
+                    "upstream_watermark_at": _iso(s.upstream_watermark_at),
+                }
+                items.append(Item(WARN, s.qualified_name, object_id=s.object_id, detail=detail))
+        return self.outcome(items, "Every materialized view is fresh.", "{n} materialized view(s) stale.")
+
+
+class MvRefreshFailed(HealthCheck):
+    check_key = "mv_refresh_failed"
+    severity = "error"
+    tab = "mv"
+    description = "The last refresh of a materialized view failed."
+    remedy = "Fix and re-run the failed refreshes"
+
+    def evaluate(self, ctx):
+        items = [
+            Item(
+                ERROR,
+                s.qualified_name,
+                object_id=s.object_id,
+                detail={"failed_at": _iso(s.last_refresh_at), "error": s.last_refresh_error or ""},
+            )
+            for s in ctx.staleness
+            if s.object_type == "matview" and s.last_refresh_status == "failed"
+        ]
+        return self.outcome(
+            items, "No last refresh failed.", "The last refresh of {n} materialized view(s) failed."
+        )
+
+
+class MvNotPopulated(HealthCheck):
+    check_key = "mv_not_populated"
+    severity = "error"
+    tab = "mv"
+    description = "A materialized view exists but is not populated (read live from the catalog)."
+    remedy = "Refresh them (REFRESH MATERIALIZED VIEW without CONCURRENTLY)"
+
+    def evaluate(self, ctx):
+        rows = RegistryObject.objects.filter(object_type="matview", exists_in_db=True).values(
+            "id", "source_id", "schema_name", "object_name", "is_populated"
+        )
+        items = []
+        for r in rows:
+            catalog = ctx.catalogs.get(r["source_id"])
+            if catalog and catalog.reachable:
+                rel = catalog.relations.get((r["schema_name"], r["object_name"]))
+                populated, origin = (rel.is_populated if rel else None), "catalog"
+            else:
+                populated, origin = r["is_populated"], "last_discovery"
+            if populated is False:
+                items.append(
+                    Item(
+                        ERROR,
+                        f"{r['schema_name']}.{r['object_name']}",
+                        object_id=r["id"],
+                        detail={"from": origin},
+                    )
+                )
+        items.sort(key=lambda i: i.subject)
+        return self.outcome(
+            items, "Every materialized view is populated.", "{n} materialized view(s) not populated."
+        )
+
+
+class SchemaChanged(HealthCheck):
+    check_key = "schema_changed"
+    severity = "warning"
+    tab = "registry"
+    description = "Columns changed at a recent discovery (removed/type changed: WARN; added: INFO)."
+    remedy = "Review the changes; they leave this list after the schema-change window"
+
+    def evaluate(self, ctx):
+        since = ctx.now - timedelta(hours=settings.OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS)
+        changes = (
+            SchemaChange.objects.filter(detected_at__gte=since)
+            .values(
+                "object_id",
+                "object__schema_name",
+                "object__object_name",
+                "change",
+                "column_name",
+                "old_type",
+                "new_type",
+                "detected_at",
+            )
+            .order_by("object__schema_name", "object__object_name", "column_name")
+        )
+        grouped: dict[int, list[dict]] = {}
+        names: dict[int, str] = {}
+        for c in changes:
+            names[c["object_id"]] = f"{c['object__schema_name']}.{c['object__object_name']}"
+            grouped.setdefault(c["object_id"], []).append(
+                {
+                    "change": c["change"],
+                    "column": c["column_name"],
+                    "old_type": c["old_type"],
+                    "new_type": c["new_type"],
+                    "detected_at": _iso(c["detected_at"]),
+                }
+            )
+        items = [
+            Item(
+                WARN if any(c["change"] != "added" for c in cs) else INFO,
+                names[pk],
+                object_id=pk,
+                detail={"changes": cs},
+            )
+            for pk, cs in grouped.items()
+        ]
+        return self.outcome(
+            items, "No breaking column change recently.", "{n} object(s) lost or retyped columns recently."
+        )
+
+
+class FreshnessSlaBreach(HealthCheck):
+    check_key = "freshness_sla_breach"
+    severity = "warning"
+    tab = "raw"
+    description = "A monitored object's newest signal is older than its allowed age (ERROR when critical)."
+    remedy = "Reload the objects, or correct their max_staleness / refresh schedule"
+
+    def evaluate(self, ctx):
+        monitored = ctx.monitored_ids
+        items = [
+            Item(ERROR if s.is_critical else WARN, s.qualified_name, object_id=s.object_id, detail=s.detail())
+            for s in ctx.staleness
+            if s.object_type != "matview" and s.object_id in monitored and s.is_stale
+        ]
+        return self.outcome(items, "Every monitored object is fresh.", "{n} object(s) breach freshness.")
+
+
+class PipelineRunFailed(HealthCheck):
+    check_key = "pipeline_run_failed"
+    severity = "error"
+    tab = "runs"
+    description = "The latest finished run of a pipeline failed."
+    remedy = "Fix and re-run the failed pipelines"
+
+    # Latest terminal run per pipeline through the (pipeline, -started_at) index: one
+    # index probe per pipeline instead of sorting every run.
+    SQL = """
+        SELECT p.id, p.namespace, p.name, r.external_run_id, r.ended_at, r.error_type, r.error_message
+        FROM ledger_pipeline p
+        CROSS JOIN LATERAL (
+            SELECT * FROM ledger_run r
+            WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
+              AND r.started_at IS NOT NULL  -- matches the index's DESC (NULLS FIRST) order
+            ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+        ) r
+        WHERE r.status = 'failed'
+        ORDER BY p.namespace, p.name
+    """
+
+    def evaluate(self, ctx):
+        with connection.cursor() as cursor:
+            cursor.execute(self.SQL)
+            items = [
+                Item(
+                    ERROR,
+                    f"{ns}/{name}" if ns else name,
+                    subject_type="pipeline",
+                    detail={
+                        "run": run_id,
+                        "ended_at": _iso(ended),
+                        "error_type": etype,
+                        "error_message": (msg or "")[:500],
+                    },
+                )
+                for _, ns, name, run_id, ended, etype, msg in cursor.fetchall()
+            ]
+        return self.outcome(
+            items, "No pipeline's latest run failed.", "{n} pipeline(s) failed their latest run."
+        )
+
+
+class PipelineOverdue(HealthCheck):
+    check_key = "pipeline_overdue"
+    severity = "warning"
+    tab = "runs"
+    description = (
+        "A scheduled pipeline is late or missing (no run within schedule + grace, as cron monitors "
+        "judge it), or a run is past its max duration."
+    )
+    remedy = "Check the scheduler (cron, django-q2) of the overdue pipelines"
+
+    def evaluate(self, ctx):
+        # The ledger's schedule rules (ledger/schedule.py), all pipelines in one query.
+        items = [
+            Item(
+                WARN,
+                str(p),
+                subject_type="pipeline",
+                detail={
+                    "state": st.state,
+                    "reason": st.reason,
+                    "expected_at": _iso(st.expected_at),
+                    "last_started_at": _iso(st.last_started_at),
+                    "running_since": _iso(st.running_since),
+                },
+            )
+            for p, st in schedule_states(ctx.now, Pipeline.objects.order_by("namespace", "name"))
+            if st.state not in (schedule.OK, schedule.UNKNOWN)
+        ]
+        return self.outcome(items, "Every scheduled pipeline ran on time.", "{n} pipeline(s) overdue.")
+
+
+class DataCheckFailed(HealthCheck):
+    check_key = "data_check_failed"
+    severity = "error"
+    tab = "checks"
+    description = "The latest error-severity result of a data check on an asset failed."
+    remedy = "Fix the data, then re-run the failing data checks"
+
+    # Latest error-severity result per (asset, check) via ledger_check_latest.
+    SQL = """
+        SELECT x.normalized_key, x.check_name, x.checked_at, x.message, x.metrics, l.object_id
+        FROM (
+            SELECT DISTINCT ON (c.normalized_key, c.check_name)
+                   c.normalized_key, c.check_name, c.status, c.checked_at, c.message, c.metrics
+            FROM ledger_checkresult c WHERE c.severity = 'error'
+            ORDER BY c.normalized_key, c.check_name, c.checked_at DESC, c.id DESC
+        ) x
+        LEFT JOIN registry_assetlink l ON l.normalized_key = x.normalized_key
+        WHERE x.status = 'fail'
+        ORDER BY x.normalized_key, x.check_name
+    """
+
+    def evaluate(self, ctx):
+        with connection.cursor() as cursor:
+            cursor.execute(self.SQL)
+            items = [
+                Item(
+                    ERROR,
+                    f"{key}: {check}",
+                    subject_type="object" if obj else "asset",
+                    object_id=obj,
+                    detail={
+                        "asset": key,
+                        "check": check,
+                        "checked_at": _iso(at),
+                        "message": msg,
+                        # a raw cursor returns jsonb as text
+                        "metrics": json.loads(m) if isinstance(m, str) else m,
+                    },
+                )
+                for key, check, at, msg, m, obj in cursor.fetchall()
+            ]
+        return self.outcome(items, "No data check is failing.", "{n} data check(s) failing.")
+
+
+class SourceUnreachable(HealthCheck):
+    check_key = "source_unreachable"
+    severity = "error"
+    tab = "registry"
+    description = "An active source cannot be reached now (ERROR), or its last discovery failed (WARN)."
+    remedy = "Fix the connection (DSN, network, credentials) or the discovery error"
+
+    def evaluate(self, ctx):
+        failed = dict(
+            Source._default_manager.filter(is_active=True, last_discovery_status="failed").values_list(
+                "id", "last_discovery_error"
+            )
+        )
+        items = []
+        for c in ctx.catalogs.values():
+            if not c.reachable:
+                detail = {"error_class": c.error_class, "error": c.error}
+                items.append(Item(ERROR, c.source_name, subject_type="source", detail=detail))
+            elif c.source_id in failed:
+                detail = {"last_discovery_error": (failed[c.source_id] or "")[:500]}
+                items.append(Item(WARN, c.source_name, subject_type="source", detail=detail))
+        return self.outcome(
+            items, "Every active source is reachable.", "{n} source(s) unreachable or failing."
+        )
+
+
+def _schema_and_name(key: str) -> tuple[str, str] | None:
+    """(schema, object) of a normalized ledger key `[postgresql://h:p/][db/]schema.object`."""
+    try:
+        parts = split_identifier(key.rsplit("/", 1)[-1])
+    except InvalidName:
+        return None
+    return (parts[-2], parts[-1]) if len(parts) >= 2 else None
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+CHECKS: dict[str, type[HealthCheck]] = {
+    cls.check_key: cls
+    for cls in (
+        ExpectedSourceMissing,
+        UnregisteredUsedObject,
+        MonitoredNotInHealthViews,
+        HealthViewSourceUnknown,
+        RawSourceStaleAffectingCritical,
+        MvRefreshStale,
+        MvRefreshFailed,
+        MvNotPopulated,
+        UsedObjectMissing,
+        SchemaChanged,
+        FreshnessSlaBreach,
+        PipelineRunFailed,
+        PipelineOverdue,
+        DataCheckFailed,
+        SourceUnreachable,
+    )
+}

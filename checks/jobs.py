@@ -1,0 +1,59 @@
+"""OpsHealth's own jobs (evaluate_health, refresh_matviews) never run twice at once.
+
+Each job is recorded in the ledger through `RunLogger`, like any other pipeline, so a
+stopped scheduler shows up as `pipeline_overdue` (spec §7). A run skipped because
+another instance held the lock is recorded too, as an `aborted` run with
+`error_type = "SkippedOverlap"` (aborted, not failed: pipeline_run_failed ignores it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection
+from django.utils import timezone
+
+from ledger import ingest
+from ledger.models import Run
+
+
+@contextmanager
+def exclusive(job_name: str) -> Iterator[bool]:
+    """Hold a session-level PostgreSQL advisory lock on `job_name` while the body runs.
+
+    Yields False (the body should then skip its work) when another session holds it.
+    Session-level, not transaction-level: refresh_matviews commits once per view.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [job_name])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [job_name])
+
+
+def record_skipped(pipeline: str, *, triggered_by: str = "cli") -> Run:
+    """Record an overlap in the ledger: one terminal `aborted` run."""
+    now = timezone.now()
+    (outcome,) = ingest.ingest_events(
+        [
+            ingest.RunEvent(
+                pipeline=pipeline,
+                external_run_id=str(uuid.uuid4()),
+                status=Run.ABORTED,
+                event_time=now,
+                started_at=now,
+                ended_at=now,
+                triggered_by=triggered_by,
+                args={"skipped": "overlap"},
+                error_type="SkippedOverlap",
+                error_message="another instance of this job was running (advisory lock held)",
+            )
+        ]
+    )
+    return outcome.run

@@ -1,0 +1,157 @@
+"""`/metrics`: Prometheus text exposition of the latest evaluation and the ledger.
+
+Authentication: a scrape presents an API token with the `read` scope as
+`Authorization: Bearer <token>` (Prometheus `authorization: {credentials: …}`), or a
+logged-in session. Anything else is 401: check statuses and pipeline names are not
+public. Every scrape is built from 3 queries (latest results, pipelines, watermarks);
+it never runs an evaluation.
+
+Gauges:
+  opshealth_global_status            0 OK, 1 WARN, 2 ERROR (latest evaluation)
+  opshealth_health_score_percent     share of monitored objects with no failing check
+  opshealth_health_band{band}        1 for the current band
+  opshealth_last_evaluation_timestamp_seconds
+  opshealth_check_status{check_key,severity}       0 OK, 1 WARN, 2 ERROR
+  opshealth_check_offending_items{check_key}
+  opshealth_pipeline_last_run_success{pipeline}    1 success, 0 failed/aborted (last finished run)
+  opshealth_pipeline_last_run_timestamp_seconds{pipeline}
+  opshealth_pipeline_flip_rate{pipeline}           status changes / transitions, last 20 finished runs
+  opshealth_watermark_age_seconds{asset_key,scope_key}
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from rest_framework.exceptions import AuthenticationFailed
+
+from checks.models import LEVEL_RANK, Evaluation
+from ledger.auth import TokenAuthentication
+from ledger.models import ApiToken
+
+FLIP_WINDOW = 20
+
+_PIPELINES_SQL = """
+    SELECT p.namespace, p.name, last.status, last.ended_at, flips.rate
+    FROM ledger_pipeline p
+    JOIN LATERAL (
+        SELECT r.status, r.ended_at FROM ledger_run r
+        WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
+          AND r.started_at IS NOT NULL
+        ORDER BY r.started_at DESC, r.id DESC LIMIT 1
+    ) last ON true
+    LEFT JOIN LATERAL (
+        SELECT avg((x.status <> x.prev)::int) AS rate
+        FROM (
+            SELECT r.status, lag(r.status) OVER (ORDER BY r.started_at, r.id) AS prev
+            FROM (SELECT status, started_at, id FROM ledger_run r
+                  WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
+                    AND r.started_at IS NOT NULL
+                  ORDER BY r.started_at DESC, r.id DESC LIMIT %s) r
+        ) x WHERE x.prev IS NOT NULL
+    ) flips ON true
+"""
+
+
+class OpsHealthCollector:
+    def collect(self):
+        now = timezone.now()
+        yield from self._evaluation()
+        yield from self._pipelines()
+        age = GaugeMetricFamily(
+            "opshealth_watermark_age_seconds",
+            "Age of each ledger watermark.",
+            labels=["asset_key", "scope_key"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT asset_key, scope_key, watermark_ts FROM ledger_watermark ORDER BY 1, 2")
+            for key, scope, ts in cursor.fetchall():
+                age.add_metric([key, scope], (now - ts).total_seconds())
+        yield age
+
+    def _evaluation(self):
+        e = Evaluation.latest()
+        if e is None:
+            return
+        yield GaugeMetricFamily(
+            "opshealth_global_status",
+            "Global status: 0 OK, 1 WARN, 2 ERROR.",
+            value=LEVEL_RANK[e.global_status],
+        )
+        yield GaugeMetricFamily(
+            "opshealth_health_score_percent",
+            "Share of monitored objects with no failing check.",
+            value=e.health_score,
+        )
+        band = GaugeMetricFamily("opshealth_health_band", "1 for the current band.", labels=["band"])
+        for name in ("healthy", "degraded", "critical"):
+            band.add_metric([name], 1 if e.band == name else 0)
+        yield band
+        yield GaugeMetricFamily(
+            "opshealth_last_evaluation_timestamp_seconds",
+            "When the latest evaluation ran.",
+            value=e.evaluated_at.timestamp(),
+        )
+        status = GaugeMetricFamily(
+            "opshealth_check_status", "Check status: 0 OK, 1 WARN, 2 ERROR.", labels=["check_key", "severity"]
+        )
+        items = GaugeMetricFamily(
+            "opshealth_check_offending_items", "Failing items behind each check.", labels=["check_key"]
+        )
+        for r in e.results.all():
+            status.add_metric([r.check_key, r.severity], LEVEL_RANK[r.status])
+            items.add_metric([r.check_key], r.offending_count)
+        yield status
+        yield items
+
+    def _pipelines(self):
+        success = GaugeMetricFamily(
+            "opshealth_pipeline_last_run_success",
+            "1 when the last finished run succeeded.",
+            labels=["pipeline"],
+        )
+        ended = GaugeMetricFamily(
+            "opshealth_pipeline_last_run_timestamp_seconds",
+            "End of the last finished run.",
+            labels=["pipeline"],
+        )
+        flips = GaugeMetricFamily(
+            "opshealth_pipeline_flip_rate",
+            f"Status changes per transition over the last {FLIP_WINDOW} finished runs (flakiness).",
+            labels=["pipeline"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_PIPELINES_SQL, [FLIP_WINDOW])
+            for ns, name, last_status, ended_at, rate in cursor.fetchall():
+                label = f"{ns}/{name}" if ns else name
+                success.add_metric([label], 1 if last_status == "success" else 0)
+                if ended_at:
+                    ended.add_metric([label], ended_at.timestamp())
+                if rate is not None:
+                    flips.add_metric([label], float(rate))
+        yield success
+        yield ended
+        yield flips
+
+
+def _authorized(request: HttpRequest) -> bool:
+    if request.user.is_authenticated:
+        return True
+    try:
+        authenticated = TokenAuthentication().authenticate(request)
+    except AuthenticationFailed:
+        return False
+    return authenticated is not None and authenticated[1].allows(ApiToken.SCOPE_READ)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        response = HttpResponse("authentication required: Authorization: Bearer <read token>\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OpsHealthCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

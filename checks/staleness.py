@@ -1,0 +1,215 @@
+"""Staleness of registry objects: written once, in SQL, set-based.
+
+Used by the checks (freshness_sla_breach, mv_refresh_stale, mv_refresh_failed,
+raw_source_stale_affecting_critical) and by the API (raw-health, mv-health).
+
+Rule (spec §6): staleness = now - the newest of three signals, each read from the
+ledger through `AssetLink(normalized_key → object)`:
+  1. `watermark`  — the newest Watermark.watermark_ts of the object's asset keys;
+  2. `run_asset`  — the end of the newest successful output RunAsset that is not a
+                    refresh (a run asset without `ended_at` is no signal);
+  3. `refresh`    — the end of the newest successful RunAsset of kind `matview` (what
+                    refresh_matviews logs: PostgreSQL records no refresh time).
+Allowed age = the object's `max_staleness` override, else its refresh schedule (manual,
+then inferred), else OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS. Each row says which signal
+decided and where the allowed age came from.
+
+A materialized view is also stale relative to its inputs when an upstream watermark is
+newer than its last successful refresh. The upstream walk (recursive CTE) crosses views
+and tables but stops at other materialized views: those have their own inputs check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+# One statement. `%(filter)s` is a fixed SQL fragment chosen by `object_staleness`, never
+# user text; values go through parameters.
+_SQL = """
+WITH RECURSIVE obj AS (
+    SELECT o.id, o.schema_name, o.object_name, o.object_type, o.layer,
+           COALESCE(o.is_critical, o.criticality = 'critical') AS is_critical,
+           COALESCE(o.max_staleness, o.refresh_schedule, o.inferred_refresh_schedule,
+                    %(default_age)s::interval) AS allowed,
+           CASE WHEN o.max_staleness IS NOT NULL THEN 'max_staleness'
+                WHEN o.refresh_schedule IS NOT NULL THEN 'refresh_schedule'
+                WHEN o.inferred_refresh_schedule IS NOT NULL THEN 'inferred_refresh_schedule'
+                ELSE 'default' END AS allowed_by
+    FROM registry_registryobject o
+    WHERE o.exists_in_db {filter}
+),
+wm AS (
+    -- every object's watermark: the upstream walk needs those outside `obj` too
+    SELECT l.object_id, max(w.watermark_ts) AS ts
+    FROM ledger_watermark w JOIN registry_assetlink l ON l.normalized_key = w.normalized_key
+    WHERE l.object_id IS NOT NULL
+    GROUP BY l.object_id
+),
+links AS (
+    SELECT l.object_id, l.normalized_key, obj.object_type
+    FROM registry_assetlink l JOIN obj ON obj.id = l.object_id
+),
+-- Newest successful write (tables…) or refresh (matviews) per key: one probe of
+-- ledger_asset_key_status (normalized_key, status, ended_at DESC) per link, never an
+-- aggregate over every run asset. A matview's writes are its refreshes (kind matview).
+ra AS (
+    SELECT links.object_id,
+           max(w.at) FILTER (WHERE links.object_type <> 'matview') AS write_ts,
+           max(w.at) FILTER (WHERE links.object_type = 'matview') AS refresh_ts
+    FROM links
+    CROSS JOIN LATERAL (
+        SELECT a.ended_at AS at FROM ledger_runasset a
+        WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
+          AND a.direction = 'output' AND (a.kind = 'matview') = (links.object_type = 'matview')
+        ORDER BY a.ended_at DESC LIMIT 1
+    ) w
+    GROUP BY links.object_id
+),
+-- Last refresh attempt of each matview: the newer of its newest success and newest
+-- failure (two index probes).
+lastref AS (
+    SELECT DISTINCT ON (links.object_id) links.object_id, x.status, x.ended_at AS at, x.duration_ms,
+           x.error_message
+    FROM links
+    CROSS JOIN LATERAL (
+        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
+         WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
+           AND a.kind = 'matview' AND a.direction = 'output'
+         ORDER BY a.ended_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
+         WHERE a.normalized_key = links.normalized_key AND a.status = 'failed' AND a.ended_at IS NOT NULL
+           AND a.kind = 'matview' AND a.direction = 'output'
+         ORDER BY a.ended_at DESC LIMIT 1)
+    ) x
+    WHERE links.object_type = 'matview'
+    ORDER BY links.object_id, x.ended_at DESC, x.id DESC
+),
+walk(mv_id, obj_id) AS (
+    SELECT d.downstream_id, d.upstream_id
+    FROM registry_dependency d JOIN obj m ON m.id = d.downstream_id AND m.object_type = 'matview'
+    UNION
+    SELECT w.mv_id, d.upstream_id
+    FROM walk w
+    JOIN registry_registryobject u ON u.id = w.obj_id AND u.object_type <> 'matview'
+    JOIN registry_dependency d ON d.downstream_id = w.obj_id
+),
+upwm AS (
+    SELECT DISTINCT ON (w.mv_id) w.mv_id, wm2.ts, u.schema_name || '.' || u.object_name AS name
+    FROM walk w
+    JOIN wm wm2 ON wm2.object_id = w.obj_id
+    JOIN registry_registryobject u ON u.id = w.obj_id
+    ORDER BY w.mv_id, wm2.ts DESC
+)
+SELECT obj.id, obj.schema_name, obj.object_name, obj.object_type, obj.layer, obj.is_critical,
+       wm.ts, ra.write_ts, ra.refresh_ts,
+       GREATEST(wm.ts, ra.write_ts, ra.refresh_ts) AS newest,
+       obj.allowed, obj.allowed_by,
+       lastref.status, lastref.at, lastref.duration_ms, lastref.error_message,
+       upwm.ts, upwm.name
+FROM obj
+LEFT JOIN wm ON wm.object_id = obj.id
+LEFT JOIN ra ON ra.object_id = obj.id
+LEFT JOIN lastref ON lastref.object_id = obj.id
+LEFT JOIN upwm ON upwm.mv_id = obj.id
+ORDER BY obj.schema_name, obj.object_name, obj.id
+"""
+
+_FILTERS = {
+    None: "",
+    "matview": "AND o.object_type = 'matview'",
+    "raw": "AND o.layer = 'RAW'",
+    "measured": "",  # every existing object; callers drop rows with no signal
+}
+
+
+@dataclass(frozen=True)
+class Staleness:
+    object_id: int
+    schema_name: str
+    object_name: str
+    object_type: str
+    layer: str
+    is_critical: bool
+    watermark_at: datetime | None
+    last_write_at: datetime | None
+    last_refresh_success_at: datetime | None
+    newest_at: datetime | None
+    allowed_age: timedelta
+    allowed_by: str
+    last_refresh_status: str | None
+    last_refresh_at: datetime | None
+    last_refresh_duration_ms: int | None
+    last_refresh_error: str | None
+    upstream_watermark_at: datetime | None
+    upstream_name: str | None
+    now: datetime
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+    @property
+    def decided_by(self) -> str | None:
+        """Which signal was the newest, so decided the age (None: no signal at all)."""
+        if self.newest_at is None:
+            return None
+        for name, value in (
+            ("watermark", self.watermark_at),
+            ("run_asset", self.last_write_at),
+            ("refresh", self.last_refresh_success_at),
+        ):
+            if value == self.newest_at:
+                return name
+        return None
+
+    @property
+    def age(self) -> timedelta | None:
+        return None if self.newest_at is None else self.now - self.newest_at
+
+    @property
+    def is_stale(self) -> bool:
+        return self.age is not None and self.age > self.allowed_age
+
+    @property
+    def stale_vs_inputs(self) -> bool:
+        """An upstream watermark is newer than this materialized view's last refresh."""
+        return (
+            self.object_type == "matview"
+            and self.upstream_watermark_at is not None
+            and self.last_refresh_success_at is not None
+            and self.upstream_watermark_at > self.last_refresh_success_at
+        )
+
+    def detail(self) -> dict:
+        """The evaluation's explanation, JSON-ready (violations and API rows)."""
+        return {
+            "decided_by": self.decided_by,
+            "last_signal_at": _iso(self.newest_at),
+            "age_hours": _hours(self.age),
+            "allowed_hours": _hours(self.allowed_age),
+            "allowed_by": self.allowed_by,
+            "watermark_at": _iso(self.watermark_at),
+            "last_write_at": _iso(self.last_write_at),
+            "last_refresh_at": _iso(self.last_refresh_success_at),
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _hours(value: timedelta | None) -> float | None:
+    return None if value is None else round(value.total_seconds() / 3600, 2)
+
+
+def object_staleness(now: datetime, *, only: str | None = None) -> list[Staleness]:
+    """Staleness of every existing registry object (or only matviews / RAW), one query."""
+    default_age = timedelta(hours=settings.OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS)
+    with connection.cursor() as cursor:
+        cursor.execute(_SQL.format(filter=_FILTERS[only]), {"default_age": default_age})
+        return [Staleness(*row, now=now) for row in cursor.fetchall()]

@@ -1,0 +1,1 @@
+"""The demo: a warehouse to monitor (`warehouse.sql`) and the helpers that build it."""

@@ -1,0 +1,64 @@
+"""`manage.py demo_activity` on a freshly built demo platform: every check has
+something real to show, with at least one OK, one WARN and one ERROR."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from psycopg import sql
+
+from checks.models import Evaluation
+from ledger.models import Run
+from opshealth.demo import warehouse
+
+DATABASE = f"test_demo_activity_{os.getpid()}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_demo_database():
+    yield
+    with psycopg.connect(warehouse.demo_dsn("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+
+
+def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_path):
+    call_command(
+        "demo",
+        no_serve=True,
+        database=DATABASE,
+        credentials_file=str(tmp_path / "pw"),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    out = io.StringIO()
+    call_command("demo_activity", stdout=out)
+    evaluation = Evaluation.latest()
+    statuses = dict(evaluation.results.values_list("check_key", "status"))
+    assert {"OK", "WARN", "ERROR"} <= set(statuses.values())
+    subjects = {(v.check_key, v.subject) for v in evaluation.violations.exclude(level="INFO")}
+    assert {
+        ("mv_refresh_failed", "mart.customer_ltv"),
+        ("mv_not_populated", "mart.customer_ltv"),
+        ("mv_refresh_stale", "mart.product_performance"),
+        ("raw_source_stale_affecting_critical", "raw.web_sessions"),
+        ("pipeline_run_failed", "sync_fx_rates"),
+        ("pipeline_overdue", "load_inventory"),
+        ("data_check_failed", "canon.payments: unique(payment_id)"),
+        ("health_view_source_unknown", "raw.clickstream_legacy"),
+        ("monitored_not_in_health_views", "public.audit_trail"),
+        ("used_object_missing", "mart.v_churn_forecast"),
+        ("unregistered_used_object", "ops.job_log"),
+    } <= subjects
+    # the flaky pipeline recovered: it is not failing, but its history flips
+    latest = Run.objects.filter(pipeline__name="load_customers").order_by("-started_at").first()
+    assert latest.status == Run.SUCCESS
+    assert Run.objects.filter(pipeline__name="load_customers", status=Run.FAILED).count() >= 5
+    assert "global ERROR" in out.getvalue()
+    # idempotent: a second run adds an evaluation, not a second history
+    runs = Run.objects.exclude(pipeline__name__startswith="opshealth.").count()
+    call_command("demo_activity", stdout=io.StringIO())
+    assert Run.objects.exclude(pipeline__name__startswith="opshealth.").count() == runs
