@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from django.utils.functional import cached_property
 from rest_framework import serializers
 
 from ledger import ingest
@@ -15,6 +16,35 @@ EVENT_STATUSES = [s for s, _ in Run.STATUSES] + [OTHER]
 TRIGGERS = [t for t, _ in Run.TRIGGERS]
 
 
+class SparseSerializer(serializers.Serializer):
+    """Validates only the fields a payload carries, plus the required ones.
+
+    An absent optional field is left out of `validated_data` and takes the default of
+    the `ledger.ingest` dataclass it becomes (the same as the field's declared
+    default). A typical event carries 5 of some 30 fields: validating the other 25 per
+    item was half the CPU of a bulk request.
+    """
+
+    def to_internal_value(self, data):
+        self._present = set(data) if isinstance(data, dict) else set()
+        return super().to_internal_value(data)
+
+    @cached_property
+    def _all_writable(self) -> list:
+        # DRF walks its BindingDict on every item; one serializer validates up to 1,000.
+        return [f for f in self.fields.values() if not f.read_only]
+
+    @property
+    def _writable_fields(self):
+        present = getattr(self, "_present", None)
+        for field in self._all_writable:
+            if present is None or field.required or field.field_name in present:
+                yield field
+
+    def _read_only_defaults(self) -> dict:
+        return {}  # no read-only fields here (DRF would walk every field per item to learn it)
+
+
 class KeyLengthMixin:
     """The normalized key (namespace folded in) must fit its column, else 400, not 500."""
 
@@ -25,7 +55,7 @@ class KeyLengthMixin:
         return super().validate(attrs)
 
 
-class AssetSerializer(KeyLengthMixin, serializers.Serializer):
+class AssetSerializer(KeyLengthMixin, SparseSerializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     kind = serializers.ChoiceField(choices=[k for k, _ in RunAsset.KINDS], default="table")
@@ -55,7 +85,7 @@ class AssetSerializer(KeyLengthMixin, serializers.Serializer):
         return ingest.AssetIn(**data)
 
 
-class WatermarkSerializer(KeyLengthMixin, serializers.Serializer):
+class WatermarkSerializer(KeyLengthMixin, SparseSerializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     scope_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -65,7 +95,7 @@ class WatermarkSerializer(KeyLengthMixin, serializers.Serializer):
         return ingest.WatermarkIn(**data)
 
 
-class CheckSerializer(KeyLengthMixin, serializers.Serializer):
+class CheckSerializer(KeyLengthMixin, SparseSerializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     check_name = serializers.CharField(max_length=200)
@@ -90,7 +120,7 @@ class StandaloneCheckSerializer(CheckSerializer):
     run_id = serializers.UUIDField(required=False, allow_null=True)
 
 
-class RunEventSerializer(serializers.Serializer):
+class RunEventSerializer(SparseSerializer):
     """One event creating or advancing a run (`POST /api/v1/ledger/runs`)."""
 
     pipeline = serializers.CharField(max_length=300)
@@ -139,13 +169,13 @@ class RunEventSerializer(serializers.Serializer):
         parent_pipeline = d.pop("parent_pipeline", "") or d["pipeline"]
         parent_ns = d.pop("parent_namespace", None)
         if parent_ext:
-            ns = d["namespace"] if parent_ns is None else parent_ns
+            ns = d.get("namespace", "") if parent_ns is None else parent_ns
             parent = ingest.ParentRef(parent_pipeline, parent_ext, ns)
         d["event_time"] = d.get("event_time") or d.get("ended_at") or d.get("started_at") or timezone.now()
-        assets = [ingest.AssetIn(**a) for a in d.pop("assets")]
+        assets = [ingest.AssetIn(**a) for a in d.pop("assets", [])]
         for a in assets:
             # A reported asset is done by the time of the event that reports it.
             a.ended_at = a.ended_at or d["event_time"]
-        watermarks = [ingest.WatermarkIn(**w) for w in d.pop("watermarks")]
-        checks = [ingest.CheckIn(**c) for c in d.pop("check_results")]
+        watermarks = [ingest.WatermarkIn(**w) for w in d.pop("watermarks", [])]
+        checks = [ingest.CheckIn(**c) for c in d.pop("check_results", [])]
         return ingest.RunEvent(**d, parent=parent, assets=assets, watermarks=watermarks, checks=checks)
