@@ -2,18 +2,23 @@
 a registry object through the resolver rules.
 
 `refresh_asset_links()` is set-based: one read of the distinct normalized keys, the
-resolver's two reads, one upsert. It runs at the end of every discovery and after every
-ledger ingestion (the `ledger.signals.assets_ingested` signal).
+resolver's two reads, one upsert. It relinks every key at the end of every discovery
+and after a resolver rule changes: the two things that can change a resolution. After a
+ledger ingestion (the `ledger.signals.assets_ingested` signal) only keys never seen
+before are resolved, so steady ingestion costs one indexed lookup, not a resolver build
+(which reads the whole registry).
 """
 
 from __future__ import annotations
 
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
 from ledger.models import CheckResult, RunAsset, Watermark
 from ledger.signals import assets_ingested
-from registry.models import AssetLink
+from registry.models import AssetLink, ResolverRule
 from registry.resolver import Resolver
 
 
@@ -62,6 +67,16 @@ def refresh_asset_links(keys: list[str] | None = None) -> int:
 
 @receiver(assets_ingested, dispatch_uid="registry.links.refresh_asset_links")
 def _on_assets_ingested(sender, keys=(), **kwargs) -> None:
-    """The ledger committed new rows: link the keys it wrote (only those)."""
-    if keys:
-        refresh_asset_links(list(keys))
+    """The ledger committed new rows: link the keys it wrote that have no link yet."""
+    if not keys:
+        return
+    linked = set(AssetLink.objects.filter(normalized_key__in=keys).values_list("normalized_key", flat=True))
+    new = set(keys) - linked
+    if new:
+        refresh_asset_links(list(new))
+
+
+@receiver([post_save, post_delete], sender=ResolverRule, dispatch_uid="registry.links.rule_changed")
+def _on_resolver_rule_changed(sender, **kwargs) -> None:
+    """A rule changed: any key may now resolve elsewhere. Relink all, once committed."""
+    transaction.on_commit(refresh_asset_links)

@@ -75,3 +75,24 @@ def test_ingestion_links_the_keys_it_wrote(objects, django_capture_on_commit_cal
         "raw.orders": (objects["raw.orders"].id, "exact"),
         "mart.daily": (objects["mart.daily"].id, "exact"),
     }
+
+
+def test_ingesting_an_already_linked_key_costs_one_lookup(objects, django_assert_num_queries):
+    from ledger.signals import assets_ingested
+
+    refresh_asset_links(["raw.orders"])
+    # 1. SELECT the keys among those ingested that already have a link (all of them).
+    with django_assert_num_queries(1):
+        assets_ingested.send(sender=None, keys={"raw.orders"})
+
+
+def test_a_resolver_rule_change_relinks_every_key(objects, django_capture_on_commit_callbacks):
+    RunAssetFactory(asset_key="orders", normalized_key="orders", run__pipeline__namespace="")
+    refresh_asset_links()
+    assert _links()["orders"] == (None, "")
+    with django_capture_on_commit_callbacks(execute=True):
+        rule = ResolverRuleFactory(kind="alias", match="orders", target="raw.orders")
+    assert _links()["orders"] == (objects["raw.orders"].id, f"alias #{rule.id}: orders → raw.orders")
+    with django_capture_on_commit_callbacks(execute=True):
+        rule.delete()
+    assert _links()["orders"] == (None, "")
