@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import traceback
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
 
@@ -71,7 +72,11 @@ class RunLogger:
         namespace: str = "",
         provider: str = "",
         storage_backend: str = "",
+        clock: Callable[[], datetime] = timezone.now,
     ):
+        # Every timestamp the run records comes from `clock`: a backfill (or the demo's
+        # simulated history) passes its own to record runs that happened in the past.
+        self.clock = clock
         self.pipeline = pipeline
         self.namespace = namespace
         self.external_run_id = external_run_id or str(uuid.uuid4())
@@ -99,7 +104,7 @@ class RunLogger:
             namespace=self.namespace,
             external_run_id=self.external_run_id,
             status=status,
-            event_time=fields.pop("event_time", None) or timezone.now(),
+            event_time=fields.pop("event_time", None) or self.clock(),
             parent=parent,
             **self._context,
             **fields,
@@ -116,7 +121,7 @@ class RunLogger:
                 "survive a rollback of the caller's transaction. Open the atomic block inside "
                 "the `with RunLogger(...)` body instead."
             )
-        now = timezone.now()
+        now = self.clock()
         self._write(self._event(Run.STARTED, event_time=now, started_at=now))
         return self
 
@@ -158,7 +163,7 @@ class RunLogger:
             status=status,
             partition_key=partition_key,
             started_at=started_at,
-            ended_at=ended_at or timezone.now(),
+            ended_at=ended_at or self.clock(),
             **metrics,
         )
         if _in_callers_transaction():
@@ -192,7 +197,7 @@ class RunLogger:
             metrics=metrics or {},
             message=message,
             partition_key=partition_key,
-            checked_at=timezone.now(),
+            checked_at=self.clock(),
         )
         if _in_callers_transaction():
             self._pending_checks.append(check)

@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 from django.db import transaction
 from django.utils import timezone
@@ -143,3 +145,18 @@ def test_a_failing_receiver_does_not_fail_the_ingestion(transactional_db, caplog
         assets_ingested.disconnect(broken)
     assert Run.objects.get(pk=run.run.pk).status == Run.SUCCESS
     assert "assets_ingested receiver" in caplog.text
+
+
+def test_a_clock_records_a_run_that_happened_in_the_past(db):
+    now = [dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC)]
+    with RunLogger("backfill_orders", clock=lambda: now[0]) as run:
+        now[0] += dt.timedelta(minutes=3)
+        run.log_asset("raw.orders", rows_inserted=5)
+        run.record_check("raw.orders", "not_null(order_id)", status="pass")
+    recorded = Run.objects.get(pk=run.run.pk)
+    assert recorded.status == Run.SUCCESS
+    assert recorded.started_at == dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC)
+    assert recorded.ended_at == dt.datetime(2026, 1, 5, 6, 3, tzinfo=dt.UTC)
+    assert recorded.duration_ms == 180_000
+    assert recorded.assets.get().ended_at == now[0]
+    assert recorded.check_results.get().checked_at == now[0]

@@ -8,8 +8,8 @@ the same hour replays nothing, and ledger ingestion ignores exact duplicates.
 Steps:
   1. make `mart.customer_ltv` fail to refresh: recreated (same columns, still WITH NO
      DATA) over a guard function that raises, so it stays unpopulated too;
-  2. four weeks of simulated pipeline runs, written through the ledger's ingestion path
-     (what RunLogger uses) with explicit timestamps: `load_orders` (healthy, daily),
+  2. four weeks of simulated pipeline runs, each recorded through RunLogger with a clock
+     that reads the simulated time (a failing run raises inside it): `load_orders` (healthy, daily),
      `load_customers` (flaky), `sync_fx_rates` (broken for 5 days), `load_inventory`
      (every 6 h, overdue for 2 days), `load_web_sessions` (stopped 3 days ago: the stale
      RAW table feeding the critical `mart.session_funnel`), data checks (one failing),
@@ -25,6 +25,7 @@ Steps:
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import psycopg
@@ -34,10 +35,11 @@ from django.utils import timezone
 
 from checks.evaluate import evaluate_as_job
 from checks.refresh import PIPELINE as REFRESH_PIPELINE
-from ledger import ingest
+from ledger.logger import RunLogger
 from ledger.models import Pipeline, Run
 from registry.links import refresh_asset_links
-from registry.models import OverrideAudit, RegistryObject, Source
+from registry.models import RegistryObject, Source
+from registry.overrides import apply_overrides
 
 SOURCE = "demo"
 DAY = timedelta(days=1)
@@ -64,156 +66,177 @@ def _run_id(pipeline: str, at: datetime) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"opshealth-demo/{pipeline}/{at:%Y-%m-%dT%H}"))
 
 
-def _run(
-    pipeline: str,
-    start: datetime,
-    ok: bool,
-    *,
-    minutes: int = 4,
-    assets=(),
-    watermarks=(),
-    checks=(),
-    error: str = "",
-    kind: str = "table",
-) -> list[ingest.RunEvent]:
-    """A started + terminal event pair for one simulated run."""
-    run_id, end = _run_id(pipeline, start), start + timedelta(minutes=minutes)
-    started = ingest.RunEvent(
-        pipeline=pipeline,
-        external_run_id=run_id,
-        status=Run.STARTED,
-        event_time=start,
-        started_at=start,
-        triggered_by="scheduler",
-    )
-    finished = ingest.RunEvent(
-        pipeline=pipeline,
-        external_run_id=run_id,
-        status=Run.SUCCESS if ok else Run.FAILED,
-        event_time=end,
-        ended_at=end,
-        triggered_by="scheduler",
-        error_type="" if ok else "psycopg.errors.QueryCanceled",
-        error_message=error if not ok else "",
-        assets=[
-            ingest.AssetIn(
-                key,
-                kind=kind,
-                status="success" if ok else "failed",
-                rows_inserted=rows if ok else 0,
-                started_at=start,
-                ended_at=end,
-            )
-            for key, rows in assets
-        ],
-        watermarks=[ingest.WatermarkIn(key, ts) for key, ts in watermarks] if ok else [],
-        checks=[
-            ingest.CheckIn(key, name, status, severity=sev, checked_at=end, message=msg)
-            for key, name, status, sev, msg in checks
-        ],
-    )
-    return [started, finished]
+class SimulatedFailure(Exception):
+    """What a failing simulated run raises inside its RunLogger."""
 
 
-def simulated_history(now: datetime) -> list[ingest.RunEvent]:
+@dataclass
+class SimulatedRun:
+    """One past run of a demo pipeline, replayed through RunLogger at its own time."""
+
+    pipeline: str
+    start: datetime
+    ok: bool
+    minutes: int = 4
+    assets: list = field(default_factory=list)  # (asset key, rows inserted)
+    watermarks: list = field(default_factory=list)  # (asset key, watermark)
+    checks: list = field(default_factory=list)  # (asset key, check, status, severity, message)
+    error: str = ""
+    kind: str = "table"
+
+    @property
+    def external_run_id(self) -> str:
+        return _run_id(self.pipeline, self.start)
+
+    def record(self) -> None:
+        """Run a RunLogger whose clock reads the simulated time: started at `start`,
+        assets, watermarks and checks logged at the end, closed as success or — when
+        the run fails — as failed by a real exception, with its type and stack hash."""
+        now = [self.start]
+        end = self.start + timedelta(minutes=self.minutes)
+        try:
+            with RunLogger(
+                self.pipeline,
+                triggered_by="scheduler",
+                external_run_id=self.external_run_id,
+                clock=lambda: now[0],
+            ) as run:
+                now[0] = end
+                for key, rows in self.assets:
+                    run.log_asset(
+                        key,
+                        kind=self.kind,
+                        status="success" if self.ok else "failed",
+                        rows_inserted=rows if self.ok else 0,
+                        started_at=self.start,
+                    )
+                for key, name, status, severity, message in self.checks:
+                    run.record_check(key, name, status=status, severity=severity, message=message)
+                if not self.ok:
+                    raise SimulatedFailure(self.error)
+                for key, ts in self.watermarks:
+                    run.update_watermark(key, ts)
+        except SimulatedFailure:
+            pass  # recorded as a failed run; the demo goes on
+
+
+def simulated_history(now: datetime) -> list[SimulatedRun]:
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    events: list[ingest.RunEvent] = []
+    runs: list[SimulatedRun] = []
     for d in range(28, -1, -1):
         day = today - d * DAY
         if day + 6 * HOUR <= now:  # load_orders: healthy, every day at 06:00
             at = day + 6 * HOUR
-            events += _run(
-                "load_orders",
-                at,
-                True,
-                assets=[("raw.orders", 900 + d), ("raw.order_items", 2400), ("raw.payments", 880)],
-                watermarks=[("raw.orders", at), ("raw.payments", at)],
-                checks=[
-                    ("raw.orders", "not_null(order_id)", "pass", "error", ""),
-                    ("raw.payments", "no_negative(amount)", "pass", "error", ""),
-                ],
+            runs.append(
+                SimulatedRun(
+                    "load_orders",
+                    at,
+                    True,
+                    assets=[("raw.orders", 900 + d), ("raw.order_items", 2400), ("raw.payments", 880)],
+                    watermarks=[("raw.orders", at), ("raw.payments", at)],
+                    checks=[
+                        ("raw.orders", "not_null(order_id)", "pass", "error", ""),
+                        ("raw.payments", "no_negative(amount)", "pass", "error", ""),
+                    ],
+                )
             )
         if day + 5 * HOUR <= now:  # load_customers: flaky, fails every 3rd day then retries
             at = day + 5 * HOUR
             flaky = d % 3 == 1
-            events += _run(
-                "load_customers",
-                at,
-                not flaky,
-                assets=[("raw.customers", 40)],
-                watermarks=[("raw.customers", at)],
-                error="statement timeout",
+            runs.append(
+                SimulatedRun(
+                    "load_customers",
+                    at,
+                    not flaky,
+                    assets=[("raw.customers", 40)],
+                    watermarks=[("raw.customers", at)],
+                    error="statement timeout",
+                )
             )
             if flaky:
-                events += _run(
-                    "load_customers",
-                    at + HOUR,
-                    True,
-                    assets=[("raw.customers", 40)],
-                    watermarks=[("raw.customers", at + HOUR)],
+                runs.append(
+                    SimulatedRun(
+                        "load_customers",
+                        at + HOUR,
+                        True,
+                        assets=[("raw.customers", 40)],
+                        watermarks=[("raw.customers", at + HOUR)],
+                    )
                 )
         if day + 7 * HOUR <= now:  # sync_fx_rates: broken for the last 5 days
             at = day + 7 * HOUR
-            events += _run(
-                "sync_fx_rates",
-                at,
-                d > 5,
-                assets=[("raw.fx_rates", 30)],
-                watermarks=[("raw.fx_rates", at)],
-                error="ECB endpoint returned HTTP 503",
+            runs.append(
+                SimulatedRun(
+                    "sync_fx_rates",
+                    at,
+                    d > 5,
+                    assets=[("raw.fx_rates", 30)],
+                    watermarks=[("raw.fx_rates", at)],
+                    error="ECB endpoint returned HTTP 503",
+                )
             )
         for h in (0, 6, 12, 18):  # load_inventory: every 6 h, stopped 2 days ago
             at = day + h * HOUR
             if d >= 2 and at <= now:
-                events += _run(
-                    "load_inventory",
-                    at,
-                    True,
-                    minutes=2,
-                    assets=[("raw.inventory_snapshots", 120)],
-                    watermarks=[("raw.inventory_snapshots", at)],
+                runs.append(
+                    SimulatedRun(
+                        "load_inventory",
+                        at,
+                        True,
+                        minutes=2,
+                        assets=[("raw.inventory_snapshots", 120)],
+                        watermarks=[("raw.inventory_snapshots", at)],
+                    )
                 )
         if d >= 3:  # load_web_sessions: the loader stopped three days ago
             at = day + 4 * HOUR
-            events += _run(
-                "load_web_sessions",
-                at,
-                True,
-                assets=[("raw.web_sessions", 5000)],
-                watermarks=[("raw.web_sessions", at)],
+            runs.append(
+                SimulatedRun(
+                    "load_web_sessions",
+                    at,
+                    True,
+                    assets=[("raw.web_sessions", 5000)],
+                    watermarks=[("raw.web_sessions", at)],
+                )
             )
         if d <= 14 and day + 2 * HOUR <= now:  # nightly refreshes by OpsHealth's job
             at = day + 2 * HOUR
             keys = ["mart.daily_sales", "mart.session_funnel"] + (
                 ["mart.product_performance"] if d >= 3 else []
             )
-            events += _run(
-                REFRESH_PIPELINE, at, True, minutes=1, kind="matview", assets=[(k, None) for k in keys]
+            runs.append(
+                SimulatedRun(
+                    REFRESH_PIPELINE, at, True, minutes=1, kind="matview", assets=[(k, None) for k in keys]
+                )
             )
         if day + 8 * HOUR <= now:  # data checks on canon.payments: failing since yesterday
             at = day + 8 * HOUR
             status = "fail" if d <= 1 else "pass"
-            events += _run(
-                "check_payments",
-                at,
-                True,
-                minutes=1,
-                checks=[
-                    (
-                        "canon.payments",
-                        "unique(payment_id)",
-                        status,
-                        "error",
-                        "12 duplicate payment ids" if status == "fail" else "",
-                    ),
-                    ("canon.payments", "row_count(1, 100000)", "pass", "warn", ""),
-                ],
+            runs.append(
+                SimulatedRun(
+                    "check_payments",
+                    at,
+                    True,
+                    minutes=1,
+                    checks=[
+                        (
+                            "canon.payments",
+                            "unique(payment_id)",
+                            status,
+                            "error",
+                            "12 duplicate payment ids" if status == "fail" else "",
+                        ),
+                        ("canon.payments", "row_count(1, 100000)", "pass", "warn", ""),
+                    ],
+                )
             )
     # a producer writing a key no registry object matches
-    events += _run(
-        "legacy_clickstream", today - 2 * DAY, True, watermarks=[("raw.clickstream_legacy", today)]
+    runs.append(
+        SimulatedRun(
+            "legacy_clickstream", today - 2 * DAY, True, watermarks=[("raw.clickstream_legacy", today)]
+        )
     )
-    return events
+    return runs
 
 
 class Command(BaseCommand):
@@ -230,8 +253,17 @@ class Command(BaseCommand):
             ).fetchone()[0]
             if not guarded:
                 conn.execute(_FAILING_LTV)
-        outcomes = ingest.ingest_events(simulated_history(now))
-        self.stdout.write(f"simulated {len(outcomes)} run events over 4 weeks")
+        planned = simulated_history(now)
+        # Re-running the demo replays nothing: runs already recorded are skipped.
+        recorded = set(
+            Run.objects.filter(external_run_id__in=[r.external_run_id for r in planned]).values_list(
+                "external_run_id", flat=True
+            )
+        )
+        todo = [r for r in planned if r.external_run_id not in recorded]
+        for simulated in todo:
+            simulated.record()
+        self.stdout.write(f"simulated {len(todo)} pipeline runs over 4 weeks through RunLogger")
         self._schedules()
         refresh_asset_links()
         call_command("discover", source=SOURCE, stdout=self.stdout, stderr=self.stderr)
@@ -276,12 +308,4 @@ class Command(BaseCommand):
         obj = RegistryObject.objects.filter(source__name=SOURCE, schema_name=schema, object_name=name).first()
         if obj is None or obj.health_enabled:
             return
-        OverrideAudit.objects.create(
-            object=obj,
-            field="health_enabled",
-            old_value=str(obj.health_enabled),
-            new_value="True",
-            changed_by_name="demo_activity",
-            via="cli",
-        )
-        RegistryObject.objects.filter(pk=obj.pk).update(health_enabled=True, updated_at=timezone.now())
+        apply_overrides(obj, {"health_enabled": True}, actor_name="demo_activity", via="cli")
