@@ -6,7 +6,4 @@ class OpsHealthConfig(AppConfig):
     verbose_name = "OpsHealth"
 
     def ready(self) -> None:
-        from opshealth import (
-            openapi,  # noqa: F401  (registers the OpenAPI auth scheme)
-            system_checks,  # noqa: F401  (registers the checks)
-        )
+        from opshealth import system_checks  # noqa: F401  (registers the checks)

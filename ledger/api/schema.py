@@ -5,11 +5,14 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "ledger.auth.TokenAuthentication"
-    name = "apiToken"
+    name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "An API token (`manage.py token create`), also the OpenLineage API key.",
+            "description": (
+                "An OpsHealth API token (`manage.py token create`; also `Authorization: Token <token>`), "
+                "also the OpenLineage API key."
+            ),
         }

@@ -57,7 +57,10 @@ def test_schema_documents_resolvers_and_token_auth(schema):
     assert schema["components"]["securitySchemes"]["tokenAuth"] == {
         "type": "http",
         "scheme": "bearer",
-        "description": "An OpsHealth API token (also `Authorization: Token <token>`).",
+        "description": (
+            "An OpsHealth API token (`manage.py token create`; also `Authorization: Token <token>`), "
+            "also the OpenLineage API key."
+        ),
     }
 
 
