@@ -87,6 +87,13 @@ def _safe_error(exc: Exception, dsn: str) -> str:
     return (text.replace(dsn, "<dsn>") if dsn else text)[:300]
 
 
+def _fetch(sql: str, params: list | None = None) -> list[tuple]:
+    """Every row of one statement on the OpsHealth database (the statement stays with its check)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 class Context:
     """What one evaluation reads, computed lazily and at most once."""
 
@@ -144,9 +151,7 @@ class Context:
                   SELECT 1 FROM ledger_runasset a WHERE a.normalized_key = k.normalized_key AND a.kind <> 'file'))
             GROUP BY k.normalized_key ORDER BY k.normalized_key
         """
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return dict(cursor.fetchall())
+        return dict(_fetch(sql))
 
     @cached_property
     def used_names(self) -> list[dict]:
@@ -334,12 +339,10 @@ class MonitoredNotInHealthViews(HealthCheck):
                       OR EXISTS (SELECT 1 FROM ledger_checkresult c WHERE c.normalized_key = l.normalized_key)))
             ORDER BY 2
         """
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            items = [
-                Item(WARN, name, object_id=pk, detail={"missing": ["watermark", "run_asset", "data_check"]})
-                for pk, name in cursor.fetchall()
-            ]
+        items = [
+            Item(WARN, name, object_id=pk, detail={"missing": ["watermark", "run_asset", "data_check"]})
+            for pk, name in _fetch(sql)
+        ]
         return self.outcome(
             items, "Every health-enabled object is measured.", "{n} health-enabled object(s) not measured."
         )
@@ -384,9 +387,7 @@ class RawSourceStaleAffectingCritical(HealthCheck):
             WHERE COALESCE(o.is_critical, o.criticality = 'critical') AND o.exists_in_db
             GROUP BY down.root
         """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(stale)])
-            affected = dict(cursor.fetchall())
+        affected = dict(_fetch(sql, [list(stale)]))
         items = []
         factor = settings.OPSHEALTH_STALE_ERROR_FACTOR
         for pk, critical in sorted(affected.items(), key=lambda kv: stale[kv[0]].qualified_name):
@@ -577,22 +578,20 @@ class PipelineRunFailed(HealthCheck):
     """
 
     def evaluate(self, ctx):
-        with connection.cursor() as cursor:
-            cursor.execute(self.SQL)
-            items = [
-                Item(
-                    ERROR,
-                    f"{ns}/{name}" if ns else name,
-                    subject_type="pipeline",
-                    detail={
-                        "run": run_id,
-                        "ended_at": _iso(ended),
-                        "error_type": etype,
-                        "error_message": (msg or "")[:500],
-                    },
-                )
-                for _, ns, name, run_id, ended, etype, msg in cursor.fetchall()
-            ]
+        items = [
+            Item(
+                ERROR,
+                f"{ns}/{name}" if ns else name,
+                subject_type="pipeline",
+                detail={
+                    "run": run_id,
+                    "ended_at": _iso(ended),
+                    "error_type": etype,
+                    "error_message": (msg or "")[:500],
+                },
+            )
+            for _, ns, name, run_id, ended, etype, msg in _fetch(self.SQL)
+        ]
         return self.outcome(
             items, "No pipeline's latest run failed.", "{n} pipeline(s) failed their latest run."
         )
@@ -651,25 +650,23 @@ class DataCheckFailed(HealthCheck):
     """
 
     def evaluate(self, ctx):
-        with connection.cursor() as cursor:
-            cursor.execute(self.SQL)
-            items = [
-                Item(
-                    ERROR,
-                    f"{key}: {check}",
-                    subject_type="object" if obj else "asset",
-                    object_id=obj,
-                    detail={
-                        "asset": key,
-                        "check": check,
-                        "checked_at": _iso(at),
-                        "message": msg,
-                        # a raw cursor returns jsonb as text
-                        "metrics": json.loads(m) if isinstance(m, str) else m,
-                    },
-                )
-                for key, check, at, msg, m, obj in cursor.fetchall()
-            ]
+        items = [
+            Item(
+                ERROR,
+                f"{key}: {check}",
+                subject_type="object" if obj else "asset",
+                object_id=obj,
+                detail={
+                    "asset": key,
+                    "check": check,
+                    "checked_at": _iso(at),
+                    "message": msg,
+                    # a raw cursor returns jsonb as text
+                    "metrics": json.loads(m) if isinstance(m, str) else m,
+                },
+            )
+            for key, check, at, msg, m, obj in _fetch(self.SQL)
+        ]
         return self.outcome(items, "No data check is failing.", "{n} data check(s) failing.")
 
 
