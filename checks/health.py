@@ -81,6 +81,40 @@ class SourceCatalog:
     error: str = ""
 
 
+@dataclass
+class UsedName:
+    """Resolvable code usages of one name of a source, with its registry object if any."""
+
+    source_id: int
+    source_name: str
+    schema_name: str
+    object_name: str
+    object_id: int | None
+    exists_in_db: bool | None  # None when no registry object matches
+    by_endpoint: bool
+    usages: int
+    locations: list[str]
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.object_name}"
+
+    @property
+    def level(self) -> str:
+        # An HTTP endpoint using a broken name fails user requests, not just a job.
+        return ERROR if self.by_endpoint else WARN
+
+    def detail(self, **extra) -> dict:
+        """The evidence of an item about this name; `extra` keys follow `source`."""
+        return {
+            "source": self.source_name,
+            **extra,
+            "by_endpoint": self.by_endpoint,
+            "usages": self.usages,
+            "locations": self.locations,
+        }
+
+
 def _safe_error(exc: Exception, dsn: str) -> str:
     # Driver messages may echo the DSN; only a first line with the DSN cut out is kept.
     text = (str(exc).strip().splitlines() or [""])[0]
@@ -154,7 +188,7 @@ class Context:
         return dict(_fetch(sql))
 
     @cached_property
-    def used_names(self) -> list[dict]:
+    def used_names(self) -> list[UsedName]:
         """Resolvable code usages grouped by (source, name), with their registry object
         (by resolved link, else by exact name) when there is one."""
         sql = """
@@ -172,10 +206,7 @@ class Context:
             GROUP BY 1, 2, 3, 4, 5, 6
             ORDER BY 2, 3, 4
         """
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            cols = [c.name for c in cursor.description]
-            return [dict(zip(cols, row, strict=True)) for row in cursor.fetchall()]
+        return [UsedName(*row) for row in _fetch(sql)]
 
     @cached_property
     def monitored_ids(self) -> set[int]:
@@ -209,10 +240,6 @@ class HealthCheck:
             infos = len(items) - failing_count
             return CheckOutcome(OK, ok + (f" ({infos} informational)" if infos else ""), items)
         return CheckOutcome(status, failing.format(n=failing_count), items)
-
-
-def _by_endpoint(flag: bool) -> str:
-    return ERROR if flag else WARN
 
 
 class ExpectedSourceMissing(HealthCheck):
@@ -250,19 +277,11 @@ class UnregisteredUsedObject(HealthCheck):
     def evaluate(self, ctx):
         items = []
         for u in ctx.used_names:
-            catalog = ctx.catalogs.get(u["source_id"])
-            name = (u["schema_name"], u["object_name"])
-            if u["object_id"] is None and catalog and catalog.reachable and name in catalog.relations:
-                detail = {
-                    "source": u["source_name"],
-                    "used_by": "code",
-                    "by_endpoint": u["by_endpoint"],
-                    "usages": u["usages"],
-                    "locations": u["locations"],
-                }
-                subject = f"{u['schema_name']}.{u['object_name']}"
+            catalog = ctx.catalogs.get(u.source_id)
+            name = (u.schema_name, u.object_name)
+            if u.object_id is None and catalog and catalog.reachable and name in catalog.relations:
                 items.append(
-                    Item(_by_endpoint(u["by_endpoint"]), subject, subject_type="name", detail=detail)
+                    Item(u.level, u.qualified_name, subject_type="name", detail=u.detail(used_by="code"))
                 )
         for key, origins in ctx.unknown_ledger_keys.items():
             name = _schema_and_name(key)
@@ -293,27 +312,17 @@ class UsedObjectMissing(HealthCheck):
     def evaluate(self, ctx):
         items = []
         for u in ctx.used_names:
-            catalog = ctx.catalogs.get(u["source_id"])
-            if u["object_id"] is not None:
-                missing = not u["exists_in_db"]
+            catalog = ctx.catalogs.get(u.source_id)
+            if u.object_id is not None:
+                missing = not u.exists_in_db
             elif catalog is None or not catalog.reachable:
                 continue  # cannot judge: source_unreachable reports it
             else:
-                missing = (u["schema_name"], u["object_name"]) not in catalog.relations
+                missing = (u.schema_name, u.object_name) not in catalog.relations
             if missing:
+                subject_type = "object" if u.object_id else "name"
                 items.append(
-                    Item(
-                        _by_endpoint(u["by_endpoint"]),
-                        f"{u['schema_name']}.{u['object_name']}",
-                        subject_type="object" if u["object_id"] else "name",
-                        object_id=u["object_id"],
-                        detail={
-                            "source": u["source_name"],
-                            "by_endpoint": u["by_endpoint"],
-                            "usages": u["usages"],
-                            "locations": u["locations"],
-                        },
-                    )
+                    Item(u.level, u.qualified_name, subject_type, object_id=u.object_id, detail=u.detail())
                 )
         return self.outcome(items, "Every object named in code exists.", "{n} referenced object(s) missing.")
 
