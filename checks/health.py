@@ -156,6 +156,11 @@ class Context:
             catalogs[source.pk] = SourceCatalog(source.pk, source.name, True, relations)
         return catalogs
 
+    def live_catalog(self, source_id: int) -> SourceCatalog | None:
+        """The source's catalog as read now; None when it is inactive or unreachable."""
+        catalog = self.catalogs.get(source_id)
+        return catalog if catalog and catalog.reachable else None
+
     @cached_property
     def unknown_ledger_keys(self) -> dict[str, list[str]]:
         """Ledger asset keys that no AssetLink maps to a registry object → their origins."""
@@ -277,9 +282,9 @@ class UnregisteredUsedObject(HealthCheck):
     def evaluate(self, ctx):
         items = []
         for u in ctx.used_names:
-            catalog = ctx.catalogs.get(u.source_id)
+            catalog = ctx.live_catalog(u.source_id)
             name = (u.schema_name, u.object_name)
-            if u.object_id is None and catalog and catalog.reachable and name in catalog.relations:
+            if u.object_id is None and catalog and name in catalog.relations:
                 items.append(
                     Item(u.level, u.qualified_name, subject_type="name", detail=u.detail(used_by="code"))
                 )
@@ -312,10 +317,10 @@ class UsedObjectMissing(HealthCheck):
     def evaluate(self, ctx):
         items = []
         for u in ctx.used_names:
-            catalog = ctx.catalogs.get(u.source_id)
+            catalog = ctx.live_catalog(u.source_id)
             if u.object_id is not None:
                 missing = not u.exists_in_db
-            elif catalog is None or not catalog.reachable:
+            elif catalog is None:
                 continue  # cannot judge: source_unreachable reports it
             else:
                 missing = (u.schema_name, u.object_name) not in catalog.relations
@@ -476,8 +481,8 @@ class MvNotPopulated(HealthCheck):
         )
         items = []
         for r in rows:
-            catalog = ctx.catalogs.get(r["source_id"])
-            if catalog and catalog.reachable:
+            catalog = ctx.live_catalog(r["source_id"])
+            if catalog:
                 rel = catalog.relations.get((r["schema_name"], r["object_name"]))
                 populated, origin = (rel.is_populated if rel else None), "catalog"
             else:
