@@ -44,7 +44,7 @@ from django.db.models import Q
 
 from checks.catalog import Relation, read_relations
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
-from checks.staleness import Staleness, object_staleness
+from checks.staleness import Staleness, iso, object_staleness
 from ledger import schedule
 from ledger.analytics import schedule_states
 from ledger.models import Pipeline
@@ -265,7 +265,7 @@ class ExpectedSourceMissing(HealthCheck):
                 ERROR,
                 f"{r['schema_name']}.{r['object_name']}",
                 object_id=r["id"],
-                detail={"source": r["source__name"], "last_seen_at": _iso(r["last_seen_at"])},
+                detail={"source": r["source__name"], "last_seen_at": iso(r["last_seen_at"])},
             )
             for r in rows
         ]
@@ -439,7 +439,7 @@ class MvRefreshStale(HealthCheck):
                 detail = s.detail() | {
                     "reasons": reasons,
                     "upstream": s.upstream_name,
-                    "upstream_watermark_at": _iso(s.upstream_watermark_at),
+                    "upstream_watermark_at": iso(s.upstream_watermark_at),
                 }
                 items.append(Item(WARN, s.qualified_name, object_id=s.object_id, detail=detail))
         return self.outcome(items, "Every materialized view is fresh.", "{n} materialized view(s) stale.")
@@ -458,7 +458,7 @@ class MvRefreshFailed(HealthCheck):
                 ERROR,
                 s.qualified_name,
                 object_id=s.object_id,
-                detail={"failed_at": _iso(s.last_refresh_at), "error": s.last_refresh_error or ""},
+                detail={"failed_at": iso(s.last_refresh_at), "error": s.last_refresh_error or ""},
             )
             for s in ctx.staleness
             if s.object_type == "matview" and s.last_refresh_status == "failed"
@@ -535,7 +535,7 @@ class SchemaChanged(HealthCheck):
                     "column": c["column_name"],
                     "old_type": c["old_type"],
                     "new_type": c["new_type"],
-                    "detected_at": _iso(c["detected_at"]),
+                    "detected_at": iso(c["detected_at"]),
                 }
             )
         items = [
@@ -599,7 +599,7 @@ class PipelineRunFailed(HealthCheck):
                 subject_type="pipeline",
                 detail={
                     "run": run_id,
-                    "ended_at": _iso(ended),
+                    "ended_at": iso(ended),
                     "error_type": etype,
                     "error_message": (msg or "")[:500],
                 },
@@ -631,9 +631,9 @@ class PipelineOverdue(HealthCheck):
                 detail={
                     "state": st.state,
                     "reason": st.reason,
-                    "expected_at": _iso(st.expected_at),
-                    "last_started_at": _iso(st.last_started_at),
-                    "running_since": _iso(st.running_since),
+                    "expected_at": iso(st.expected_at),
+                    "last_started_at": iso(st.last_started_at),
+                    "running_since": iso(st.running_since),
                 },
             )
             for p, st in schedule_states(ctx.now, Pipeline.objects.order_by("namespace", "name"))
@@ -673,7 +673,7 @@ class DataCheckFailed(HealthCheck):
                 detail={
                     "asset": key,
                     "check": check,
-                    "checked_at": _iso(at),
+                    "checked_at": iso(at),
                     "message": msg,
                     # a raw cursor returns jsonb as text
                     "metrics": json.loads(m) if isinstance(m, str) else m,
@@ -717,10 +717,6 @@ def _schema_and_name(key: str) -> tuple[str, str] | None:
     except InvalidName:
         return None
     return (parts[-2], parts[-1]) if len(parts) >= 2 else None
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
 
 
 CHECKS: dict[str, type[HealthCheck]] = {

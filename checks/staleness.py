@@ -189,17 +189,18 @@ class Staleness:
         """The evaluation's explanation, JSON-ready (violations and API rows)."""
         return {
             "decided_by": self.decided_by,
-            "last_signal_at": _iso(self.newest_at),
+            "last_signal_at": iso(self.newest_at),
             "age_hours": _hours(self.age),
             "allowed_hours": _hours(self.allowed_age),
             "allowed_by": self.allowed_by,
-            "watermark_at": _iso(self.watermark_at),
-            "last_write_at": _iso(self.last_write_at),
-            "last_refresh_at": _iso(self.last_refresh_success_at),
+            "watermark_at": iso(self.watermark_at),
+            "last_write_at": iso(self.last_write_at),
+            "last_refresh_at": iso(self.last_refresh_success_at),
         }
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """A timestamp as the check details and API rows carry it (JSON-ready, None kept)."""
     return value.isoformat() if value else None
 
 
