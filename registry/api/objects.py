@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Value
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -28,6 +29,67 @@ def actor_name(request: Request) -> str:
     if token.user_id:
         return f"{request.user.get_username()} (token:{token.name})"
     return f"token:{token.name}"
+
+
+# The list's default order. Unique per row: the natural key (source, schema, name).
+REGISTRY_ORDERING = ("source__name", "schema_name", "object_name")
+
+
+class RegistryPagination(LimitOffsetPagination):
+    """LimitOffsetPagination whose default-ordered pages come from the natural-key index.
+
+    `ORDER BY source.name, schema_name, object_name LIMIT 50` sorts every (filtered) row
+    of the join: 10,000 objects cost ~18 ms of PostgreSQL CPU per page, the bulk of the
+    request. Ordered by source name, a page is a run of consecutive rows of one source
+    (two at a source boundary), and within a source the unique index
+    `registry_object_natural_key (source_id, schema_name, object_name)` yields the rows in
+    order, so LIMIT/OFFSET stops after the page. The queries, whatever the registry size:
+    1. the count per source (sources in name order; their sum is the page's `count`),
+    2. the page's ids: an index scan per source the page spans (one, or more at a source
+       boundary), in one UNION ALL statement,
+    3. the rows (+ the view's prefetches), put back in the ids' order.
+    Any other ordering (`?ordering=`) takes DRF's path unchanged.
+    """
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if tuple(queryset.query.order_by) != REGISTRY_ORDERING:
+            return super().paginate_queryset(queryset, request, view)
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        per_source = list(queryset.order_by("source__name").values_list("source_id").annotate(n=Count("pk")))
+        self.count = sum(n for _, n in per_source)
+        if self.count > self.limit and self.template is not None:
+            self.display_page_controls = True
+        if self.count == 0 or self.offset > self.count:
+            return []
+        ids = self._page_ids(queryset, per_source)
+        rows = {obj.pk: obj for obj in queryset.filter(pk__in=ids).order_by()}
+        return [rows[pk] for pk in ids if pk in rows]  # a row deleted meanwhile is left out
+
+    def _page_ids(self, queryset: QuerySet, per_source: list[tuple[int, int]]) -> list[int]:
+        """The page's ids in list order: one index-ordered slice per source it spans, in one
+        UNION ALL; the outer ORDER BY sorts only the page's rows."""
+        parts = []
+        skip, want = self.offset, self.limit
+        for position, (source_id, n) in enumerate(per_source):
+            if skip >= n:
+                skip -= n
+                continue
+            in_source = queryset.filter(source_id=source_id).order_by("schema_name", "object_name")
+            fields = in_source.annotate(position=Value(position)).values_list(
+                "pk", "position", "schema_name", "object_name"
+            )
+            parts.append(fields[skip : skip + want])
+            want -= min(n - skip, want)
+            skip = 0
+            if want == 0:
+                break
+        if not parts:  # offset == count
+            return []
+        if len(parts) > 1:
+            parts = [parts[0].union(*parts[1:], all=True).order_by("position", "schema_name", "object_name")]
+        return [row[0] for row in parts[0]]
 
 
 @extend_schema_view(
@@ -56,7 +118,8 @@ class SourceRegistryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
         "last_verified_at",
         "updated_at",
     ]
-    ordering = ["source__name", "schema_name", "object_name"]
+    ordering = list(REGISTRY_ORDERING)
+    pagination_class = RegistryPagination
 
     def get_queryset(self) -> QuerySet[RegistryObject]:
         queryset = RegistryObject.objects.select_related("source").prefetch_related(
