@@ -74,8 +74,9 @@ def test_explicit_ordering_takes_the_plain_path(viewer_client, three_sources):
 
 
 def test_single_source_page_query_count(viewer_client, three_sources, django_assert_num_queries):
-    # session, user, the count per source, the page's ids (one index scan: the page lies
-    # in one source), the page with its source (JOIN), the upstream edges (prefetch)
-    with django_assert_num_queries(6):
+    # session, user, the registry's state (cache key), the count per source, the page's
+    # ids (one index scan: the page lies in one source), the page with its source (JOIN),
+    # the upstream edges (prefetch)
+    with django_assert_num_queries(7):
         body = page(viewer_client, offset=0, limit=5)
     assert len(body["results"]) == 5
