@@ -3,7 +3,8 @@
 Every value can be overridden by the usual GUNICORN_CMD_ARGS or command-line flags, and
 the sizing by the environment (WEB_WORKERS, WEB_THREADS, PORT).
 
-Why these defaults (measured with bench/health.py on 2 cores, see README/issue 4):
+Why these defaults (bench/health.py on 2 cores; 2-4 workers x 1-2 threads measured
+within noise of each other, the machine's other load dominating):
 - A request is mostly Python CPU (DRF, serializers) with a few short SQL round trips,
   so processes, not threads, give parallelism: one worker per core plus one, so a core
   is never idle while a worker waits on PostgreSQL. A second thread per worker overlaps
