@@ -1,0 +1,42 @@
+"""gunicorn settings for serving OpsHealth: `gunicorn -c deploy/gunicorn.conf.py opshealth.wsgi`.
+
+Every value can be overridden by the usual GUNICORN_CMD_ARGS or command-line flags, and
+the sizing by the environment (WEB_WORKERS, WEB_THREADS, PORT).
+
+Why these defaults (bench/health.py on 2 cores; 2-4 workers x 1-2 threads measured
+within noise of each other, the machine's other load dominating):
+- A request is mostly Python CPU (DRF, serializers) with a few short SQL round trips,
+  so processes, not threads, give parallelism: one worker per core plus one, so a core
+  is never idle while a worker waits on PostgreSQL. A second thread per worker overlaps
+  that wait without adding GIL contention worth measuring.
+- gthread keeps client connections alive (the sync worker closes every connection); a
+  dashboard or a load balancer reuses them.
+- preload_app: Django is imported once, before the fork, so workers start fast and
+  share the imported code's memory. Database connections are opened lazily after the
+  fork (Django opens none at import), so no connection is shared between processes.
+- Persistent database connections (DB_CONN_MAX_AGE): without them each request pays a
+  PostgreSQL backend fork and authentication, more than the queries of a small request.
+- No access log: a line per request costs a write and formatting under load; the
+  reverse proxy in front keeps the access log.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+# Before opshealth.settings is imported (preload): keep connections across requests.
+# Health checks in settings (CONN_HEALTH_CHECKS) replace a connection the server closed.
+os.environ.setdefault("DB_CONN_MAX_AGE", "60")
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("WEB_THREADS", 2))
+preload_app = True
+keepalive = 30
+timeout = 60
+graceful_timeout = 30
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "warning")

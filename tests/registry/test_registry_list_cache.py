@@ -1,0 +1,101 @@
+"""`/api/v1/ops/source-registry` pages are cached under the registry's state: a repeated
+request is served without building the page, and any write to objects, sources or
+dependencies (ORM, bulk, raw SQL) is seen by the next request."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from registry.api.objects import registry_state
+from registry.models import RegistryObject, Source
+from tests.factories.registry import DependencyFactory, RegistryObjectFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/ops/source-registry"
+
+
+@pytest.fixture
+def orders() -> RegistryObject:
+    return RegistryObjectFactory(schema_name="canon", object_name="orders")
+
+
+def row(client, name: str = "canon.orders") -> dict:
+    response = client.get(URL, {"limit": 50})
+    assert response.status_code == 200
+    return next(r for r in response.json()["results"] if r["qualified_name"] == name)
+
+
+def test_repeated_page_is_served_from_the_cache(viewer_client, orders, django_assert_num_queries):
+    first = viewer_client.get(URL, {"limit": 50}).json()
+
+    # session, user, the registry's state; nothing else
+    with django_assert_num_queries(3):
+        again = viewer_client.get(URL, {"limit": 50}).json()
+    assert again == first
+
+
+def test_orm_raw_and_bulk_writes_are_seen_by_the_next_request(viewer_client, orders):
+    assert row(viewer_client)["notes"] == ""
+
+    RegistryObject.objects.filter(pk=orders.pk).update(notes="queryset update")
+    assert row(viewer_client)["notes"] == "queryset update"
+
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_registryobject SET notes = 'raw sql' WHERE id = %s", [orders.pk])
+    assert row(viewer_client)["notes"] == "raw sql"
+
+    orders.notes = "bulk"
+    RegistryObject.objects.bulk_update([orders], ["notes"])
+    assert row(viewer_client)["notes"] == "bulk"
+
+
+def test_dependency_and_source_changes_are_seen(viewer_client, orders):
+    assert row(viewer_client)["depends_on"] == []
+
+    DependencyFactory(
+        upstream=RegistryObjectFactory(schema_name="raw", object_name="orders"), downstream=orders
+    )
+    assert row(viewer_client)["depends_on"] == ["raw.orders"]
+
+    Source.objects.filter(pk=orders.source_id).update(name="renamed")
+    assert row(viewer_client)["source"] == "renamed"
+
+    RegistryObject.objects.filter(pk=orders.pk).delete()
+    assert viewer_client.get(URL).json()["count"] == 1  # raw.orders remains
+
+
+def test_staff_override_patch_is_seen_by_the_next_list(staff_client, viewer_client, orders):
+    assert row(viewer_client)["overrides"] == {}
+
+    response = staff_client.patch(f"{URL}/{orders.pk}", {"is_critical": True}, format="json")
+
+    assert response.status_code == 200
+    listed = row(viewer_client)
+    assert listed["overrides"] == {"is_critical": True}
+    assert listed["effective_critical"] is True
+
+
+def test_state_changes_with_every_write_statement_and_not_on_reads(orders):
+    before = registry_state()
+    list(RegistryObject.objects.all())
+    assert registry_state() == before
+
+    RegistryObject.objects.filter(pk=orders.pk).update(notes="x")
+    after_one = registry_state()
+    RegistryObject.objects.filter(pk=orders.pk).update(notes="y")
+
+    assert len({before, after_one, registry_state()}) == 3
+
+
+def test_pages_filters_and_invalid_filters(viewer_client, orders):
+    RegistryObjectFactory(schema_name="mart", object_name="sales", criticality="critical")
+    viewer_client.get(URL, {"limit": 50})
+
+    critical = viewer_client.get(URL, {"criticality": "critical"}).json()
+    assert [r["qualified_name"] for r in critical["results"]] == ["mart.sales"]
+    assert viewer_client.get(URL, {"limit": 1, "offset": 1}).json()["results"][0]["qualified_name"] == (
+        "mart.sales"
+    )
+    for _ in range(2):  # an error is never cached as a page
+        assert viewer_client.get(URL, {"criticality": "urgent"}).status_code == 400
