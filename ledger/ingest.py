@@ -18,6 +18,7 @@ constant number of statements whatever the batch size:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -25,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+import psycopg
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from ledger import state
@@ -145,6 +147,36 @@ def is_uuid(value: str) -> bool:
     return True
 
 
+DEADLOCK_ATTEMPTS = 5
+
+
+def retry_on_deadlock(fn):
+    """Run `fn` (which opens the outermost transaction) again when PostgreSQL aborts
+    it as a deadlock victim.
+
+    Concurrent batches lock runs in key order, but a batch that meets runs committed by
+    another one after its first snapshot locks those in a second statement, out of
+    that order, so two batches can still wait on each other. PostgreSQL then aborts
+    one; ingestion is idempotent, so applying the same events again, on top of what
+    the other committed, gives the same ledger. Inside a caller's transaction nothing
+    can be retried: the error goes up to whoever owns the transaction.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except OperationalError as exc:
+                deadlock = isinstance(exc.__cause__, psycopg.errors.DeadlockDetected)
+                if not deadlock or connection.in_atomic_block or attempt == DEADLOCK_ATTEMPTS:
+                    raise
+                logger.warning("ingestion was a deadlock victim; retrying (attempt %d)", attempt + 1)
+
+    return wrapper
+
+
+@retry_on_deadlock
 def ingest_events(events: list[RunEvent]) -> list[Outcome]:
     """Apply `events` in one transaction; returns one outcome per event, in order."""
     if not events:

@@ -271,6 +271,7 @@ def _test_checks(facets: dict, outputs: list[dict], job: dict) -> list[ingest.Ch
     return list(checks.values())
 
 
+@ingest.retry_on_deadlock
 def accept(payloads: list[dict]) -> list[Accepted]:
     """Store and apply already-validated payloads in one transaction.
 

@@ -4,6 +4,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import OperationalError, connection, transaction
 
 from ledger.ingest import (
     CREATED,
@@ -14,8 +15,9 @@ from ledger.ingest import (
     RunEvent,
     WatermarkIn,
     ingest_events,
+    retry_on_deadlock,
 )
-from ledger.models import Pipeline, Run, RunAsset, Watermark
+from ledger.models import Client, Pipeline, Run, RunAsset, Watermark
 from ledger.state import OTHER
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -162,3 +164,38 @@ def test_batch_of_many_runs_takes_a_constant_number_of_queries(django_assert_num
     # no savepoint: the test's transaction is the caller's)
     with django_assert_num_queries(4):
         ingest_events(events)
+
+
+def test_a_deadlock_victim_is_retried_and_applied_once(transactional_db):
+    """PostgreSQL aborts one of two deadlocked ingestions; the victim runs again."""
+    attempts = []
+
+    @retry_on_deadlock
+    def ingest_once():
+        with transaction.atomic():
+            attempts.append(1)
+            with connection.cursor() as cur:
+                cur.execute(
+                    "INSERT INTO ledger_client (name, description, created_at) VALUES ('c', '', now())"
+                )
+                if len(attempts) == 1:
+                    # The server's own deadlock error (SQLSTATE 40P01), as the victim gets it.
+                    cur.execute("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
+
+    ingest_once()
+    assert len(attempts) == 2
+    assert Client.objects.filter(name="c").count() == 1
+
+
+def test_a_deadlock_inside_a_callers_transaction_is_not_retried(db):
+    attempts = []
+
+    @retry_on_deadlock
+    def ingest_inside():
+        attempts.append(1)
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
+
+    with pytest.raises(OperationalError):
+        ingest_inside()
+    assert attempts == [1]
