@@ -41,6 +41,7 @@ from functools import cached_property
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
+from django.urls import reverse
 
 from checks.catalog import Relation, read_relations
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
@@ -225,13 +226,13 @@ class Context:
 class HealthCheck:
     check_key: str = ""
     severity: str = "warning"  # declared: info | warning | error
-    tab: str = "checks"  # the dashboard tab the drilldown opens
     description: str = ""
     remedy: str = ""  # what would turn it green
 
     @property
     def drilldown_url(self) -> str:
-        return f"/ops/health?tab={self.tab}&check={self.check_key}"
+        """The check's offending items (the API drilldown; the dashboard links here too)."""
+        return reverse("ops-health-check-detail", kwargs={"check_key": self.check_key})
 
     def evaluate(self, ctx: Context) -> CheckOutcome:
         raise NotImplementedError
@@ -250,7 +251,6 @@ class HealthCheck:
 class ExpectedSourceMissing(HealthCheck):
     check_key = "expected_source_missing"
     severity = "error"
-    tab = "registry"
     description = "An object marked expected (is_expected) is gone from its database."
     remedy = "Restore the missing objects, or clear their is_expected override"
 
@@ -275,7 +275,6 @@ class ExpectedSourceMissing(HealthCheck):
 class UnregisteredUsedObject(HealthCheck):
     check_key = "unregistered_used_object"
     severity = "warning"
-    tab = "registry"
     description = "Code or run events use an object that exists in a source but not in the registry."
     remedy = "Include their schemas in the source (then discover), or add resolver rules"
 
@@ -310,7 +309,6 @@ class UnregisteredUsedObject(HealthCheck):
 class UsedObjectMissing(HealthCheck):
     check_key = "used_object_missing"
     severity = "warning"
-    tab = "registry"
     description = "Code references an object that does not exist."
     remedy = "Create the missing objects or remove the code that references them"
 
@@ -335,7 +333,6 @@ class UsedObjectMissing(HealthCheck):
 class MonitoredNotInHealthViews(HealthCheck):
     check_key = "monitored_not_in_health_views"
     severity = "warning"
-    tab = "registry"
     description = "health_enabled but nothing measures it: no watermark, no run asset, no data check."
     remedy = "Log watermarks or runs for them (RunLogger), add a data check, or disable health"
 
@@ -365,7 +362,6 @@ class MonitoredNotInHealthViews(HealthCheck):
 class HealthViewSourceUnknown(HealthCheck):
     check_key = "health_view_source_unknown"
     severity = "warning"
-    tab = "raw"
     description = "A watermark, run asset or check result names an asset unknown to the registry."
     remedy = "Add resolver rules mapping these keys, or register the objects"
 
@@ -382,7 +378,6 @@ class HealthViewSourceUnknown(HealthCheck):
 class RawSourceStaleAffectingCritical(HealthCheck):
     check_key = "raw_source_stale_affecting_critical"
     severity = "warning"
-    tab = "raw"
     description = "A stale RAW object feeds, transitively, a critical object."
     remedy = "Reload the stale RAW objects"
 
@@ -419,7 +414,6 @@ class RawSourceStaleAffectingCritical(HealthCheck):
 class MvRefreshStale(HealthCheck):
     check_key = "mv_refresh_stale"
     severity = "warning"
-    tab = "mv"
     description = "A materialized view not refreshed within its schedule, or older than its inputs."
     remedy = "Run refresh_matviews (and check its schedule)"
 
@@ -448,7 +442,6 @@ class MvRefreshStale(HealthCheck):
 class MvRefreshFailed(HealthCheck):
     check_key = "mv_refresh_failed"
     severity = "error"
-    tab = "mv"
     description = "The last refresh of a materialized view failed."
     remedy = "Fix and re-run the failed refreshes"
 
@@ -471,7 +464,6 @@ class MvRefreshFailed(HealthCheck):
 class MvNotPopulated(HealthCheck):
     check_key = "mv_not_populated"
     severity = "error"
-    tab = "mv"
     description = "A materialized view exists but is not populated (read live from the catalog)."
     remedy = "Refresh them (REFRESH MATERIALIZED VIEW without CONCURRENTLY)"
 
@@ -505,7 +497,6 @@ class MvNotPopulated(HealthCheck):
 class SchemaChanged(HealthCheck):
     check_key = "schema_changed"
     severity = "warning"
-    tab = "registry"
     description = "Columns changed at a recent discovery (removed/type changed: WARN; added: INFO)."
     remedy = "Review the changes; they leave this list after the schema-change window"
 
@@ -555,7 +546,6 @@ class SchemaChanged(HealthCheck):
 class FreshnessSlaBreach(HealthCheck):
     check_key = "freshness_sla_breach"
     severity = "warning"
-    tab = "raw"
     description = "A monitored object's newest signal is older than its allowed age (ERROR when critical)."
     remedy = "Reload the objects, or correct their max_staleness / refresh schedule"
 
@@ -572,7 +562,6 @@ class FreshnessSlaBreach(HealthCheck):
 class PipelineRunFailed(HealthCheck):
     check_key = "pipeline_run_failed"
     severity = "error"
-    tab = "runs"
     description = "The latest finished run of a pipeline failed."
     remedy = "Fix and re-run the failed pipelines"
 
@@ -614,7 +603,6 @@ class PipelineRunFailed(HealthCheck):
 class PipelineOverdue(HealthCheck):
     check_key = "pipeline_overdue"
     severity = "warning"
-    tab = "runs"
     description = (
         "A scheduled pipeline is late or missing (no run within schedule + grace, as cron monitors "
         "judge it), or a run is past its max duration."
@@ -645,7 +633,6 @@ class PipelineOverdue(HealthCheck):
 class DataCheckFailed(HealthCheck):
     check_key = "data_check_failed"
     severity = "error"
-    tab = "checks"
     description = "The latest error-severity result of a data check on an asset failed."
     remedy = "Fix the data, then re-run the failing data checks"
 
@@ -687,7 +674,6 @@ class DataCheckFailed(HealthCheck):
 class SourceUnreachable(HealthCheck):
     check_key = "source_unreachable"
     severity = "error"
-    tab = "registry"
     description = "An active source cannot be reached now (ERROR), or its last discovery failed (WARN)."
     remedy = "Fix the connection (DSN, network, credentials) or the discovery error"
 

@@ -182,10 +182,10 @@ class MttrView(APIView):
 class FlakyRankingView(APIView):
     permission_classes = [HasScope]
 
-    @extend_schema(parameters=[s.WindowQuerySerializer], responses=s.FlakyRankingSerializer)
+    @extend_schema(parameters=[s.FlakyQuerySerializer], responses=s.FlakyRankingSerializer)
     def get(self, request):
         """Pipelines ranked by flakiness, with the evidence and the thresholds applied."""
-        days = _window(request)["days"]
+        days = _window(request, s.FlakyQuerySerializer)["days"]
         criteria = analytics.FlakyCriteria.from_settings()
         ranking = analytics.flaky_ranking(timezone.now() - timedelta(days=days), criteria)
         data = {"days": days, "criteria": criteria, "pipelines": ranking}

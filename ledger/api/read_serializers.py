@@ -229,6 +229,12 @@ class WindowQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=3660, default=7)
 
 
+class FlakyQuerySerializer(serializers.Serializer):
+    # Flakiness needs a sample: a daily pipeline has too few runs in a week to be judged
+    # (OPSHEALTH_FLAKY_MIN_SAMPLE), so the ranking looks back a month by default.
+    days = serializers.IntegerField(min_value=1, max_value=3660, default=30)
+
+
 class FailureRateQuerySerializer(WindowQuerySerializer):
     by = serializers.ChoiceField(choices=["pipeline", "client", "overall"], default="overall")
 

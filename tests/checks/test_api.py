@@ -110,7 +110,10 @@ def test_health_checks_lists_every_check_of_the_latest_evaluation(viewer_client,
     assert all(set(c) == CHECK_ROW for c in body["checks"])
     failed = next(c for c in body["checks"] if c["check_key"] == "mv_refresh_failed")
     assert (failed["status"], failed["severity"], failed["offending_count"]) == ("ERROR", "error", 1)
-    assert failed["drilldown_url"] == "/ops/health?tab=mv&check=mv_refresh_failed"
+    assert failed["drilldown_url"] == "/api/v1/ops/health-checks/mv_refresh_failed"
+    # The drilldown answers, with the offending item.
+    drilldown = viewer_client.get(failed["drilldown_url"]).json()
+    assert drilldown["count"] == 1 and drilldown["results"][0]["check_key"] == "mv_refresh_failed"
 
 
 def test_health_check_detail_is_the_drilldown_with_its_offending_items(viewer_client, platform):

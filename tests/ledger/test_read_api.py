@@ -418,3 +418,8 @@ def test_bad_cursor_or_limit_is_400(read_client, db):
     }
     assert read_client.get(f"{API}/check-results", {"cursor": "bm9wZQ=="}).status_code == 400
     assert read_client.get(f"{API}/runs", {"limit": "zero"}).status_code == 400
+
+
+def test_flaky_ranking_looks_back_a_month_by_default(read_client, db):
+    # A daily pipeline has 7 runs in a week: below the minimum sample, never judged.
+    assert read_client.get(f"{API}/flaky").json()["days"] == 30
