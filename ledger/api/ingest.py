@@ -122,17 +122,21 @@ def _run_pks(validated: list[dict]) -> None:
         v["run_pk"] = found.get(run_id)
 
 
+def _validated_items(request, serializer_class, name: str) -> list[dict]:
+    """The request's items (see `_items`), validated, with run ids resolved (400 when bad)."""
+    ser = serializer_class(data=_items(request.data, name, MAX_BULK_EVENTS), many=True)
+    ser.is_valid(raise_exception=True)
+    validated = [dict(v) for v in ser.validated_data]
+    _run_pks(validated)
+    return validated
+
+
 class WatermarkIngestView(IngestView):
     """Advance watermarks (monotonic: an older timestamp never moves one back)."""
 
     @extend_schema(request=StandaloneWatermarkSerializer(many=True), responses={200: dict})
     def post(self, request):
-        ser = StandaloneWatermarkSerializer(
-            data=_items(request.data, "watermarks", MAX_BULK_EVENTS), many=True
-        )
-        ser.is_valid(raise_exception=True)
-        validated = [dict(v) for v in ser.validated_data]
-        _run_pks(validated)
+        validated = _validated_items(request, StandaloneWatermarkSerializer, "watermarks")
         ingest.advance_watermarks([ingest.WatermarkIn(**v) for v in validated])
         return Response({"count": len(validated)})
 
@@ -142,11 +146,6 @@ class CheckResultIngestView(IngestView):
 
     @extend_schema(request=StandaloneCheckSerializer(many=True), responses={201: dict})
     def post(self, request):
-        ser = StandaloneCheckSerializer(
-            data=_items(request.data, "check_results", MAX_BULK_EVENTS), many=True
-        )
-        ser.is_valid(raise_exception=True)
-        validated = [dict(v) for v in ser.validated_data]
-        _run_pks(validated)
+        validated = _validated_items(request, StandaloneCheckSerializer, "check_results")
         ingest.insert_checks([ingest.CheckIn(**v) for v in validated])
         return Response({"count": len(validated)}, status=status.HTTP_201_CREATED)
