@@ -1,11 +1,19 @@
 """Ingestion throughput: runs/bulk, single POSTs and /api/v1/lineage, beside the raw
 PostgreSQL ceiling (a batched INSERT … ON CONFLICT of the same rows).
 
-    .venv/bin/python bench/ingest.py [--runs 3000] [--single-runs 400] [--repeat 3] [--workers 4] [--clients 8]
+    .venv/bin/python bench/ingest.py [--runs 3000] [--repeat 3] [--workers 4] [--clients 8]
+                                     [--load auto|wrk|python] [--seconds 10] [--single-runs 400]
 
 Uses the embedded PostgreSQL with a database of its own (`opshealth_bench`, or
 OPSHEALTH_DB_NAME) and a real HTTP server (gunicorn, DEBUG off). Every phase writes
 fresh runs (START then COMPLETE/success events), so nothing is a duplicate no-op.
+
+The one-event-per-request phases are driven by `wrk` when it is installed
+(`apt-get install wrk`; bench/wrk_events.lua makes the events) for --seconds each,
+else by --clients Python threads posting --single-runs runs. wrk is C and takes little
+of the two cores the server needs; the threads took a fifth of them. For those phases
+the server's CPU time per event (gunicorn + PostgreSQL backends) is printed too: it
+does not move with the machine's other load, the rate does.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -40,6 +49,7 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from serving import cpu_seconds, run_wrk, server_pids  # noqa: E402  (bench/serving.py)
 
 from ledger.models import ApiToken  # noqa: E402
 
@@ -185,16 +195,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3000, help="runs per phase (2 events each)")
     parser.add_argument(
-        "--single-runs", type=int, default=400, help="runs for the one-event-per-request phases"
+        "--single-runs", type=int, default=400, help="runs per one-event phase with --load python"
     )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto", help="one-event load")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each wrk phase")
     args = parser.parse_args()
+    if args.load == "auto":
+        args.load = "wrk" if shutil.which("wrk") else "python"
 
     call_command("migrate", verbosity=0)
     _, token = ApiToken.issue(f"bench-{uuid.uuid4().hex[:8]}", ApiToken.SCOPE_INGEST)
     proc, base = start_server(args.workers)
+    args.gunicorn_pid = proc.pid
     rounds: dict[str, list[float]] = {}
     try:
         # Warm up (workers import, first pipelines exist).
@@ -211,14 +226,40 @@ def main() -> None:
     ceiling_rate = results[CEILING]
     # The batched paths use one client, like the ceiling's one connection; the
     # one-event paths use --clients concurrent clients.
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat} rounds")
-    print(f"{'path':48} {'events/s':>10} {'of ceiling':>10}  {'min-max':>13}")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat} rounds; "
+        f"one-event load: {args.load} ({args.clients} connections)"
+    )
+    print(f"{'path':48} {'events/s':>10} {'of ceiling':>10}  {'min-max':>13}  server CPU/event")
     for name, rate in results.items():
         spread = f"{min(rounds[name]):.0f}-{max(rounds[name]):.0f}"
-        print(f"{name:48} {rate:10.0f} {rate / ceiling_rate:10.1%}  {spread:>13}")
+        cpu = f"{statistics.median(CPU[name]):.2f} ms" if name in CPU else ""
+        print(f"{name:48} {rate:10.0f} {rate / ceiling_rate:10.1%}  {spread:>13}  {cpu:>16}")
 
 
 CEILING = "raw PostgreSQL ceiling (executemany, 1 tx)"
+CPU: dict[str, list[float]] = {}  # phase -> server CPU ms per event, per round
+
+
+def post_singles(base: str, token: str, path: str, kind: str, args) -> float:
+    """One event per request, from wrk or Python threads; events/s."""
+    if args.load == "python":
+        bodies = (
+            rest_events(uuid.uuid4().hex[:8], args.single_runs)
+            if kind == "rest"
+            else ol_events(args.single_runs)
+        )
+        return post_all(base, token, path, bodies, args.clients)
+    web, db = server_pids(args.gunicorn_pid, connection.settings_dict["NAME"])
+    before = cpu_seconds(web + db)
+    cmd = ["wrk", "-t", "2", "-c", str(args.clients), "-d", f"{args.seconds:g}s", "--timeout", "30s"]
+    cmd += ["-H", f"Authorization: Bearer {token}", "-s", str(ROOT / "bench" / "wrk_events.lua")]
+    f = run_wrk([*cmd, base + path, "--", uuid.uuid4().hex[:8], kind])
+    if f["non2xx"] or f["socket_errors"]:
+        raise RuntimeError(f"{path}: {f['non2xx']} non-2xx answers, {f['socket_errors']} socket errors")
+    name = f"POST {path.removeprefix('/api/v1')} (one event/request)"
+    CPU.setdefault(name, []).append((cpu_seconds(web + db) - before) * 1000 / f["requests"])
+    return f["requests"] / (f["duration_us"] / 1e6)
 
 
 def one_round(base: str, token: str, args) -> dict[str, float]:
@@ -227,13 +268,11 @@ def one_round(base: str, token: str, args) -> dict[str, float]:
     results["POST /ledger/runs/bulk (1,000/request)"] = post_all(
         base, token, "/api/v1/ledger/runs/bulk", bulk, 1
     )
-    single = rest_events(uuid.uuid4().hex[:8], args.single_runs)
-    results["POST /ledger/runs (one event/request)"] = post_all(
-        base, token, "/api/v1/ledger/runs", single, args.clients
+    results["POST /ledger/runs (one event/request)"] = post_singles(
+        base, token, "/api/v1/ledger/runs", "rest", args
     )
-    lineage = ol_events(args.single_runs)
-    results["POST /lineage (one event/request)"] = post_all(
-        base, token, "/api/v1/lineage", lineage, args.clients
+    results["POST /lineage (one event/request)"] = post_singles(
+        base, token, "/api/v1/lineage", "lineage", args
     )
     batch = chunks(ol_events(args.runs), 1000)
     results["POST /lineage/batch (1,000/request)"] = post_all(base, token, "/api/v1/lineage/batch", batch, 1)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
 from django.db import OperationalError, connection, transaction
@@ -73,6 +74,10 @@ class WatermarkIn:
     namespace: str | None = None
     run_pk: int | None = None
 
+    @property
+    def normalized_key(self) -> str:
+        return normalize_asset_key(self.asset_key, self.namespace)
+
 
 @dataclass
 class CheckIn:
@@ -86,6 +91,10 @@ class CheckIn:
     checked_at: datetime | None = None
     namespace: str | None = None
     run_pk: int | None = None
+
+    @property
+    def normalized_key(self) -> str:
+        return normalize_asset_key(self.asset_key, self.namespace)
 
 
 @dataclass
@@ -139,14 +148,6 @@ class Outcome:
     anomaly: dict | None = None
 
 
-def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
-
-
 DEADLOCK_ATTEMPTS = 5
 
 
@@ -184,52 +185,263 @@ def ingest_events(events: list[RunEvent]) -> list[Outcome]:
     # savepoint=False: inside a caller's transaction (OpenLineage) a savepoint would
     # cost two round trips and buy nothing: any error aborts the whole request.
     with transaction.atomic(savepoint=False):
-        pipeline_ids = _upsert_pipelines(events)
-        run_keys: dict[tuple[int, str], RunEvent] = {}
-        for ev in events:
-            if ev.parent:
-                pkey = (pipeline_ids[(ev.parent.namespace, ev.parent.pipeline)], ev.parent.external_run_id)
-                run_keys.setdefault(pkey, ev)
-        for ev in events:
-            run_keys[(pipeline_ids[ev.key], ev.external_run_id)] = ev
-        created, runs = _insert_and_lock_runs(run_keys)
-        outcomes = _fold(events, pipeline_ids, runs, created)
-        keys = _write_children(events, pipeline_ids, runs)
+        batch = _Batch(events)
+        batch.lock()
+        batch.fold()
+        batch.insert_new_runs()
+        keys = batch.write()
     _announce(keys)
-    return outcomes
+    return batch.outcomes  # type: ignore[return-value]
 
 
-def _fold(events, pipeline_ids, runs, created) -> list[Outcome]:
-    changed: dict[int, Run] = {}
-    seen: set[int] = set()
-    outcomes: list[Outcome | None] = [None] * len(events)
-    # Event-time order (then START before RUNNING before terminal) within the batch;
-    # the state rules make arrival order irrelevant across batches.
-    order = sorted(range(len(events)), key=lambda i: (events[i].event_time, _rank(events[i].status)))
-    for i in order:
-        ev = events[i]
-        run = runs[(pipeline_ids[ev.key], ev.external_run_id)]
-        if ev.parent:
-            parent = runs[
-                (pipeline_ids[(ev.parent.namespace, ev.parent.pipeline)], ev.parent.external_run_id)
+RunKey = tuple[str, str, str]  # namespace, pipeline, external run id
+
+
+def _run_key(ev: RunEvent) -> RunKey:
+    return (ev.namespace, ev.pipeline, ev.external_run_id)
+
+
+def _parent_key(ev: RunEvent) -> RunKey:
+    return (ev.parent.namespace, ev.parent.pipeline, ev.parent.external_run_id)
+
+
+# The same test as the INSERT's former `~*` (hyphens optional, any case).
+_UUID_LIKE = re.compile(r"^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$", re.IGNORECASE)
+_RUN_FIELDS = [f for f in Run._meta.concrete_fields]
+_RUN_SELECT = ", ".join(f"r.{f.column}" for f in _RUN_FIELDS)
+
+
+class _LockKey(NamedTuple):
+    ns: str
+    n: str
+    ext: str
+    client: str
+
+
+_LOCK_KEY_COLUMNS = [("ns", "text"), ("n", "text"), ("ext", "text"), ("client", "text")]
+
+
+class _Batch:
+    """One batch through the four steps of `ingest_events`.
+
+    `runs` maps every run key of the batch (parents included) to its `Run`: the row
+    locked by `lock()`, or a new unsaved one (pk None) that `fold()` fills from its
+    events and `insert_new_runs()` inserts with its final state, so a new run costs
+    one INSERT, not an INSERT and an UPDATE.
+    """
+
+    def __init__(self, events: list[RunEvent]):
+        self.events = events
+        # Event-time order (then START before RUNNING before terminal) within the batch;
+        # the state rules make arrival order irrelevant across batches.
+        self.order = sorted(range(len(events)), key=lambda i: (events[i].event_time, _rank(events[i].status)))
+        keys: dict[RunKey, None] = {}
+        for i in self.order:
+            ev = events[i]
+            if ev.parent:
+                keys.setdefault(_parent_key(ev))
+            keys.setdefault(_run_key(ev))
+        self.keys = sorted(keys)  # one lock order for every writer
+        self.runs: dict[RunKey, Run] = {}
+        self.new: set[RunKey] = set()  # runs this batch inserts
+        self.dirty: set[RunKey] = set()  # existing runs to write back
+        self.outcomes: list[Outcome | None] = [None] * len(events)
+
+    def lock(self) -> None:
+        """Read the pipelines and lock the existing runs (one statement). A pipeline
+        seen for the first time, or a client to link, costs `_upsert_pipelines` too."""
+        rows = self._lock_rows()
+        if any(pid is None or linkable for ns, n, _, pid, linkable, _ in rows):
+            pipelines = _upsert_pipelines(self.events)
+            if any(pid is None and not pipelines[(ns, n)][1] for ns, n, _, pid, _, _ in rows):
+                # Created by a concurrent batch since the read: it may have runs too.
+                rows = self._lock_rows()
+            else:
+                # Pipelines created here have no runs yet: all of theirs are new.
+                rows = [
+                    (ns, n, ext, pid or pipelines[(ns, n)][0], cid, v) for ns, n, ext, pid, cid, v in rows
+                ]
+        first_trigger: dict[RunKey, str] = {}
+        for i in self.order:
+            first_trigger.setdefault(_run_key(self.events[i]), self.events[i].triggered_by)
+        for ns, n, ext, pid, _, values in rows:
+            key = (ns, n, ext)
+            if values[0] is not None:
+                self.runs[key] = _run_from_row(values)
+            else:
+                self.new.add(key)
+                self.runs[key] = Run(
+                    pipeline_id=pid,
+                    external_run_id=ext,
+                    external_run_id_is_uuid=bool(_UUID_LIKE.match(ext)),
+                    triggered_by=first_trigger.get(key, "api"),
+                )
+
+    def _lock_rows(self) -> list[tuple]:
+        """(namespace, pipeline, run id, pipeline id, client to create or link, run row)
+        for every run key; a run row of NULLs when the run does not exist."""
+        clients: dict[tuple[str, str], str] = {}
+        for ev in self.events:
+            if ev.client:
+                clients.setdefault((ev.namespace, ev.pipeline), ev.client)
+        keys = [_LockKey(*k, clients.get(k[:2], "")) for k in self.keys]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                WITH v AS (
+                    SELECT v.ns, v.n, v.ext, p.id AS pid,
+                           v.client <> '' AND (p.client_id IS NULL OR c.id IS NULL) AS linkable
+                    FROM {recordset(_LOCK_KEY_COLUMNS)}
+                    LEFT JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
+                    LEFT JOIN ledger_client c ON c.name = v.client
+                ),
+                locked AS (
+                    SELECT {_RUN_SELECT} FROM ledger_run r
+                    JOIN v ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
+                    ORDER BY r.pipeline_id, r.external_run_id
+                    FOR UPDATE OF r
+                )
+                SELECT v.ns, v.n, v.ext, v.pid, v.linkable, r.*
+                FROM v LEFT JOIN locked r ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
+                """,
+                [json_rows(keys, _LOCK_KEY_COLUMNS)],
+            )
+            return [(*row[:5], row[5:]) for row in cur.fetchall()]
+
+    def fold(self, only: set[RunKey] | None = None) -> None:
+        """Apply the events (all, or those of the runs in `only`) to their runs."""
+        seen: set[RunKey] = set()
+        for i in self.order:
+            ev = self.events[i]
+            key = _run_key(ev)
+            if only is not None and key not in only:
+                continue
+            run = self.runs[key]
+            if ev.parent:
+                ev.parent_run_id = self.runs[_parent_key(ev)].pk  # None while the parent is new
+            t = state.apply_event(run, ev)
+            if t.changed and key not in self.new:
+                self.dirty.add(key)
+            first_of_new = key in self.new and key not in seen
+            seen.add(key)
+            status = CREATED if first_of_new else (UPDATED if t.changed else DUPLICATE)
+            self.outcomes[i] = Outcome(status, run, t.anomaly)
+
+    def insert_new_runs(self) -> None:
+        """Insert the new runs with their folded state. A run that a concurrent batch
+        inserted after `lock()` read is locked now and the events are applied to it
+        instead; a new parent's id, known only now, is linked by applying its
+        children's events again (a duplicate changes nothing else)."""
+        if not self.new:
+            return
+        keys = sorted(self.new)
+        runs = [self.runs[k] for k in keys]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                INSERT INTO ledger_run ({_NEW_RUN_NAMES}, created_at, updated_at)
+                SELECT {_NEW_RUN_NAMES}, now(), now() FROM {recordset(_NEW_RUN_COLUMNS)}
+                ORDER BY pipeline_id, external_run_id
+                ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
+                RETURNING id, pipeline_id, external_run_id
+                """,
+                [json_rows(runs, _NEW_RUN_COLUMNS)],
+            )
+            inserted = {(pid, ext): pk for pk, pid, ext in cur.fetchall()}
+        lost = set()
+        for key, run in zip(keys, runs, strict=True):
+            run.pk = inserted.get((run.pipeline_id, run.external_run_id))
+            if run.pk is None:
+                lost.add(key)
+        if lost:
+            self._relock(lost)
+        orphans = {
+            _run_key(ev)
+            for ev in self.events
+            if ev.parent and ev.parent_run_id is None and _run_key(ev) not in lost
+        }
+        self.new -= lost
+        if lost or orphans:
+            self.fold(only=lost)
+            self._link_parents(orphans)
+
+    def _relock(self, keys: set[RunKey]) -> None:
+        runs = [self.runs[k] for k in sorted(keys)]
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""
+                SELECT {_RUN_SELECT} FROM ledger_run r
+                JOIN {recordset(_RUN_KEY_COLUMNS)}
+                  ON r.pipeline_id = v.pipeline_id AND r.external_run_id = v.external_run_id
+                ORDER BY r.pipeline_id, r.external_run_id
+                FOR UPDATE OF r
+                """,
+                [json_rows(runs, _RUN_KEY_COLUMNS)],
+            )
+            found = {(r.pipeline_id, r.external_run_id): r for r in map(_run_from_row, cur.fetchall())}
+        for key in keys:
+            old = self.runs[key]
+            self.runs[key] = found[(old.pipeline_id, old.external_run_id)]
+
+    def _link_parents(self, keys: set[RunKey]) -> None:
+        for i in self.order:
+            ev = self.events[i]
+            key = _run_key(ev)
+            if ev.parent and key in keys:
+                ev.parent_run_id = self.runs[_parent_key(ev)].pk
+                if state.apply_event(self.runs[key], ev).changed:
+                    self.dirty.add(key)
+
+    def write(self) -> set[str]:
+        """Write back the changed existing runs and every child row in one statement;
+        returns the normalized asset keys written."""
+        assets: dict[tuple[int, str, str], tuple[datetime, AssetIn]] = {}
+        watermarks: list[WatermarkIn] = []
+        checks: list[CheckIn] = []
+        for ev in self.events:
+            run = self.runs[_run_key(ev)]
+            for a in ev.assets:
+                assets[(run.pk, a.asset_key, a.partition_key)] = _merge_asset(
+                    assets.get((run.pk, a.asset_key, a.partition_key)), ev.event_time, a
+                )
+            for w in ev.watermarks:
+                w.run_pk = run.pk
+                watermarks.append(w)
+            for c in ev.checks:
+                c.run_pk = run.pk
+                c.checked_at = c.checked_at or ev.event_time
+                checks.append(c)
+        asset_rows = [(k[0], a) for k, (_, a) in sorted(assets.items())]
+        _execute(
+            [
+                _update_runs([self.runs[k] for k in self.dirty]),
+                *_asset_writes(asset_rows),
+                _watermark_write(watermarks),
+                _check_write(checks),
             ]
-            ev.parent_run_id = parent.pk
-        t = state.apply_event(run, ev)
-        if t.changed:
-            changed[run.pk] = run
-        first_of_new = run.pk in created and run.pk not in seen
-        seen.add(run.pk)
-        status = CREATED if first_of_new else (UPDATED if t.changed else DUPLICATE)
-        outcomes[i] = Outcome(status, run, t.anomaly)
-    _update_runs(list(changed.values()))
-    return outcomes  # type: ignore[return-value]
+        )
+        return (
+            {a.normalized_key for _, a in asset_rows}
+            | {normalize_asset_key(w.asset_key, w.namespace) for w in watermarks}
+            | {normalize_asset_key(c.asset_key, c.namespace) for c in checks}
+        )
+
+
+def _run_from_row(values) -> Run:
+    run = Run.from_db(connection.alias, [f.attname for f in _RUN_FIELDS], values)
+    # Django reads jsonb as text (its JSONField decodes it; from_db does not).
+    run.args = json.loads(run.args) if isinstance(run.args, str) else run.args
+    run.anomalies = json.loads(run.anomalies) if isinstance(run.anomalies, str) else run.anomalies
+    return run
 
 
 def _rank(status: str) -> int:
     return {Run.STARTED: 0, Run.RUNNING: 1, state.OTHER: 2}.get(status, 3)
 
 
-def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], int]:
+def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int, bool]]:
+    """Create the missing clients and pipelines, link pipelines to their client when
+    they have none; returns {(namespace, name): (id, created by this call)}."""
     wanted: dict[tuple[str, str], str] = {}
     for ev in events:
         wanted.setdefault(ev.key, "")
@@ -263,12 +475,12 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], int]:
                 RETURNING id, namespace, name, client_id
             ),
             found AS (
-                SELECT id, namespace, name, client_id FROM ins
+                SELECT id, namespace, name, client_id, true AS created FROM ins
                 UNION ALL
-                SELECT p.id, p.namespace, p.name, p.client_id FROM ledger_pipeline p
+                SELECT p.id, p.namespace, p.name, p.client_id, false FROM ledger_pipeline p
                 JOIN v ON p.namespace = v.ns AND p.name = v.n
             )
-            SELECT f.id, f.namespace, f.name, f.client_id, c.id
+            SELECT f.id, f.namespace, f.name, f.client_id, c.id, f.created
             FROM found f JOIN v ON f.namespace = v.ns AND f.name = v.n
             LEFT JOIN ledger_client c ON c.name = v.client
             """,
@@ -278,7 +490,7 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], int]:
         if len(rows) < len(keys):
             cur.execute(
                 """
-                SELECT p.id, p.namespace, p.name, p.client_id, c.id
+                SELECT p.id, p.namespace, p.name, p.client_id, c.id, false
                 FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)
                 JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
                 LEFT JOIN ledger_client c ON c.name = v.client
@@ -286,61 +498,14 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], int]:
                 [namespaces, names, clients],
             )
             rows = cur.fetchall()
-        to_link = [(pid, cid) for pid, _, _, current, cid in rows if cid and current is None]
+        to_link = [(pid, cid) for pid, _, _, current, cid, _ in rows if cid and current is None]
         if to_link:
             cur.execute(
                 "UPDATE ledger_pipeline p SET client_id = v.cid FROM unnest(%s::bigint[], %s::bigint[]) "
                 "AS v(pid, cid) WHERE p.id = v.pid AND p.client_id IS NULL",
                 [[p for p, _ in to_link], [c for _, c in to_link]],
             )
-    return {(ns, n): pid for pid, ns, n, _, _ in rows}
-
-
-def _insert_and_lock_runs(run_keys: dict[tuple[int, str], RunEvent]) -> tuple[set[int], dict]:
-    keys = sorted(run_keys)
-    pids, ext_ids = [k[0] for k in keys], [k[1] for k in keys]
-    triggers = [run_keys[k].triggered_by for k in keys]
-    # One round trip in the common case: insert the missing runs and lock the existing
-    # ones (in key order: concurrent batches cannot deadlock). New rows come from
-    # RETURNING; a run committed by a concurrent batch after this statement's snapshot
-    # is in neither part and is locked by a second statement.
-    query = """
-        WITH v AS (SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(pid, ext, trig)),
-        ins AS (
-            INSERT INTO ledger_run (run_id, pipeline_id, external_run_id, external_run_id_is_uuid,
-                triggered_by, status, provider, storage_backend, args, git_sha, app_version,
-                error_type, error_message, error_stack_hash, anomalies, created_at, updated_at)
-            SELECT gen_random_uuid(), pid, ext, ext ~* '^[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}$',
-                trig, 'started', '', '', '{}', '', '', '', '', '', '[]', now(), now()
-            FROM v ORDER BY pid, ext
-            ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
-            RETURNING *
-        ),
-        locked AS (
-            SELECT r.* FROM ledger_run r JOIN v ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
-            ORDER BY r.pipeline_id, r.external_run_id
-            FOR UPDATE OF r
-        )
-        SELECT ins.*, true AS is_new FROM ins
-        UNION ALL
-        SELECT locked.*, false FROM locked
-    """
-    found = {(r.pipeline_id, r.external_run_id): r for r in Run.objects.raw(query, [pids, ext_ids, triggers])}
-    created = {r.pk for r in found.values() if r.is_new}
-    missing = [k for k in keys if k not in found]
-    if missing:
-        for r in Run.objects.raw(
-            """
-            SELECT r.* FROM ledger_run r
-            JOIN unnest(%s::bigint[], %s::text[]) AS v(pid, ext)
-              ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
-            ORDER BY r.pipeline_id, r.external_run_id
-            FOR UPDATE OF r
-            """,
-            [[k[0] for k in missing], [k[1] for k in missing]],
-        ):
-            found[(r.pipeline_id, r.external_run_id)] = r
-    return created, found
+    return {(ns, n): (pid, created) for pid, ns, n, _, _, created in rows}
 
 
 _RUN_COLUMNS = [
@@ -361,48 +526,68 @@ _RUN_COLUMNS = [
     ("error_stack_hash", "text"),
     ("anomalies", "jsonb"),
 ]
+_RUN_KEY_COLUMNS = [("pipeline_id", "bigint"), ("external_run_id", "text")]
+_NEW_RUN_COLUMNS = [
+    ("run_id", "uuid"),
+    ("pipeline_id", "bigint"),
+    ("external_run_id", "text"),
+    ("external_run_id_is_uuid", "boolean"),
+    ("triggered_by", "text"),
+    *_RUN_COLUMNS,
+]
+_NEW_RUN_NAMES = ", ".join(n for n, _ in _NEW_RUN_COLUMNS)
 
 
-def _update_runs(runs: list[Run]) -> None:
-    if not runs:
+def recordset(columns: list[tuple[str, str]]) -> str:
+    """`json_to_recordset(%s::json) AS v(...)`: the rows of `json_rows`, typed.
+
+    A batch travels as one JSON document: encoding it is one C call, where array
+    parameters cost psycopg a Python loop (and a regular expression) per element.
+    """
+    return f"json_to_recordset(%s::json) AS v({', '.join(f'{n} {k}' for n, k in columns)})"
+
+
+def json_rows(objects: Iterable, columns: list[tuple[str, str]]) -> str:
+    """The `columns` attributes of `objects` as a JSON array of objects."""
+    names = [n for n, _ in columns]
+    return json.dumps([{n: getattr(o, n) for n in names} for o in objects], default=_json_value)
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)  # UUID
+
+
+Write = tuple[str, list] | None  # one data-modifying statement and its parameters
+
+
+def _execute(writes: list[Write]) -> None:
+    """Run data-modifying statements in one round trip: each becomes a CTE of one
+    statement (PostgreSQL runs every data-modifying CTE, referenced or not). They
+    write different rows, so none needs to see another's effects."""
+    writes = [w for w in writes if w]
+    if not writes:
         return
-    runs.sort(key=lambda r: r.pk)
-    columns = [[r.pk for r in runs]]
-    for name, kind in _RUN_COLUMNS:
-        values = [getattr(r, name) for r in runs]
-        columns.append([json.dumps(v) for v in values] if kind == "jsonb" else values)
-    arrays = ", ".join(["%s::bigint[]"] + [f"%s::{'text' if k == 'jsonb' else k}[]" for _, k in _RUN_COLUMNS])
-    names = ", ".join(["id"] + [n for n, _ in _RUN_COLUMNS])
-    sets = ", ".join(f"{n} = v.{n}{'::jsonb' if k == 'jsonb' else ''}" for n, k in _RUN_COLUMNS)
+    if len(writes) == 1:
+        sql, params = writes[0]
+    else:
+        sql = "WITH " + ",\n".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(writes)) + "\nSELECT 1"
+        params = [p for _, ps in writes for p in ps]
     with connection.cursor() as cur:
-        cur.execute(
-            f"UPDATE ledger_run r SET {sets}, updated_at = now() "
-            f"FROM unnest({arrays}) AS v({names}) WHERE r.id = v.id",
-            columns,
-        )
+        cur.execute(sql, params)
 
 
-def _write_children(events, pipeline_ids, runs) -> set[str]:
-    assets: dict[tuple[int, str, str], tuple[datetime, AssetIn]] = {}
-    watermarks: list[WatermarkIn] = []
-    checks: list[CheckIn] = []
-    for ev in events:
-        run = runs[(pipeline_ids[ev.key], ev.external_run_id)]
-        for a in ev.assets:
-            assets[(run.pk, a.asset_key, a.partition_key)] = _merge_asset(
-                assets.get((run.pk, a.asset_key, a.partition_key)), ev.event_time, a
-            )
-        for w in ev.watermarks:
-            w.run_pk = run.pk
-            watermarks.append(w)
-        for c in ev.checks:
-            c.run_pk = run.pk
-            c.checked_at = c.checked_at or ev.event_time
-            checks.append(c)
-    keys = upsert_assets([(k[0], a) for k, (_, a) in sorted(assets.items())])
-    keys |= advance_watermarks(watermarks, announce=False)
-    keys |= insert_checks(checks, announce=False)
-    return keys
+def _update_runs(runs: list[Run]) -> Write:
+    if not runs:
+        return None
+    runs.sort(key=lambda r: r.pk)
+    sets = ", ".join(f"{n} = v.{n}" for n, _ in _RUN_COLUMNS)
+    columns = [("id", "bigint"), *_RUN_COLUMNS]
+    return (
+        f"UPDATE ledger_run r SET {sets}, updated_at = now() FROM {recordset(columns)} WHERE r.id = v.id",
+        [json_rows(runs, columns)],
+    )
 
 
 def _merge_asset(current, event_time: datetime, new: AssetIn):
@@ -421,54 +606,32 @@ def _merge_asset(current, event_time: datetime, new: AssetIn):
     return (max(current[0], event_time), merged)
 
 
-def upsert_assets(rows: list[tuple[int, AssetIn]]) -> set[str]:
+def _asset_writes(rows: list[tuple[int, AssetIn]]) -> list[Write]:
     """Insert or complete run assets; a NULL (unknown) never overwrites a known value.
 
     Two statements: assets whose status is known set it, the others (an OpenLineage
     START lists outputs before they are written) insert as 'skipped' and leave an
     existing status alone.
     """
-    known = [r for r in rows if r[1].status is not None]
-    unknown = [r for r in rows if r[1].status is None]
-    _upsert_asset_rows(known, set_status=True)
-    _upsert_asset_rows(unknown, set_status=False)
-    return {a.normalized_key for _, a in rows}
+    return [
+        _asset_write([r for r in rows if r[1].status is not None], set_status=True),
+        _asset_write([r for r in rows if r[1].status is None], set_status=False),
+    ]
 
 
-def _upsert_asset_rows(rows: list[tuple[int, AssetIn]], set_status: bool) -> None:
+def _asset_write(rows: list[tuple[int, AssetIn]], set_status: bool) -> Write:
     if not rows:
-        return
-    cols = {
-        "run_id": ("bigint", [r for r, _ in rows]),
-        "asset_key": ("text", [a.asset_key for _, a in rows]),
-        "normalized_key": ("text", [a.normalized_key for _, a in rows]),
-        "kind": ("text", [a.kind for _, a in rows]),
-        "direction": ("text", [a.direction for _, a in rows]),
-        "partition_key": ("text", [a.partition_key for _, a in rows]),
-        "status": ("text", [a.status for _, a in rows]),
-        "rows_inserted": ("bigint", [a.rows_inserted for _, a in rows]),
-        "rows_updated": ("bigint", [a.rows_updated for _, a in rows]),
-        "rows_deleted": ("bigint", [a.rows_deleted for _, a in rows]),
-        "bytes_written": ("bigint", [a.bytes_written for _, a in rows]),
-        "min_event_time": ("timestamptz", [a.min_event_time for _, a in rows]),
-        "max_event_time": ("timestamptz", [a.max_event_time for _, a in rows]),
-        "extra": ("text", [json.dumps(a.extra) for _, a in rows]),
-        "started_at": ("timestamptz", [a.started_at for _, a in rows]),
-        "ended_at": ("timestamptz", [a.ended_at for _, a in rows]),
-        "error_message": ("text", [a.error_message for _, a in rows]),
-    }
-    names = list(cols)
-    select = ", ".join(
-        {"extra": "v.extra::jsonb", "status": "coalesce(v.status, 'skipped')"}.get(n, f"v.{n}") for n in names
-    )
+        return None
+    rows = [_AssetRow(run_id, a) for run_id, a in rows]
+    names = [n for n, _ in _ASSET_COLUMNS]
+    select = ", ".join({"status": "coalesce(v.status, 'skipped')"}.get(n, f"v.{n}") for n in names)
     merge = [f"{n} = coalesce(EXCLUDED.{n}, t.{n})" for n in names[7:] if n not in ("extra", "error_message")]
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""
+    return (
+        f"""
             INSERT INTO ledger_runasset AS t ({", ".join(names)}, duration_ms, created_at)
             SELECT {select},
                    (extract(epoch FROM v.ended_at - v.started_at) * 1000)::bigint, now()
-            FROM unnest({", ".join(f"%s::{k}[]" for k, _ in cols.values())}) AS v({", ".join(names)})
+            FROM {recordset(_ASSET_COLUMNS)}
             ON CONFLICT (run_id, asset_key, partition_key) DO UPDATE SET
                 {", ".join(merge)},
                 {"status = EXCLUDED.status," if set_status else ""}
@@ -480,33 +643,73 @@ def _upsert_asset_rows(rows: list[tuple[int, AssetIn]], set_status: bool) -> Non
                 duration_ms = (extract(epoch FROM coalesce(EXCLUDED.ended_at, t.ended_at)
                                - coalesce(EXCLUDED.started_at, t.started_at)) * 1000)::bigint
             """,
-            [v for _, v in cols.values()],
-        )
+        [json_rows(rows, _ASSET_COLUMNS)],
+    )
 
 
-def advance_watermarks(marks: list[WatermarkIn], announce: bool = True) -> set[str]:
+_ASSET_COLUMNS = [
+    ("run_id", "bigint"),
+    ("asset_key", "text"),
+    ("normalized_key", "text"),
+    ("kind", "text"),
+    ("direction", "text"),
+    ("partition_key", "text"),
+    ("status", "text"),
+    ("rows_inserted", "bigint"),
+    ("rows_updated", "bigint"),
+    ("rows_deleted", "bigint"),
+    ("bytes_written", "bigint"),
+    ("min_event_time", "timestamptz"),
+    ("max_event_time", "timestamptz"),
+    ("extra", "jsonb"),
+    ("started_at", "timestamptz"),
+    ("ended_at", "timestamptz"),
+    ("error_message", "text"),
+]
+
+
+class _AssetRow:
+    """An `AssetIn` with the id of its run, as `json_rows` reads it."""
+
+    def __init__(self, run_id: int, asset: AssetIn):
+        self.run_id, self.asset = run_id, asset
+
+    def __getattr__(self, name: str):
+        return getattr(self.asset, name)
+
+
+def advance_watermarks(marks: list[WatermarkIn]) -> None:
+    """Upsert watermarks (see `_watermark_write`) and link their keys once committed."""
+    _execute([_watermark_write(marks)])
+    _announce(normalize_asset_key(w.asset_key, w.namespace) for w in marks)
+
+
+def insert_checks(checks: list[CheckIn]) -> None:
+    """Insert check results (see `_check_write`) and link their keys once committed."""
+    _execute([_check_write(checks)])
+    _announce(normalize_asset_key(c.asset_key, c.namespace) for c in checks)
+
+
+def _watermark_write(marks: list[WatermarkIn]) -> Write:
     """Upsert watermarks; `GREATEST` keeps them monotonic whatever the arrival order.
 
     `last_run` and `updated_at` move only when the watermark itself moves.
     """
     if not marks:
-        return set()
+        return None
     best: dict[tuple[str, str], WatermarkIn] = {}
     for w in marks:
         cur = best.get((w.asset_key, w.scope_key))
         if cur is None or w.watermark_ts > cur.watermark_ts:
             best[(w.asset_key, w.scope_key)] = w
     rows = [best[k] for k in sorted(best)]
-    keys = {normalize_asset_key(w.asset_key, w.namespace) for w in rows}
-    with connection.cursor() as cur:
-        cur.execute(
-            """
+    return (
+        f"""
             INSERT INTO ledger_watermark AS t (asset_key, normalized_key, scope_key, watermark_ts,
                                                updated_at, last_run_id)
-            SELECT v.k, v.nk, v.s, v.ts, now(), v.run
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::bigint[])
-                 AS v(k, nk, s, ts, run)
-            ORDER BY v.k, v.s  -- one lock order for every writer: no deadlocks
+            SELECT v.asset_key, v.normalized_key, v.scope_key, v.watermark_ts, now(), v.run_pk
+            FROM {recordset(_WATERMARK_COLUMNS)}
+            ORDER BY v.asset_key, v.scope_key  -- one lock order for every writer: no deadlocks
             ON CONFLICT (asset_key, scope_key) DO UPDATE SET
                 watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
                 updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
@@ -515,54 +718,54 @@ def advance_watermarks(marks: list[WatermarkIn], announce: bool = True) -> set[s
                                    THEN coalesce(EXCLUDED.last_run_id, t.last_run_id)
                                    ELSE t.last_run_id END
             """,
-            [
-                [w.asset_key for w in rows],
-                [normalize_asset_key(w.asset_key, w.namespace) for w in rows],
-                [w.scope_key for w in rows],
-                [w.watermark_ts for w in rows],
-                [w.run_pk for w in rows],
-            ],
-        )
-    if announce:
-        _announce(keys)
-    return keys
+        [json_rows(rows, _WATERMARK_COLUMNS)],
+    )
 
 
-def insert_checks(checks: list[CheckIn], announce: bool = True) -> set[str]:
+_WATERMARK_COLUMNS = [
+    ("asset_key", "text"),
+    ("normalized_key", "text"),
+    ("scope_key", "text"),
+    ("watermark_ts", "timestamptz"),
+    ("run_pk", "bigint"),
+]
+
+
+def _check_write(checks: list[CheckIn]) -> Write:
     """Insert check results; an exact replay (same run, asset, partition, check and
     time) is skipped by the unique constraint, so ingestion stays idempotent."""
     if not checks:
-        return set()
+        return None
     now = timezone.now()
-    keys = {normalize_asset_key(c.asset_key, c.namespace) for c in checks}
-    with connection.cursor() as cur:
-        cur.execute(
-            """
+    for c in checks:
+        c.checked_at = c.checked_at or now
+    return (
+        f"""
             INSERT INTO ledger_checkresult (asset_key, normalized_key, partition_key, check_name,
                 severity, status, metrics, message, run_id, checked_at)
-            SELECT v.k, v.nk, v.p, v.name, v.sev, v.st, v.m::jsonb, v.msg, v.run, v.at
-            FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
-                        %s::text[], %s::text[], %s::bigint[], %s::timestamptz[])
-                 AS v(k, nk, p, name, sev, st, m, msg, run, at)
-            ORDER BY v.run, v.k, v.p, v.name, v.at  -- one lock order for every writer
+            SELECT v.asset_key, v.normalized_key, v.partition_key, v.check_name, v.severity, v.status,
+                   v.metrics, v.message, v.run_pk, v.checked_at
+            FROM {recordset(_CHECK_COLUMNS)}
+            -- one lock order for every writer
+            ORDER BY v.run_pk, v.asset_key, v.partition_key, v.check_name, v.checked_at
             ON CONFLICT DO NOTHING
             """,
-            [
-                [c.asset_key for c in checks],
-                [normalize_asset_key(c.asset_key, c.namespace) for c in checks],
-                [c.partition_key for c in checks],
-                [c.check_name for c in checks],
-                [c.severity for c in checks],
-                [c.status for c in checks],
-                [json.dumps(c.metrics) for c in checks],
-                [c.message for c in checks],
-                [c.run_pk for c in checks],
-                [c.checked_at or now for c in checks],
-            ],
-        )
-    if announce:
-        _announce(keys)
-    return keys
+        [json_rows(checks, _CHECK_COLUMNS)],
+    )
+
+
+_CHECK_COLUMNS = [
+    ("asset_key", "text"),
+    ("normalized_key", "text"),
+    ("partition_key", "text"),
+    ("check_name", "text"),
+    ("severity", "text"),
+    ("status", "text"),
+    ("metrics", "jsonb"),
+    ("message", "text"),
+    ("run_pk", "bigint"),
+    ("checked_at", "timestamptz"),
+]
 
 
 def _announce(keys: Iterable[str]) -> None:
