@@ -1,11 +1,11 @@
 """Ingestion throughput: runs/bulk, single POSTs and /api/v1/lineage, beside the raw
 PostgreSQL ceiling (a batched INSERT … ON CONFLICT of the same rows).
 
-    .venv/bin/python bench/ingest.py [--runs 3000] [--repeat 3] [--workers 4] [--clients 8]
+    .venv/bin/python bench/ingest.py [--runs 3000] [--repeat 3] [--workers N] [--clients 8]
                                      [--load auto|wrk|python] [--seconds 10] [--single-runs 400]
 
 Uses the embedded PostgreSQL with a database of its own (`opshealth_bench`, or
-OPSHEALTH_DB_NAME) and a real HTTP server (gunicorn, DEBUG off). Every phase writes
+OPSHEALTH_DB_NAME) and a real HTTP server (gunicorn configured by deploy/gunicorn.conf.py, DEBUG off). Every phase writes
 fresh runs (START then COMPLETE/success events), so nothing is a duplicate no-op.
 
 The one-event-per-request phases are driven by `wrk` when it is installed
@@ -156,25 +156,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(workers: int | None) -> tuple[subprocess.Popen, str]:
+    """gunicorn as deployed (deploy/gunicorn.conf.py), on a free port."""
     port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    if workers:
+        env["WEB_WORKERS"] = str(workers)
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "opshealth.wsgi:application",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "120",
-        ],
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "opshealth.wsgi"],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env=env,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -197,7 +188,7 @@ def main() -> None:
     parser.add_argument(
         "--single-runs", type=int, default=400, help="runs per one-event phase with --load python"
     )
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: deploy/gunicorn.conf.py's)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are reported)")
     parser.add_argument("--load", choices=["auto", "wrk", "python"], default="auto", help="one-event load")

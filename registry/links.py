@@ -5,8 +5,9 @@ a registry object through the resolver rules.
 resolver's two reads, one upsert. It relinks every key at the end of every discovery
 and after a resolver rule changes: the two things that can change a resolution. After a
 ledger ingestion (the `ledger.signals.assets_ingested` signal) only keys never seen
-before are resolved, so steady ingestion costs one indexed lookup, not a resolver build
-(which reads the whole registry).
+before are resolved, so steady ingestion costs at most one indexed lookup, not a
+resolver build (which reads the whole registry), and none for keys this process has
+already seen linked.
 """
 
 from __future__ import annotations
@@ -65,15 +66,28 @@ def refresh_asset_links(keys: list[str] | None = None) -> int:
     return len(writes)
 
 
+# Keys this process knows to have a link row. Link rows are never deleted (a vanished
+# object only empties `object`), so a key once linked stays linked, and steady ingestion
+# of known keys costs no query at all. Bounded: emptied when it outgrows LINKED_KEYS_MAX.
+_linked_keys: set[str] = set()
+LINKED_KEYS_MAX = 100_000
+
+
 @receiver(assets_ingested, dispatch_uid="registry.links.refresh_asset_links")
 def _on_assets_ingested(sender, keys=(), **kwargs) -> None:
     """The ledger committed new rows: link the keys it wrote that have no link yet."""
-    if not keys:
+    unknown = set(keys) - _linked_keys
+    if not unknown:
         return
-    linked = set(AssetLink.objects.filter(normalized_key__in=keys).values_list("normalized_key", flat=True))
-    new = set(keys) - linked
+    linked = set(
+        AssetLink.objects.filter(normalized_key__in=unknown).values_list("normalized_key", flat=True)
+    )
+    new = unknown - linked
     if new:
         refresh_asset_links(list(new))
+    if len(_linked_keys) + len(unknown) > LINKED_KEYS_MAX:
+        _linked_keys.clear()
+    _linked_keys.update(unknown)
 
 
 @receiver([post_save, post_delete], sender=ResolverRule, dispatch_uid="registry.links.rule_changed")

@@ -9,6 +9,15 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from ledger.models import ApiToken
+from registry import links
+
+
+@pytest.fixture(autouse=True)
+def _forget_linked_keys():
+    """Each test's rows are rolled back, link rows included: the process's memory of
+    linked keys must go with them."""
+    yield
+    links._linked_keys.clear()
 
 
 def require_service(name: str, reason: str) -> None:

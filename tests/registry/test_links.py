@@ -77,13 +77,28 @@ def test_ingestion_links_the_keys_it_wrote(objects, django_capture_on_commit_cal
     }
 
 
-def test_ingesting_an_already_linked_key_costs_one_lookup(objects, django_assert_num_queries):
+def test_ingesting_an_already_linked_key_costs_one_lookup_then_none(objects, django_assert_num_queries):
     from ledger.signals import assets_ingested
 
     refresh_asset_links(["raw.orders"])
     # 1. SELECT the keys among those ingested that already have a link (all of them).
     with django_assert_num_queries(1):
         assets_ingested.send(sender=None, keys={"raw.orders"})
+    # The process remembers that the key is linked; a new key is still looked up and linked.
+    with django_assert_num_queries(0):
+        assets_ingested.send(sender=None, keys={"raw.orders"})
+    assets_ingested.send(sender=None, keys={"raw.orders", "mart.daily"})
+    assert _links()["mart.daily"] == (objects["mart.daily"].id, "exact")
+
+
+def test_the_memory_of_linked_keys_is_bounded(objects, monkeypatch):
+    from ledger.signals import assets_ingested
+    from registry import links
+
+    monkeypatch.setattr(links, "LINKED_KEYS_MAX", 1)
+    assets_ingested.send(sender=None, keys={"raw.orders"})
+    assets_ingested.send(sender=None, keys={"mart.daily"})
+    assert links._linked_keys == {"mart.daily"}
 
 
 def test_a_resolver_rule_change_relinks_every_key(objects, django_capture_on_commit_callbacks):
