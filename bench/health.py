@@ -33,6 +33,7 @@ import asyncio
 import http.client
 import multiprocessing
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -168,7 +169,9 @@ def generate(objects: int, edges: int, runs: int) -> None:
     dsn = f"host={db['HOST']} port={db['PORT']} user={db['USER']} dbname={db['NAME']}"
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(GENERATE, {"dsn": dsn, "objects": objects, "edges": edges, "runs": runs})
+        # One statement per execute: parameters are bound server-side (settings).
+        for statement in filter(str.strip, re.split(r";\s*\n", GENERATE)):
+            cursor.execute(statement, {"dsn": dsn, "objects": objects, "edges": edges, "runs": runs})
     print(f"generated in {time.perf_counter() - started:.1f} s")
 
 
