@@ -6,10 +6,10 @@ Append-only history (kept for trends and audit), bounded by `Evaluation.prune`.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 OK, WARN, ERROR, INFO = "OK", "WARN", "ERROR", "INFO"
@@ -72,6 +72,18 @@ class Evaluation(models.Model):
     @classmethod
     def latest(cls) -> Evaluation | None:
         return cls.objects.order_by("-evaluated_at", "-id").first()
+
+    @classmethod
+    def latest_version(cls) -> tuple[int, datetime] | None:
+        """The latest evaluation's id and time, for the API's polled endpoints: one indexed
+        read (checks_eval_time), without the ORM's query compilation. An evaluation never
+        changes once saved, so the pair names its content (the time tells apart an id
+        reused after the table was emptied)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, evaluated_at FROM {cls._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1"
+            )
+            return cursor.fetchone()
 
     @property
     def requires_attention(self) -> bool:

@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Case, Count, IntegerField, Value, When
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.pagination import LimitOffsetPagination
@@ -28,6 +28,7 @@ from checks.health import CHECKS
 from checks.models import ERROR, WARN, Evaluation, Violation
 from checks.staleness import Staleness, object_staleness
 from ledger.auth import IsStaff, ReadOnlyOrStaff
+from opshealth.api import cached_json
 from registry.models import RegistryObject
 
 REPORT_VIOLATIONS = 500
@@ -108,6 +109,24 @@ class ReadView(APIView):
     permission_classes = [ReadOnlyOrStaff]
 
 
+class SnapshotView(ReadView):
+    """GET serves `snapshot()` of the latest evaluation, rendered once per evaluation (an
+    evaluation never changes once saved): a poll costs the lookup of the latest one, not
+    its loading, serializing and encoding."""
+
+    def snapshot(self, e: Evaluation) -> dict:
+        raise NotImplementedError
+
+    def get(self, request):
+        latest = Evaluation.latest_version()
+        if latest is None:
+            return Response(self.snapshot(latest_evaluation()))
+        pk, evaluated_at = latest
+        return cached_json(
+            self, f"{pk} {evaluated_at.isoformat()}", lambda: self.snapshot(Evaluation.objects.get(pk=pk))
+        )
+
+
 class ListPaginator(LimitOffsetPagination):
     """Pages a computed list; the response carries extra top-level keys."""
 
@@ -127,17 +146,14 @@ class ListPaginator(LimitOffsetPagination):
 # --- /api/v1/ops/ ---------------------------------------------------------------------
 
 
-class HealthChecksView(ReadView):
-    @extend_schema(responses=s.HealthChecksResponseSerializer, tags=["ops"])
-    def get(self, request):
-        e = latest_evaluation()
-        return Response(
-            {
-                "evaluated_at": e.evaluated_at,
-                "global_status": e.global_status,
-                "checks": s.HealthCheckRowSerializer(e.results.all(), many=True).data,
-            }
-        )
+@extend_schema_view(get=extend_schema(responses=s.HealthChecksResponseSerializer, tags=["ops"]))
+class HealthChecksView(SnapshotView):
+    def snapshot(self, e: Evaluation) -> dict:
+        return {
+            "evaluated_at": e.evaluated_at,
+            "global_status": e.global_status,
+            "checks": s.HealthCheckRowSerializer(e.results.all(), many=True).data,
+        }
 
 
 class HealthCheckDetailView(ReadView):
@@ -173,25 +189,22 @@ class HealthCheckDetailView(ReadView):
         )
 
 
-class HealthGlobalView(ReadView):
-    @extend_schema(responses=s.HealthGlobalResponseSerializer, tags=["ops"])
-    def get(self, request):
-        e = latest_evaluation()
-        return Response(
-            {
-                "global_status": e.global_status,
-                "error_count": e.error_count,
-                "warn_count": e.warn_count,
-                "ok_count": e.ok_count,
-                "calculated_at": e.evaluated_at,
-                "health_score": e.health_score,
-                "band": e.band,
-                "thresholds": _thresholds(e),
-                "monitored_count": e.monitored_count,
-                "failing_monitored_count": e.failing_monitored_count,
-                "explanation": e.explanation,
-            }
-        )
+@extend_schema_view(get=extend_schema(responses=s.HealthGlobalResponseSerializer, tags=["ops"]))
+class HealthGlobalView(SnapshotView):
+    def snapshot(self, e: Evaluation) -> dict:
+        return {
+            "global_status": e.global_status,
+            "error_count": e.error_count,
+            "warn_count": e.warn_count,
+            "ok_count": e.ok_count,
+            "calculated_at": e.evaluated_at,
+            "health_score": e.health_score,
+            "band": e.band,
+            "thresholds": _thresholds(e),
+            "monitored_count": e.monitored_count,
+            "failing_monitored_count": e.failing_monitored_count,
+            "explanation": e.explanation,
+        }
 
 
 def _staleness_status(row: Staleness) -> str:
@@ -356,16 +369,16 @@ class MvHealthView(ReadView):
 # --- /api/v1/health/ ----------------------------------------------------------------
 
 
-class HealthStatusView(ReadView):
-    @extend_schema(responses=s.HealthStatusResponseSerializer, tags=["health"])
-    def get(self, request):
-        return Response(health_status(latest_evaluation()))
+@extend_schema_view(get=extend_schema(responses=s.HealthStatusResponseSerializer, tags=["health"]))
+class HealthStatusView(SnapshotView):
+    def snapshot(self, e: Evaluation) -> dict:
+        return health_status(e)
 
 
-class LatestReportView(ReadView):
-    @extend_schema(responses=s.HealthReportSerializer, tags=["health"])
-    def get(self, request):
-        return Response(health_report(latest_evaluation()))
+@extend_schema_view(get=extend_schema(responses=s.HealthReportSerializer, tags=["health"]))
+class LatestReportView(SnapshotView):
+    def snapshot(self, e: Evaluation) -> dict:
+        return health_report(e)
 
 
 class ViolationList(generics.ListAPIView):

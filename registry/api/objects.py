@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.pagination import LimitOffsetPagination
@@ -15,6 +13,7 @@ from rest_framework.response import Response
 
 from ledger.auth import ReadOnlyOrStaff
 from ledger.models import ApiToken
+from opshealth.api import cached_json
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject, Source
 from registry.overrides import apply_overrides
@@ -65,10 +64,6 @@ LIST_DEFERRED = (
         )
     ),
 )
-
-# Cached pages outlive no change: the key names the registry's state. Time-out only
-# to free memory of states gone by.
-LIST_CACHE_SECONDS = 600
 
 
 def registry_state() -> str:
@@ -196,17 +191,15 @@ class SourceRegistryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
             "code_usages",
         )
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:
         """A page is cached under the registry's state and the full URL (filters, page,
         host of the links): serialized once per change instead of once per request.
         Invalid filters raise before anything is cached."""
-        state = f"{registry_state()} {request.build_absolute_uri()}"
-        key = "registry-list:" + hashlib.sha256(state.encode()).hexdigest()
-        data = cache.get(key)
-        if data is None:
-            data = super().list(request, *args, **kwargs).data
-            cache.set(key, data, LIST_CACHE_SECONDS)
-        return Response(data)
+        return cached_json(
+            self,
+            registry_state(),
+            lambda: super(SourceRegistryViewSet, self).list(request, *args, **kwargs).data,
+        )
 
     def get_serializer_class(self):
         return RegistryObjectRowSerializer if self.action == "list" else RegistryObjectDetailSerializer

@@ -178,6 +178,24 @@ def test_health_global_carries_counts_score_band_and_explanation(viewer_client, 
     assert actions["pipeline_run_failed"] == "Fix and re-run the failed pipelines: load_raw."
 
 
+def test_snapshots_show_each_new_evaluation_and_render_for_the_browser(viewer_client, platform):
+    first = viewer_client.get("/api/v1/ops/health-global").json()
+    report = viewer_client.get("/api/v1/health/latest-report").json()
+
+    later = evaluate(now=timezone.now() + timedelta(minutes=5))
+
+    body = viewer_client.get("/api/v1/ops/health-global").json()
+    assert body["calculated_at"] != first["calculated_at"]
+    assert body == viewer_client.get("/api/v1/ops/health-global").json()
+    assert (
+        viewer_client.get("/api/v1/health/latest-report").json()["evaluation_id"]
+        == later.pk
+        != (report["evaluation_id"])
+    )
+    html = viewer_client.get("/api/v1/ops/health-global", HTTP_ACCEPT="text/html")
+    assert html["Content-Type"].startswith("text/html") and b"health_score" in html.content
+
+
 def test_health_global_runs_the_first_evaluation_when_none_exists(viewer_client, db):
     assert not Evaluation.objects.exists()
     body = viewer_client.get("/api/v1/ops/health-global").json()
@@ -343,9 +361,13 @@ def test_snapshot_reads_are_a_constant_number_of_queries(viewer_client, platform
             source=platform["raw"].source,
         )
     evaluate()
-    # session, user, latest evaluation, its results
-    with django_assert_num_queries(4):
-        assert len(viewer_client.get("/api/v1/ops/health-checks").json()["checks"]) == len(CHECKS)
+    # session, user, latest evaluation's id, the evaluation, its results
+    with django_assert_num_queries(5):
+        first = viewer_client.get("/api/v1/ops/health-checks").json()
+    assert len(first["checks"]) == len(CHECKS)
+    # then served rendered from the cache: session, user, latest evaluation's id
+    with django_assert_num_queries(3):
+        assert viewer_client.get("/api/v1/ops/health-checks").json() == first
     # session, user, latest evaluation, COUNT, the page (evaluation joined)
     with django_assert_num_queries(5):
         assert viewer_client.get("/api/v1/health/violations?limit=100").json()["count"] > 30

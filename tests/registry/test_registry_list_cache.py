@@ -99,3 +99,16 @@ def test_pages_filters_and_invalid_filters(viewer_client, orders):
     )
     for _ in range(2):  # an error is never cached as a page
         assert viewer_client.get(URL, {"criticality": "urgent"}).status_code == 400
+
+
+def test_media_types_are_cached_apart_and_the_browsable_api_still_renders(viewer_client, orders):
+    compact = viewer_client.get(URL, {"limit": 50})
+    indented = viewer_client.get(URL, {"limit": 50}, HTTP_ACCEPT="application/json; indent=2")
+    html = viewer_client.get(URL, {"limit": 50}, HTTP_ACCEPT="text/html")
+
+    assert compact["Content-Type"] == indented["Content-Type"] == "application/json"
+    assert b"\n" not in compact.content and b'\n  "count"' in indented.content
+    assert compact.json() == indented.json()
+    assert html.status_code == 200 and html["Content-Type"].startswith("text/html")
+    assert b"canon.orders" in html.content
+    assert viewer_client.get(URL, {"limit": 50}).content == compact.content
