@@ -5,12 +5,12 @@ the sizing by the environment (WEB_WORKERS, WEB_THREADS, PORT).
 
 Why these defaults (bench/health.py on 2 cores, 20 keep-alive clients; the machine's
 other load moves p99 by tens of ms between runs):
-- A request is mostly Python CPU (DRF, serializers) with a few short SQL round trips,
-  so processes give the parallelism: two per core, so a core is never idle while a
-  worker waits on PostgreSQL. Threads are for keep-alive connections: a gthread worker
-  serves each connection on one of its threads, and 20 clients on 3 workers x 2 threads
-  wait behind each other on the busier worker (the p99 tail). 4 x 5 on 2 cores measured
-  p99 94-147 ms at 20 clients, against 121-250 ms for 3 x 2, at the same CPU per request.
+- A request is mostly Python CPU (DRF, serializers) with a few short SQL round trips.
+  One process per core gives the parallelism; its threads serve the keep-alive
+  connections (a gthread worker runs each request on one of its threads) and overlap
+  one request's SQL round trips with another's Python. More processes than cores buy
+  nothing but contention: 4 x 5 on 2 cores had p99 93-345 ms (spikes past 1 s, every
+  run) against 33-57 ms for 2 x 10, at the same CPU per request (1.1-1.6 ms).
 - gthread keeps client connections alive (the sync worker closes every connection); a
   dashboard or a load balancer reuses them.
 - preload_app: Django is imported once, before the fork, so workers start fast and
@@ -33,8 +33,8 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "60")
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count() * 2))
-threads = int(os.environ.get("WEB_THREADS", 5))
+workers = int(os.environ.get("WEB_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("WEB_THREADS", 10))
 preload_app = True
 
 
