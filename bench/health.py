@@ -59,6 +59,7 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
+from serving import cpu_seconds, run_wrk, server_pids  # noqa: E402  (bench/serving.py)
 
 from checks.evaluate import evaluate  # noqa: E402
 from ledger.models import ApiToken  # noqa: E402
@@ -255,12 +256,7 @@ def load(generator: str, path: str, port: int, token: str, clients: int, seconds
         threads = str(min(2, clients))
         cmd = ["wrk", "-t", threads, "-c", str(clients), "-d", f"{seconds:g}s", "--timeout", "10s"]
         cmd += ["-H", f"Authorization: Bearer {token}", "-s", str(ROOT / "bench" / "wrk_report.lua"), url]
-        line = next(
-            x
-            for x in subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()
-            if x.startswith("WRK ")
-        )
-        f = {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
+        f = run_wrk(cmd)
         return {
             "requests": f["requests"],
             "failed": f["non2xx"] + f["socket_errors"],
@@ -280,46 +276,16 @@ def load(generator: str, path: str, port: int, token: str, clients: int, seconds
     }
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def server_pids(gunicorn_pid: int) -> tuple[list[int], list[int]]:
-    """gunicorn's master and workers; the PostgreSQL backends serving this database."""
-    web, db = [gunicorn_pid], []
-    name = connection.settings_dict["NAME"]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if stat.rsplit(")", 1)[1].split()[1] == str(gunicorn_pid):
-            web.append(int(entry.name))
-        elif cmdline.startswith("postgres: ") and f" {name} " in cmdline:
-            db.append(int(entry.name))
-    return web, db
-
-
 def bench_latency(
     generator: str, path: str, port: int, token: str, clients: int, seconds: float, gunicorn_pid: int
 ) -> None:
     # Latency on a shared machine depends on everyone's load; the CPU the server spends
     # per request does not: it tells what the endpoint costs and the rate 2 idle cores allow.
-    web, db = server_pids(gunicorn_pid)
-    web_cpu, db_cpu = _cpu_seconds(web), _cpu_seconds(db)
+    web, db = server_pids(gunicorn_pid, connection.settings_dict["NAME"])
+    web_cpu, db_cpu = cpu_seconds(web), cpu_seconds(db)
     r = load(generator, path, port, token, clients, seconds)
-    web_ms = (_cpu_seconds(web) - web_cpu) * 1000 / max(r["requests"], 1)
-    db_ms = (_cpu_seconds(db) - db_cpu) * 1000 / max(r["requests"], 1)
+    web_ms = (cpu_seconds(web) - web_cpu) * 1000 / max(r["requests"], 1)
+    db_ms = (cpu_seconds(db) - db_cpu) * 1000 / max(r["requests"], 1)
     if r["failed"] and r["failed"] == r["requests"]:
         print(f"{path}: every request failed: not served by this server")
         return
