@@ -9,8 +9,9 @@ other load moves p99 by tens of ms between runs):
   One process per core gives the parallelism; its threads serve the keep-alive
   connections (a gthread worker runs each request on one of its threads) and overlap
   one request's SQL round trips with another's Python. More processes than cores buy
-  nothing but contention: 4 x 5 on 2 cores had p99 93-345 ms (spikes past 1 s, every
-  run) against 33-57 ms for 2 x 10, at the same CPU per request (1.1-1.6 ms).
+  nothing but contention: with the same CPU per request (1.1-1.6 ms), 2 x 10 on 2 cores
+  had p99 33-63 ms in 7 of 8 endpoint runs (one 351 ms, while the host ran slow), 4 x 5
+  had 65-346 ms, with single requests past 1 s in half of its runs.
 - gthread keeps client connections alive (the sync worker closes every connection); a
   dashboard or a load balancer reuses them.
 - preload_app: Django is imported once, before the fork, so workers start fast and
