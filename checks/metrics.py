@@ -29,7 +29,7 @@ from prometheus_client.core import GaugeMetricFamily
 from rest_framework.exceptions import AuthenticationFailed
 
 from checks.models import LEVEL_RANK, Evaluation
-from ledger.auth import TokenAuthentication
+from common.auth import TokenAuthentication
 from ledger.models import ApiToken
 
 FLIP_WINDOW = 20

@@ -27,7 +27,12 @@ class ApiToken(models.Model):
 
     SCOPE_INGEST = "ingest"
     SCOPE_READ = "read"
-    SCOPES = [(SCOPE_INGEST, "ingest (write runs, events, results)"), (SCOPE_READ, "read")]
+    SCOPE_ADMIN = "admin"
+    SCOPES = [
+        (SCOPE_INGEST, "ingest (write runs, events, results)"),
+        (SCOPE_READ, "read"),
+        (SCOPE_ADMIN, "admin (staff writes: sources, overrides, resolvers, actions)"),
+    ]
 
     name = models.SlugField(max_length=100, unique=True)
     scope = models.CharField(max_length=20, choices=SCOPES, default=SCOPE_READ)
@@ -70,8 +75,9 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
     def allows(self, scope: str) -> bool:
-        """An ingest token may also read; a read token may only read."""
-        return self.is_active and (self.scope == scope or self.scope == self.SCOPE_INGEST)
+        """Every scope may read; besides, an ingest token ingests and an admin token
+        makes the staff writes. Neither includes the other (see `common.auth`)."""
+        return self.is_active and scope in (self.scope, self.SCOPE_READ)
 
 
 class Client(models.Model):

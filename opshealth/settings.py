@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "common",
     "ledger",
     "registry",
     "checks",
@@ -156,7 +157,7 @@ LOGIN_URL = "/admin/login/"
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes anonymous requests 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "ledger.auth.TokenAuthentication",
+        "common.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -168,8 +169,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "opshealth.api.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
 }
+# The model of API tokens (`app_label.Model`): `common.auth` authenticates with it without
+# importing a domain app. It needs `hash(raw)`, `is_active`, `allows(scope)`, `user` and
+# the SCOPE_READ / SCOPE_INGEST / SCOPE_ADMIN names.
+OPSHEALTH_TOKEN_MODEL = "ledger.ApiToken"
 SPECTACULAR_SETTINGS = {
     "TITLE": "OpsHealth API",
     # API docs served from our own static files (drf-spectacular-sidecar), not a CDN.

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api import ModelSerializer
 from registry.models import (
     OVERRIDE_FIELDS,
     CodeUsage,
@@ -178,7 +179,7 @@ class RegistryObjectDetailSerializer(RegistryObjectRowSerializer):
         return RelatedObjectSerializer([e.downstream for e in obj.downstream_edges.all()], many=True).data
 
 
-class OverridesSerializer(serializers.ModelSerializer):
+class OverridesSerializer(ModelSerializer):
     """The body of a PATCH: override fields only; any other field is a 400 naming it."""
 
     class Meta:

@@ -80,3 +80,17 @@ def read_client(read_token):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {read_token}")
     return client
+
+
+@pytest.fixture
+def admin_token(db):
+    _, raw = ApiToken.issue("admin-test", ApiToken.SCOPE_ADMIN)
+    return raw
+
+
+@pytest.fixture
+def admin_token_client(admin_token):
+    """An `admin`-scope token (pytest-django's `admin_client` is a superuser's session)."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {admin_token}")
+    return client

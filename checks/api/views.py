@@ -27,8 +27,8 @@ from checks.evaluate import evaluate_as_job
 from checks.health import CHECKS
 from checks.models import ERROR, WARN, Evaluation, Violation
 from checks.staleness import Staleness, object_staleness
-from ledger.auth import IsStaff, ReadOnlyOrStaff
-from opshealth.api import cached_json
+from common.api import cached_json
+from common.auth import IsAdmin, ReadOrAdmin
 from registry.models import RegistryObject
 
 REPORT_VIOLATIONS = 500
@@ -106,7 +106,7 @@ def health_report(e: Evaluation) -> dict:
 
 
 class ReadView(APIView):
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
 
 
 class SnapshotView(ReadView):
@@ -384,7 +384,7 @@ class LatestReportView(SnapshotView):
 class ViolationList(generics.ListAPIView):
     """Violations of the latest evaluation (or of `?evaluation=<id>`), worst first."""
 
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     serializer_class = s.ViolationSerializer
     filterset_fields = ["check_key", "level", "subject_type"]
     search_fields = ["subject"]
@@ -450,7 +450,7 @@ def _count_by(qs, field: str) -> dict[str, int]:
 class CheckNowView(APIView):
     """Run an evaluation now (staff only) and return its report."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [IsAdmin]
 
     @extend_schema(request=None, responses={200: s.HealthReportSerializer}, tags=["health"])
     def post(self, request):

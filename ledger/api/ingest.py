@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.auth import CanIngest
 from ledger import ingest
 from ledger.api.ingest_serializers import (
     RunEventSerializer,
@@ -22,7 +23,6 @@ from ledger.api.ingest_serializers import (
     StandaloneWatermarkSerializer,
 )
 from ledger.api.parsers import LimitedJSONParser
-from ledger.auth import CanIngest
 from ledger.models import Run
 
 MAX_BULK_EVENTS = 1000

@@ -19,18 +19,18 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.auth import CanRead, ReadOrAdmin
 from ledger import analytics
 from ledger.api import read_filters
 from ledger.api import read_serializers as s
 from ledger.api.pagination import CheckResultKeysetPagination, RunKeysetPagination
-from ledger.auth import HasScope, ReadOnlyOrStaff
 from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 
 UUID_PATTERN = "[0-9a-fA-F-]{36}"
 
 
 class ClientViewSet(viewsets.ModelViewSet):
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     serializer_class = s.ClientSerializer
     filterset_class = read_filters.ClientFilter
     search_fields = ["name", "description"]
@@ -43,7 +43,7 @@ class ClientViewSet(viewsets.ModelViewSet):
 class PipelineViewSet(viewsets.ModelViewSet):
     """Pipelines with their latest run and schedule state (ok/late/missing/…)."""
 
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     serializer_class = s.PipelineSerializer
     filterset_class = read_filters.PipelineFilter
     search_fields = ["namespace", "name", "owner", "description"]
@@ -64,7 +64,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     Runs without a start time (not yet started) are not listed: the cursor needs it.
     """
 
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.RunFilter
     pagination_class = RunKeysetPagination
@@ -84,7 +84,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 class WatermarkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Watermarks with their age and the run that last moved them, stalest first."""
 
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
     serializer_class = s.WatermarkReadSerializer
     filterset_class = read_filters.WatermarkFilter
     search_fields = ["asset_key", "scope_key"]
@@ -108,7 +108,7 @@ class WatermarkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class CheckResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Every persisted check result, newest first (cursor pagination)."""
 
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
     serializer_class = s.CheckResultSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.CheckResultFilter
@@ -128,7 +128,7 @@ def _window(request, query_serializer=s.WindowQuerySerializer) -> dict:
 class FailuresView(ListAPIView):
     """Failed runs started in the last `days` days, newest first."""
 
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
     serializer_class = s.RunSerializer
     filter_backends = [DjangoFilterBackend]
     filterset_class = read_filters.RunFilter
@@ -146,7 +146,7 @@ class FailuresView(ListAPIView):
 
 
 class RunsPerDayView(APIView):
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
 
     @extend_schema(parameters=[s.RunsPerDayQuerySerializer], responses=s.DayCountSerializer(many=True))
     def get(self, request):
@@ -158,7 +158,7 @@ class RunsPerDayView(APIView):
 
 
 class FailureRateView(APIView):
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
 
     @extend_schema(parameters=[s.FailureRateQuerySerializer], responses=s.FailureRateSerializer(many=True))
     def get(self, request):
@@ -169,7 +169,7 @@ class FailureRateView(APIView):
 
 
 class MttrView(APIView):
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
 
     @extend_schema(parameters=[s.WindowQuerySerializer], responses=s.MttrSerializer)
     def get(self, request):
@@ -180,7 +180,7 @@ class MttrView(APIView):
 
 
 class FlakyRankingView(APIView):
-    permission_classes = [HasScope]
+    permission_classes = [CanRead]
 
     @extend_schema(parameters=[s.FlakyQuerySerializer], responses=s.FlakyRankingSerializer)
     def get(self, request):

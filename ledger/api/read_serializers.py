@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.api import ModelSerializer
 from ledger import schedule
 from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 
@@ -33,7 +34,7 @@ class ScheduleStateSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class PipelineSerializer(serializers.ModelSerializer):
+class PipelineSerializer(ModelSerializer):
     """Staff edit ownership and schedule; name and namespace are the ingestion identity."""
 
     client_name = serializers.CharField(source="client.name", read_only=True, default=None)

@@ -11,9 +11,9 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.auth import ReadOnlyOrStaff
+from common.api import cached_json
+from common.auth import ReadOrAdmin
 from ledger.models import ApiToken
-from opshealth.api import cached_json
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject, Source
 from registry.overrides import apply_overrides
@@ -152,7 +152,7 @@ class RegistryPagination(LimitOffsetPagination):
     ),
 )
 class SourceRegistryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     filterset_class = RegistryObjectFilter
     search_fields = ["schema_name", "object_name", "description", "db_comment"]
     ordering_fields = [

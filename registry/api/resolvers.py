@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.auth import HasScope, ReadOnlyOrStaff
+from common.auth import CanRead, ReadOrAdmin
 from registry.models import ResolverRule
 from registry.resolver import Resolver
 from registry.serializers_resolvers import (
@@ -32,7 +32,7 @@ from registry.serializers_resolvers import (
 class ResolverRuleViewSet(viewsets.ModelViewSet):
     queryset = ResolverRule.objects.select_related("source")
     serializer_class = ResolverRuleSerializer
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     filterset_fields = ["kind", "is_active"]
     search_fields = ["match", "target", "description"]
     ordering_fields = ["priority", "kind", "id", "created_at"]
@@ -47,7 +47,7 @@ class ResolverRuleViewSet(viewsets.ModelViewSet):
     @action(
         detail=False,
         methods=["post"],
-        permission_classes=[HasScope],
+        permission_classes=[CanRead],
         filter_backends=[],
         pagination_class=None,
     )

@@ -17,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from ledger.auth import ReadOnlyOrStaff
+from common.auth import ReadOrAdmin
 from registry.engines import ENGINES
 from registry.models import Source, mask_dsn
 
@@ -104,7 +104,7 @@ ConnectionTestSerializer = inline_serializer(
 
 class SourceViewSet(viewsets.ModelViewSet):
     serializer_class = SourceSerializer
-    permission_classes = [ReadOnlyOrStaff]
+    permission_classes = [ReadOrAdmin]
     filterset_class = SourceFilter
     search_fields = ["name"]
     ordering_fields = ["name", "last_discovery_at", "created_at"]

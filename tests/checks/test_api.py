@@ -310,6 +310,11 @@ def test_check_now_runs_an_evaluation_and_returns_the_report(staff_client, platf
     assert Evaluation.latest().trigger == "api"
 
 
+def test_check_now_with_an_admin_token(admin_token_client, platform):
+    assert admin_token_client.post("/api/v1/health/check-now").status_code == 200
+    assert Evaluation.latest().trigger == "api"
+
+
 def test_writes_to_read_endpoints_are_refused(viewer_client, staff_client, platform):
     assert viewer_client.post("/api/v1/ops/health-global").status_code == 403
     assert staff_client.post("/api/v1/ops/health-global").status_code == 405

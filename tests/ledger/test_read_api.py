@@ -154,6 +154,24 @@ def test_staff_edits_pipeline_schedule_with_validation(staff_client, viewer_clie
     assert rename.status_code == 400 and "name" in rename.json()
 
 
+def test_pipeline_schedule_interval_takes_the_common_syntax(staff_client, ledger):
+    url = f"{API}/pipelines/{ledger['hourly'].pk}"
+
+    ok = staff_client.patch(url, {"schedule_interval": "2 hours", "grace": "15m"}, format="json")
+
+    assert ok.status_code == 200, ok.json()
+    assert (ok.json()["schedule_interval"], ok.json()["grace"]) == ("02:00:00", "00:15:00")
+
+
+def test_negative_schedule_interval_is_a_400(staff_client, ledger):
+    url = f"{API}/pipelines/{ledger['hourly'].pk}"
+
+    bad = staff_client.patch(url, {"schedule_interval": "-1 days"}, format="json")
+
+    assert bad.status_code == 400
+    assert list(bad.json()) == ["schedule_interval"]
+
+
 def test_runs_list_shape_filters_and_cursor(read_client, ledger, acme):
     body = read_client.get(f"{API}/runs", {"limit": 3}).json()
     assert set(body) == {"next", "previous", "results"}

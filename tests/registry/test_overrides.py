@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ledger.auth import TokenUser
+from common.auth import TokenUser
 from ledger.models import ApiToken
 from registry.models import OverrideAudit, RegistryObject
 from registry.overrides import OverrideError, apply_overrides, mark_reviewed

@@ -250,6 +250,38 @@ def test_patch_of_a_duration_override(staff_client):
     assert OverrideAudit.objects.get(object=obj).new_value == "06:00:00"
 
 
+@pytest.mark.parametrize(
+    ("text", "stored"), [("2 hours", "02:00:00"), ("90m", "01:30:00"), ("P1D", "1 00:00:00")]
+)
+def test_duration_overrides_take_the_common_syntax(staff_client, text, stored):
+    obj = RegistryObjectFactory()
+
+    response = staff_client.patch(f"{URL}/{obj.pk}", {"max_staleness": text}, format="json")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["max_staleness"] == stored
+
+
+@pytest.mark.parametrize("bad", ["-1 days", "0m", "3600", "soon"])
+def test_a_bad_duration_override_is_a_400_naming_the_field(staff_client, bad):
+    obj = RegistryObjectFactory()
+
+    response = staff_client.patch(f"{URL}/{obj.pk}", {"max_staleness": bad}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["max_staleness"]
+    assert RegistryObject.objects.get(pk=obj.pk).max_staleness is None
+
+
+def test_admin_token_changes_overrides(admin_token_client):
+    obj = RegistryObjectFactory()
+
+    response = admin_token_client.patch(f"{URL}/{obj.pk}", {"notes": "by the admin token"}, format="json")
+
+    assert response.status_code == 200
+    assert OverrideAudit.objects.get(object=obj).changed_by_name == "token:admin-test"
+
+
 def test_patch_with_non_override_fields_is_a_400_naming_them(staff_client):
     obj = RegistryObjectFactory(layer="RAW")
 
@@ -273,10 +305,14 @@ def test_patch_with_a_bad_value_is_a_400(staff_client):
     assert "is_expected" in response.json()
 
 
-def test_non_staff_patch_is_403(viewer_client, read_client, ingest_client):
+def test_non_staff_patch_is_403(viewer_client, read_client, ingest_client, staff_user):
     obj = RegistryObjectFactory()
+    staff_ingest = APIClient()
+    staff_ingest.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue('staff-ingest', ApiToken.SCOPE_INGEST, user=staff_user)[1]}"
+    )
 
-    for client in (viewer_client, read_client, ingest_client):
+    for client in (viewer_client, read_client, ingest_client, staff_ingest):
         assert client.patch(f"{URL}/{obj.pk}", {"notes": "x"}, format="json").status_code == 403
     assert not OverrideAudit.objects.exists()
 
@@ -304,7 +340,7 @@ def test_no_dsn_in_responses(staff_client):
 
 
 def test_patch_with_a_staff_users_token_is_audited_with_user_and_token(staff_user):
-    _, raw = ApiToken.issue("ops-laptop", ApiToken.SCOPE_INGEST, user=staff_user)
+    _, raw = ApiToken.issue("ops-laptop", ApiToken.SCOPE_ADMIN, user=staff_user)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     obj = RegistryObjectFactory()

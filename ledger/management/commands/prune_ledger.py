@@ -17,9 +17,6 @@ kept latest runs keep their events.
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -27,17 +24,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from common.durations import EXAMPLES, parse_duration
 from ledger.models import CheckResult, LineageEvent, Run
-
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """'90d', '12h', '4w', '30m' → timedelta."""
-    match = re.fullmatch(r"\s*(\d+)\s*([mhdw])\s*", text.lower())
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"'{text}' is not an age like 90d, 12h, 4w or 30m")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
 def prunable_runs(cutoff) -> QuerySet:
@@ -70,7 +58,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             default=f"{settings.OPSHEALTH_LEDGER_RETENTION_DAYS}d",
-            help="age like 90d, 12h, 4w (default: OPSHEALTH_LEDGER_RETENTION_DAYS days)",
+            help=f"a duration: {EXAMPLES} (default: OPSHEALTH_LEDGER_RETENTION_DAYS days)",
         )
         parser.add_argument("--batch-size", type=int, default=5000, help="ids per DELETE statement")
         parser.add_argument("--dry-run", action="store_true", help="count what would be deleted")
@@ -79,7 +67,7 @@ class Command(BaseCommand):
     def handle(self, *args, older_than: str, batch_size: int, dry_run: bool, keep_lineage: bool, **options):
         self.verbosity = options["verbosity"]
         try:
-            age = parse_age(older_than)
+            age = parse_duration(older_than)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         if batch_size < 1:

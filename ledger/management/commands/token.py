@@ -1,4 +1,4 @@
-"""`manage.py token create NAME --scope ingest|read [--user U]`, `token revoke NAME`, `token list`."""
+"""`manage.py token create NAME --scope read|ingest|admin [--user U]`, `token revoke NAME`, `token list`."""
 
 from __future__ import annotations
 

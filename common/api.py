@@ -5,12 +5,14 @@ import logging
 from collections.abc import Callable
 
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, models
 from django.http import HttpResponse
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from common.durations import EXAMPLES, parse_duration
 
 logger = logging.getLogger("opshealth.api")
 
@@ -52,3 +54,31 @@ def cached_json(view, state: str, build: Callable[[], object]) -> HttpResponse:
         body = renderer.render(build(), media_type, view.get_renderer_context())
         cache.set(key, body, RENDERED_CACHE_SECONDS)
     return HttpResponse(body, content_type=renderer.media_type)
+
+
+class DurationField(serializers.DurationField):
+    """A duration in OpsHealth's one syntax (`common.durations`): `90m`, `2h`, `1d`,
+    `2 hours`, ISO 8601. Positive, unless `allow_zero`. Written out as DRF does
+    (`[D ]HH:MM:SS`), which it reads back."""
+
+    default_error_messages = {"invalid": "{message}"}
+
+    def __init__(self, *, allow_zero: bool = False, **kwargs):
+        self.allow_zero = allow_zero
+        kwargs.setdefault("help_text", f"A duration: {EXAMPLES}.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        try:
+            return parse_duration(value, allow_zero=self.allow_zero)
+        except ValueError as exc:
+            self.fail("invalid", message=str(exc))
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """DRF's, with every model DurationField read by `DurationField` above."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DurationField: DurationField,
+    }

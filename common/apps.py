@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    name = "common"
+    verbose_name = "OpsHealth common"
+
+    def ready(self) -> None:
+        from common import schema  # noqa: F401  (registers the token auth scheme with drf-spectacular)
