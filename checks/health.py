@@ -48,7 +48,7 @@ from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
 from checks.staleness import Staleness, iso, object_staleness
 from ledger import schedule
 from ledger.analytics import schedule_states
-from ledger.models import Pipeline
+from ledger.models import Pipeline, Run
 from registry.engines import engine_for
 from registry.models import RegistryObject, SchemaChange, Source
 from registry.resolver import InvalidName, split_identifier
@@ -393,7 +393,7 @@ class RawSourceStaleAffectingCritical(HealthCheck):
             )
             SELECT down.root, array_agg(o.schema_name || '.' || o.object_name ORDER BY o.schema_name, o.object_name)
             FROM down JOIN registry_registryobject o ON o.id = down.obj
-            WHERE COALESCE(o.is_critical, o.criticality = 'critical') AND o.exists_in_db
+            WHERE o.effective_critical AND o.exists_in_db
             GROUP BY down.root
         """
         affected = dict(_fetch(sql, [list(stale)]))
@@ -565,35 +565,26 @@ class PipelineRunFailed(HealthCheck):
     description = "The latest finished run of a pipeline failed."
     remedy = "Fix and re-run the failed pipelines"
 
-    # Latest terminal run per pipeline through the (pipeline, -started_at) index: one
-    # index probe per pipeline instead of sorting every run.
-    SQL = """
-        SELECT p.id, p.namespace, p.name, r.external_run_id, r.ended_at, r.error_type, r.error_message
-        FROM ledger_pipeline p
-        CROSS JOIN LATERAL (
-            SELECT * FROM ledger_run r
-            WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-              AND r.started_at IS NOT NULL  -- matches the index's DESC (NULLS FIRST) order
-            ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-        ) r
-        WHERE r.status = 'failed'
-        ORDER BY p.namespace, p.name
-    """
-
     def evaluate(self, ctx):
+        failed = (
+            Run.objects.latest_terminal()
+            .filter(status=Run.FAILED)
+            .select_related("pipeline")
+            .order_by("pipeline__namespace", "pipeline__name")
+        )
         items = [
             Item(
                 ERROR,
-                f"{ns}/{name}" if ns else name,
+                str(run.pipeline),
                 subject_type="pipeline",
                 detail={
-                    "run": run_id,
-                    "ended_at": iso(ended),
-                    "error_type": etype,
-                    "error_message": (msg or "")[:500],
+                    "run": run.external_run_id,
+                    "ended_at": iso(run.ended_at),
+                    "error_type": run.error_type,
+                    "error_message": run.error_message[:500],
                 },
             )
-            for _, ns, name, run_id, ended, etype, msg in _fetch(self.SQL)
+            for run in failed
         ]
         return self.outcome(
             items, "No pipeline's latest run failed.", "{n} pipeline(s) failed their latest run."

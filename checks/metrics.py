@@ -3,7 +3,8 @@
 Authentication: a scrape presents an API token with the `read` scope as
 `Authorization: Bearer <token>` (Prometheus `authorization: {credentials: …}`), or a
 logged-in session. Anything else is 401: check statuses and pipeline names are not
-public. Every scrape is built from 3 queries (latest results, pipelines, watermarks);
+public. Every scrape is built from 5 queries (latest evaluation, its results, latest terminal
+run per pipeline, flip rates, watermarks);
 it never runs an evaluation.
 
 Gauges:
@@ -15,7 +16,7 @@ Gauges:
   opshealth_check_offending_items{check_key}
   opshealth_pipeline_last_run_success{pipeline}    1 success, 0 failed/aborted (last finished run)
   opshealth_pipeline_last_run_timestamp_seconds{pipeline}
-  opshealth_pipeline_flip_rate{pipeline}           status changes / transitions, last 20 finished runs
+  opshealth_pipeline_flip_rate{pipeline}           flip rate over OPSHEALTH_FLAKY_WINDOW_DAYS (as /ledger/flaky)
   opshealth_watermark_age_seconds{asset_key,scope_key}
 """
 
@@ -30,37 +31,15 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from checks.models import LEVEL_RANK, Evaluation
 from common.auth import TokenAuthentication
-from ledger.models import ApiToken
-
-FLIP_WINDOW = 20
-
-_PIPELINES_SQL = """
-    SELECT p.namespace, p.name, last.status, last.ended_at, flips.rate
-    FROM ledger_pipeline p
-    JOIN LATERAL (
-        SELECT r.status, r.ended_at FROM ledger_run r
-        WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-          AND r.started_at IS NOT NULL
-        ORDER BY r.started_at DESC, r.id DESC LIMIT 1
-    ) last ON true
-    LEFT JOIN LATERAL (
-        SELECT avg((x.status <> x.prev)::int) AS rate
-        FROM (
-            SELECT r.status, lag(r.status) OVER (ORDER BY r.started_at, r.id) AS prev
-            FROM (SELECT status, started_at, id FROM ledger_run r
-                  WHERE r.pipeline_id = p.id AND r.status IN ('success', 'failed', 'aborted')
-                    AND r.started_at IS NOT NULL
-                  ORDER BY r.started_at DESC, r.id DESC LIMIT %s) r
-        ) x WHERE x.prev IS NOT NULL
-    ) flips ON true
-"""
+from ledger.analytics import flaky_ranking, flaky_window_start
+from ledger.models import ApiToken, Run
 
 
 class OpsHealthCollector:
     def collect(self):
         now = timezone.now()
         yield from self._evaluation()
-        yield from self._pipelines()
+        yield from self._pipelines(now)
         age = GaugeMetricFamily(
             "opshealth_watermark_age_seconds",
             "Age of each ledger watermark.",
@@ -107,7 +86,7 @@ class OpsHealthCollector:
         yield status
         yield items
 
-    def _pipelines(self):
+    def _pipelines(self, now):
         success = GaugeMetricFamily(
             "opshealth_pipeline_last_run_success",
             "1 when the last finished run succeeded.",
@@ -120,18 +99,18 @@ class OpsHealthCollector:
         )
         flips = GaugeMetricFamily(
             "opshealth_pipeline_flip_rate",
-            f"Status changes per transition over the last {FLIP_WINDOW} finished runs (flakiness).",
+            "Status changes per transition between success/failed runs over OPSHEALTH_FLAKY_WINDOW_DAYS "
+            "(as /api/v1/ledger/flaky).",
             labels=["pipeline"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(_PIPELINES_SQL, [FLIP_WINDOW])
-            for ns, name, last_status, ended_at, rate in cursor.fetchall():
-                label = f"{ns}/{name}" if ns else name
-                success.add_metric([label], 1 if last_status == "success" else 0)
-                if ended_at:
-                    ended.add_metric([label], ended_at.timestamp())
-                if rate is not None:
-                    flips.add_metric([label], float(rate))
+        for run in Run.objects.latest_terminal().select_related("pipeline").order_by("pipeline_id"):
+            label = str(run.pipeline)
+            success.add_metric([label], 1 if run.status == Run.SUCCESS else 0)
+            if run.ended_at:
+                ended.add_metric([label], run.ended_at.timestamp())
+        for row in flaky_ranking(flaky_window_start(now)):
+            if row.flip_rate is not None:
+                flips.add_metric([row.pipeline], row.flip_rate)
         yield success
         yield ended
         yield flips

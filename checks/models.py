@@ -133,6 +133,22 @@ class CheckRun(models.Model):
         return f"{self.check_key}: {self.status}"
 
 
+class ViolationQuerySet(models.QuerySet):
+    def failing(self) -> ViolationQuerySet:
+        """WARN and ERROR items: INFO items are listed in a drilldown but never fail."""
+        return self.exclude(level=INFO)
+
+    def worst_first(self) -> ViolationQuerySet:
+        """ERROR, then WARN, then INFO; by check, subject and id within a level."""
+        rank = models.Case(
+            models.When(level=ERROR, then=models.Value(0)),
+            models.When(level=WARN, then=models.Value(1)),
+            default=models.Value(2),
+            output_field=models.IntegerField(),
+        )
+        return self.annotate(rank=rank).order_by("rank", "check_key", "subject", "id")
+
+
 class Violation(models.Model):
     """An offending item behind a check result: the drilldown, kept for audit."""
 
@@ -148,6 +164,8 @@ class Violation(models.Model):
     subject_type = models.CharField(max_length=20)  # object | asset | pipeline | source | name
     subject = models.CharField(max_length=600)
     detail = models.JSONField(default=dict)
+
+    objects = ViolationQuerySet.as_manager()
 
     class Meta:
         ordering = ["evaluation", "check_key", "-level", "subject"]

@@ -32,7 +32,7 @@ from django.db import connection
 _SQL = """
 WITH RECURSIVE obj AS (
     SELECT o.id, o.schema_name, o.object_name, o.object_type, o.layer,
-           COALESCE(o.is_critical, o.criticality = 'critical') AS is_critical,
+           o.effective_critical AS is_critical,
            COALESCE(o.max_staleness, o.refresh_schedule, o.inferred_refresh_schedule,
                     %(default_age)s::interval) AS allowed,
            CASE WHEN o.max_staleness IS NOT NULL THEN 'max_staleness'

@@ -17,36 +17,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from ledger import schedule
 from ledger.models import Pipeline, Run
 
 BROKEN, FLAKY, HEALTHY, INSUFFICIENT = "broken", "flaky", "healthy", "insufficient_data"
-
-
-def pipelines_with_latest_run(pipelines: QuerySet[Pipeline] | None = None) -> QuerySet[Pipeline]:
-    """Pipelines annotated with their newest run and their oldest unfinished run.
-
-    Adds latest_run_id (uuid), latest_status, latest_started_at, latest_ended_at and
-    running_since. Correlated subqueries in one statement, each an index probe on
-    ledger_run_pipe_started (pipeline, -started_at): no N+1, no scan of all runs.
-    """
-    latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).order_by(
-        "-started_at", "-id"
-    )
-    running = Run.objects.filter(
-        pipeline=OuterRef("pk"), status__in=[Run.STARTED, Run.RUNNING], started_at__isnull=False
-    ).order_by("started_at")
-    pipelines = Pipeline.objects.all() if pipelines is None else pipelines
-    return pipelines.annotate(
-        latest_run_id=Subquery(latest.values("run_id")[:1]),
-        latest_status=Subquery(latest.values("status")[:1]),
-        latest_started_at=Subquery(latest.values("started_at")[:1]),
-        latest_ended_at=Subquery(latest.values("ended_at")[:1]),
-        running_since=Subquery(running.values("started_at")[:1]),
-    )
 
 
 def schedule_states(
@@ -57,7 +34,8 @@ def schedule_states(
     What the `checks` app's pipeline_overdue reads: states other than ok/unknown are
     overdue (late, missing) or stuck (running_too_long).
     """
-    return [(p, schedule.state_of(p, now)) for p in pipelines_with_latest_run(pipelines)]
+    pipelines = Pipeline.objects.all() if pipelines is None else pipelines
+    return [(p, schedule.state_of(p, now)) for p in pipelines.with_latest_run()]
 
 
 @dataclass(frozen=True)
@@ -290,8 +268,17 @@ ORDER BY CASE WHEN m.sample_size >= %(min_sample)s THEN 0 ELSE 1 END,
 """
 
 
+def flaky_window_start(now: datetime) -> datetime:
+    """Where the default flakiness window (OPSHEALTH_FLAKY_WINDOW_DAYS) starts: the same for
+    `/ledger/flaky` and `/metrics`, so that they agree."""
+    return now - timedelta(days=settings.OPSHEALTH_FLAKY_WINDOW_DAYS)
+
+
 def flaky_ranking(since: datetime, criteria: FlakyCriteria | None = None) -> list[Flakiness]:
-    """Every pipeline with terminal runs in the window, most flaky first, with its evidence."""
+    """Every pipeline with terminal runs in the window, most flaky first, with its evidence.
+
+    The one definition of the flip rate: flips between consecutive success/failed runs
+    over (runs - 1)."""
     criteria = criteria or FlakyCriteria.from_settings()
     params = {"since": since, **criteria.__dict__}
     with connection.cursor() as cursor:

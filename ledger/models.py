@@ -16,6 +16,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 
@@ -94,6 +95,29 @@ class Client(models.Model):
         return self.name
 
 
+class PipelineQuerySet(models.QuerySet):
+    def with_latest_run(self) -> PipelineQuerySet:
+        """Annotated with the newest run and the oldest unfinished run.
+
+        Adds latest_run_id (uuid), latest_status, latest_started_at, latest_ended_at and
+        running_since. Correlated subqueries in one statement, each an index probe on
+        ledger_run_pipe_started (pipeline, -started_at): no N+1, no scan of all runs.
+        """
+        latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).order_by(
+            "-started_at", "-id"
+        )
+        running = Run.objects.filter(
+            pipeline=OuterRef("pk"), status__in=[Run.STARTED, Run.RUNNING], started_at__isnull=False
+        ).order_by("started_at")
+        return self.annotate(
+            latest_run_id=Subquery(latest.values("run_id")[:1]),
+            latest_status=Subquery(latest.values("status")[:1]),
+            latest_started_at=Subquery(latest.values("started_at")[:1]),
+            latest_ended_at=Subquery(latest.values("ended_at")[:1]),
+            running_since=Subquery(running.values("started_at")[:1]),
+        )
+
+
 class Pipeline(models.Model):
     """A stable job name. OpenLineage jobs map here by (namespace, name)."""
 
@@ -113,6 +137,8 @@ class Pipeline(models.Model):
     max_duration = models.DurationField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    objects = PipelineQuerySet.as_manager()
+
     class Meta:
         ordering = ["namespace", "name"]
         constraints = [
@@ -121,6 +147,24 @@ class Pipeline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+class RunQuerySet(models.QuerySet):
+    def terminal(self) -> RunQuerySet:
+        """Finished runs (success, failed, aborted) with a start time."""
+        return self.filter(status__in=Run.TERMINAL, started_at__isnull=False)
+
+    def latest_terminal(self) -> RunQuerySet:
+        """The latest terminal run of each pipeline (by start time, then id), the one
+        definition behind `pipeline_run_failed`, `/metrics` and the dashboard.
+
+        One index probe of ledger_run_pipe_started per pipeline, never a sort of every
+        run; `started_at IS NOT NULL` matches the index's DESC (NULLS FIRST) order.
+        """
+        latest = (
+            Run.objects.terminal().filter(pipeline=OuterRef("pk")).order_by("-started_at", "-id").values("pk")
+        )
+        return self.filter(pk__in=Pipeline.objects.values(latest=Subquery(latest[:1])))
 
 
 class Run(models.Model):
@@ -165,6 +209,8 @@ class Run(models.Model):
     anomalies = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RunQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -83,7 +83,7 @@ class ScheduleState:
 
 
 def state_of(pipeline, now: datetime) -> ScheduleState:
-    """The state of a pipeline annotated by `analytics.pipelines_with_latest_run`."""
+    """The state of a pipeline annotated by `Pipeline.objects.with_latest_run()`."""
     return evaluate(
         Schedule.of(pipeline),
         now=now,

@@ -227,6 +227,8 @@ OPSHEALTH_LEDGER_RETENTION_DAYS = envint("OPSHEALTH_LEDGER_RETENTION_DAYS", 90)
 # Flaky ranking: below this many terminal runs nothing is called flaky; a flip rate
 # (status changes between consecutive runs / (runs - 1)) at or above the threshold, or
 # this many retry-then-success logical runs, is flaky; the last N runs all failed is broken.
+# The window they are judged over: /ledger/flaky's default and /metrics' flip rate.
+OPSHEALTH_FLAKY_WINDOW_DAYS = envint("OPSHEALTH_FLAKY_WINDOW_DAYS", 30)
 OPSHEALTH_FLAKY_MIN_SAMPLE = envint("OPSHEALTH_FLAKY_MIN_SAMPLE", 10)
 OPSHEALTH_FLAKY_FLIP_RATE = float(os.environ.get("OPSHEALTH_FLAKY_FLIP_RATE", "0.3"))
 OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES = envint("OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES", 2)

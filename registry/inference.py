@@ -25,7 +25,16 @@ from django.utils import timezone
 
 from ledger.models import RunAsset
 from registry import bulk
-from registry.models import LAYERS, ROLES, CodeUsage, Dependency, InferenceRule, RegistryObject, Source
+from registry.models import (
+    LAYERS,
+    ROLES,
+    CodeUsage,
+    Dependency,
+    InferenceRule,
+    RegistryObject,
+    Source,
+    is_effectively_critical,
+)
 from registry.resolver import Resolver
 
 # OpsHealth's materialized-view refresh job, as it records itself in the ledger.
@@ -244,7 +253,11 @@ class _Inference:
         downstream object is named in the provenance."""
         by_id = {o.id: o for o in self.objects}
         seeds = sorted(
-            (o for o in self.objects if _effective_critical(o, provenance[o.id])),
+            (
+                o
+                for o in self.objects
+                if is_effectively_critical(o.is_critical, provenance[o.id]["criticality"]["value"])
+            ),
             key=lambda o: (o.schema_name, o.object_name),
         )
         queue = deque((o.id, o.id) for o in seeds)
@@ -306,12 +319,6 @@ class _Inference:
         return tuple(getattr(obj, f) for f in INFERRED_FIELDS) != before
 
 
-def _effective_critical(obj: ObjectRow, prov: dict) -> bool:
-    if obj.is_critical is not None:
-        return obj.is_critical
-    return prov["criticality"]["value"] == "critical"
-
-
 def _usage_context(ev: Evidence) -> str:
     if ev.endpoint_usages and ev.script_usages:
         return "both"
@@ -322,8 +329,7 @@ def _should_monitor(obj: ObjectRow) -> tuple[bool, dict]:
     """critical or important or health_enabled; an explicit health override decides."""
     if obj.health_enabled is not None:
         return obj.health_enabled, {"value": obj.health_enabled, "rule": "health_enabled override"}
-    critical = obj.is_critical if obj.is_critical is not None else obj.criticality == "critical"
-    if critical:
+    if is_effectively_critical(obj.is_critical, obj.criticality):
         return True, {"value": True, "rule": "critical"}
     if obj.criticality == "important":
         return True, {"value": True, "rule": "important"}

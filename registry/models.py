@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from psycopg.conninfo import conninfo_to_dict
 
@@ -31,6 +32,20 @@ ROLES = [("PRIMARY", "PRIMARY"), ("SECONDARY", "SECONDARY")]
 CRITICALITIES = [("critical", "critical"), ("important", "important"), ("normal", "normal")]
 USAGE_CONTEXTS = [("", "unused"), ("endpoint", "endpoint"), ("script", "script"), ("both", "both")]
 USAGE_KINDS = [("read", "read"), ("write", "write"), ("refresh", "refresh"), ("ddl", "ddl")]
+
+
+def is_effectively_critical(is_critical: bool | None, criticality: str) -> bool:
+    """The one rule of effective criticality: an `is_critical` override decides, else the
+    inferred criticality. Stored as `RegistryObject.effective_critical` (the same rule in
+    SQL, below), which the API, the checks, `/metrics` and raw SQL read; this Python form
+    serves inference, which decides on rows not saved yet."""
+    return criticality == "critical" if is_critical is None else is_critical
+
+
+EFFECTIVE_CRITICAL = Coalesce(
+    models.F("is_critical"),
+    models.ExpressionWrapper(models.Q(criticality="critical"), output_field=models.BooleanField()),
+)
 
 # Fields a person may override; discovery never writes them.
 OVERRIDE_FIELDS = (
@@ -230,6 +245,10 @@ class RegistryObject(models.Model):
     health_enabled = models.BooleanField(null=True, blank=True)
     is_expected = models.BooleanField(null=True, blank=True)
     is_critical = models.BooleanField(null=True, blank=True)
+    # Computed by PostgreSQL on every write: `is_effectively_critical` above.
+    effective_critical = models.GeneratedField(
+        expression=EFFECTIVE_CRITICAL, output_field=models.BooleanField(), db_persist=True
+    )
     notes = models.TextField(blank=True)
     description = models.TextField(blank=True, help_text="Overrides the database comment when set.")
     refresh_schedule = models.DurationField(null=True, blank=True, help_text="Manual refresh interval.")
@@ -282,12 +301,6 @@ class RegistryObject(models.Model):
     @property
     def effective_description(self) -> str:
         return self.description or self.db_comment
-
-    @property
-    def effective_critical(self) -> bool:
-        if self.is_critical is not None:
-            return self.is_critical
-        return self.criticality == "critical"
 
     @property
     def effective_refresh_schedule(self):

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.duration import duration_string
 
 from registry.inference import _should_monitor
-from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject
+from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject, is_effectively_critical
 
 VIA = ("admin", "api", "cli")
 # Overrides that feed should_monitor (see registry.inference._should_monitor).
@@ -159,6 +159,8 @@ def apply_overrides(
         (saved,) = (objs[0] for objs in groups.values())
         for name in ("updated_at", "should_monitor", "provenance", "needs_review", *changes):
             setattr(instance, name, getattr(saved, name))
+        # PostgreSQL computed the stored column; the instance in memory gets the same rule.
+        instance.effective_critical = is_effectively_critical(saved.is_critical, saved.criticality)
     return audits
 
 

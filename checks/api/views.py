@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import connection
-from django.db.models import Case, Count, IntegerField, Value, When
+from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from checks.api import serializers as s
 from checks.evaluate import evaluate_as_job
 from checks.health import CHECKS
-from checks.models import ERROR, WARN, Evaluation, Violation
+from checks.models import Evaluation, Violation
 from checks.staleness import Staleness, object_staleness
 from common.api import cached_json
 from common.auth import IsAdmin, ReadOrAdmin
@@ -51,22 +51,12 @@ def latest_evaluation() -> Evaluation:
     return evaluation
 
 
-def _worst_first(qs):
-    rank = Case(
-        When(level=ERROR, then=Value(0)),
-        When(level=WARN, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
-    return qs.annotate(rank=rank).order_by("rank", "check_key", "subject", "id")
-
-
 def _thresholds(e: Evaluation) -> dict:
     return {"healthy": e.healthy_threshold, "degraded": e.degraded_threshold}
 
 
 def health_status(e: Evaluation) -> dict:
-    failing = _worst_first(e.violations.exclude(level="INFO"))[:STATUS_VIOLATIONS]
+    failing = e.violations.failing().worst_first()[:STATUS_VIOLATIONS]
     return {
         "status": e.band,
         "global_status": e.global_status,
@@ -82,7 +72,7 @@ def health_status(e: Evaluation) -> dict:
 
 
 def health_report(e: Evaluation) -> dict:
-    failing = _worst_first(e.violations.exclude(level="INFO"))
+    failing = e.violations.failing().worst_first()
     items = list(
         failing.values("check_key", "level", "subject_type", "subject", "object_id", "detail")[
             : REPORT_VIOLATIONS + 1
@@ -170,7 +160,7 @@ class HealthCheckDetailView(ReadView):
             raise NotFound(f"unknown check_key {check_key!r}; known: {', '.join(CHECKS)}")
         e = latest_evaluation()
         result = get_object_or_404(e.results, check_key=check_key)
-        items = _worst_first(result.violations.select_related("evaluation"))
+        items = result.violations.select_related("evaluation").worst_first()
         level = request.query_params.get("level")
         if level:
             if level not in ("ERROR", "WARN", "INFO"):
@@ -400,7 +390,7 @@ class ViolationList(generics.ListAPIView):
             evaluation = get_object_or_404(Evaluation, pk=int(evaluation_id))
         else:
             evaluation = latest_evaluation()
-        return _worst_first(evaluation.violations.select_related("evaluation"))
+        return evaluation.violations.select_related("evaluation").worst_first()
 
     @extend_schema(
         tags=["health"], parameters=[OpenApiParameter("evaluation", int, description="default: the latest")]

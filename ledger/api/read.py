@@ -50,8 +50,7 @@ class PipelineViewSet(viewsets.ModelViewSet):
     ordering_fields = ["namespace", "name", "created_at"]
 
     def get_queryset(self):
-        pipelines = Pipeline.objects.select_related("client").order_by("namespace", "name")
-        return analytics.pipelines_with_latest_run(pipelines)
+        return Pipeline.objects.select_related("client").order_by("namespace", "name").with_latest_run()
 
     def get_serializer_context(self) -> dict:
         # One clock for the whole page: every row is judged at the same instant.

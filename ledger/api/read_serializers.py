@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -233,7 +234,9 @@ class WindowQuerySerializer(serializers.Serializer):
 class FlakyQuerySerializer(serializers.Serializer):
     # Flakiness needs a sample: a daily pipeline has too few runs in a week to be judged
     # (OPSHEALTH_FLAKY_MIN_SAMPLE), so the ranking looks back a month by default.
-    days = serializers.IntegerField(min_value=1, max_value=3660, default=30)
+    days = serializers.IntegerField(
+        min_value=1, max_value=3660, default=lambda: settings.OPSHEALTH_FLAKY_WINDOW_DAYS
+    )
 
 
 class FailureRateQuerySerializer(WindowQuerySerializer):

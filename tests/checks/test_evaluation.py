@@ -280,3 +280,18 @@ def test_a_whole_evaluation_runs_a_constant_number_of_queries(django_assert_max_
     with django_assert_max_num_queries(30):
         evaluation = evaluate()
     assert evaluation.violation_count > 500
+
+
+def test_violations_worst_first_and_failing():
+    e = Evaluation.objects.create(
+        global_status="WARN", band="healthy", healthy_threshold=99, degraded_threshold=95
+    )
+    run = CheckRun.objects.create(
+        evaluation=e, check_key="k", severity="error", status="ERROR", message="", drilldown_url="",
+        evaluated_at=e.evaluated_at,
+    )  # fmt: skip
+    for level, subject in [("INFO", "a"), ("WARN", "b"), ("ERROR", "d"), ("ERROR", "c")]:
+        Violation.objects.create(evaluation=e, check_run=run, check_key="k", level=level, subject=subject)
+
+    assert [v.subject for v in e.violations.worst_first()] == ["c", "d", "b", "a"]
+    assert [v.subject for v in e.violations.failing().worst_first()] == ["c", "d", "b"]

@@ -64,3 +64,31 @@ def test_metrics_expose_global_and_check_status_pipelines_and_watermark_ages(rea
 def test_metrics_before_any_evaluation_expose_the_ledger_only(read_token):
     samples = _samples(Client(HTTP_AUTHORIZATION=f"Bearer {read_token}").get("/metrics").content)
     assert not any(name == "opshealth_global_status" for name, _ in samples)
+
+
+def test_metrics_flip_rate_is_the_flaky_rankings(read_token, read_client):
+    # 25 runs, an aborted one among them: /metrics once counted the last 20 finished runs,
+    # aborted included, where /ledger/flaky counts success/failed runs over its window.
+    now = timezone.now()
+    pipeline = PipelineFactory(name="wobbly")
+    codes = [Run.SUCCESS, Run.FAILED, Run.SUCCESS, Run.SUCCESS, Run.ABORTED] * 5
+    for i, status in enumerate(codes):
+        RunFactory(pipeline=pipeline, status=status, started_at=now - timedelta(hours=len(codes) - i))
+    flaky = read_client.get("/api/v1/ledger/flaky").json()
+    (row,) = [p for p in flaky["pipelines"] if p["pipeline"] == "wobbly"]
+
+    samples = _samples(Client(HTTP_AUTHORIZATION=f"Bearer {read_token}").get("/metrics").content)
+
+    assert samples[("opshealth_pipeline_flip_rate", (("pipeline", "wobbly"),))] == row["flip_rate"]
+
+
+def test_metrics_last_run_is_the_latest_terminal_one(read_token):
+    now = timezone.now()
+    pipeline = PipelineFactory(name="nightly")
+    RunFactory(pipeline=pipeline, status=Run.FAILED, started_at=now - timedelta(hours=3))
+    RunFactory(pipeline=pipeline, status=Run.SUCCESS, started_at=now - timedelta(hours=2))
+    RunFactory(pipeline=pipeline, status=Run.RUNNING, started_at=now - timedelta(hours=1))
+
+    samples = _samples(Client(HTTP_AUTHORIZATION=f"Bearer {read_token}").get("/metrics").content)
+
+    assert samples[("opshealth_pipeline_last_run_success", (("pipeline", "nightly"),))] == 1

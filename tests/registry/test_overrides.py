@@ -236,3 +236,16 @@ def test_query_count_does_not_grow_with_rows_of_mixed_state(staff_user):
     assert queries() == few == 7
     monitored = dict(RegistryObject.objects.values_list("criticality", "should_monitor").distinct())
     assert monitored == {"critical": True, "important": True, "normal": False}
+
+
+@pytest.mark.parametrize(
+    ("criticality", "is_critical", "expected"),
+    [("critical", None, True), ("normal", None, False), ("critical", False, False), ("normal", True, True)],
+)
+def test_effective_criticality_is_one_stored_rule(staff_user, criticality, is_critical, expected):
+    obj = RegistryObjectFactory(criticality=criticality)
+    apply_overrides(obj, {"is_critical": is_critical}, user=staff_user, via="admin")
+
+    assert obj.effective_critical is expected
+    assert RegistryObject.objects.get(pk=obj.pk).effective_critical is expected
+    assert RegistryObject.objects.filter(pk=obj.pk, effective_critical=expected).exists()

@@ -1,0 +1,52 @@
+"""One definition of "the latest terminal run of each pipeline" (`Run.objects.latest_terminal()`)."""
+
+from datetime import timedelta
+
+import pytest
+
+from ledger.models import Pipeline, Run
+from tests.factories.ledger import PipelineFactory
+
+from .conftest import T0
+
+pytestmark = pytest.mark.django_db
+
+
+def test_latest_terminal_is_one_run_per_pipeline_by_start_time(make_runs):
+    daily = PipelineFactory(name="daily")
+    hourly = PipelineFactory(name="hourly")
+    make_runs(daily, "SSF")
+    hourly_runs = make_runs(hourly, "FSAR")
+    PipelineFactory(name="never")
+
+    latest = {run.pipeline.name: run for run in Run.objects.latest_terminal().select_related("pipeline")}
+
+    assert {name: run.status for name, run in latest.items()} == {"daily": "failed", "hourly": "aborted"}
+    assert latest["hourly"] == hourly_runs[2]
+
+
+def test_latest_terminal_ignores_runs_without_a_start(make_runs):
+    pipeline = PipelineFactory(name="p")
+    (done,) = make_runs(pipeline, "S")
+    Run.objects.create(
+        pipeline=pipeline, external_run_id="x", status=Run.FAILED, ended_at=T0 + timedelta(days=1)
+    )
+
+    assert list(Run.objects.latest_terminal()) == [done]
+
+
+def test_latest_terminal_is_one_query_whatever_the_pipelines(make_runs, django_assert_num_queries):
+    for i in range(5):
+        make_runs(PipelineFactory(name=f"p{i}"), "SF")
+    with django_assert_num_queries(1):
+        assert len(list(Run.objects.latest_terminal())) == 5
+
+
+def test_with_latest_run_annotates_the_newest_run_and_the_oldest_unfinished(make_runs):
+    pipeline = PipelineFactory(name="p")
+    runs = make_runs(pipeline, "SRF")
+
+    (annotated,) = Pipeline.objects.filter(pk=pipeline.pk).with_latest_run()
+
+    assert (annotated.latest_run_id, annotated.latest_status) == (runs[2].run_id, "failed")
+    assert annotated.running_since == runs[1].started_at
