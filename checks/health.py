@@ -116,12 +116,6 @@ class UsedName:
         }
 
 
-def _safe_error(exc: Exception, dsn: str) -> str:
-    # Driver messages may echo the DSN; only a first line with the DSN cut out is kept.
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return (text.replace(dsn, "<dsn>") if dsn else text)[:300]
-
-
 def _fetch(sql: str, params: list | None = None) -> list[tuple]:
     """Every row of one statement on the OpsHealth database (the statement stays with its check)."""
     with connection.cursor() as cursor:
@@ -144,14 +138,17 @@ class Context:
         """Each active source's live catalog: one connection and one query per source."""
         catalogs = {}
         for source in Source._default_manager.filter(is_active=True).order_by("name"):
-            dsn = ""
             try:
                 dsn = source.resolved_dsn()
                 with engine_for(source).connect(dsn, timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
                     relations = read_relations(conn)
             except Exception as exc:  # any failure to reach it is the finding itself
                 catalogs[source.pk] = SourceCatalog(
-                    source.pk, source.name, False, error_class=type(exc).__name__, error=_safe_error(exc, dsn)
+                    source.pk,
+                    source.name,
+                    False,
+                    error_class=type(exc).__name__,
+                    error=source.safe_message(exc),
                 )
                 continue
             catalogs[source.pk] = SourceCatalog(source.pk, source.name, True, relations)
@@ -669,18 +666,18 @@ class SourceUnreachable(HealthCheck):
     remedy = "Fix the connection (DSN, network, credentials) or the discovery error"
 
     def evaluate(self, ctx):
-        failed = dict(
-            Source._default_manager.filter(is_active=True, last_discovery_status="failed").values_list(
-                "id", "last_discovery_error"
-            )
-        )
+        failed = {
+            source.pk: source
+            for source in Source._default_manager.filter(is_active=True, last_discovery_status="failed")
+        }
         items = []
         for c in ctx.catalogs.values():
             if not c.reachable:
                 detail = {"error_class": c.error_class, "error": c.error}
                 items.append(Item(ERROR, c.source_name, subject_type="source", detail=detail))
             elif c.source_id in failed:
-                detail = {"last_discovery_error": (failed[c.source_id] or "")[:500]}
+                source = failed[c.source_id]
+                detail = {"last_discovery_error": source.safe_message(source.last_discovery_error, limit=500)}
                 items.append(Item(WARN, c.source_name, subject_type="source", detail=detail))
         return self.outcome(
             items, "Every active source is reachable.", "{n} source(s) unreachable or failing."

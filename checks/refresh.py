@@ -57,10 +57,6 @@ def refresh_order(matviews: list[RegistryObject], edges: list[tuple[int, int]]) 
     return [by_id[pk] for pk in order if pk in by_id]
 
 
-def _first_line(exc: Exception) -> str:
-    return ((str(exc).strip().splitlines() or [type(exc).__name__])[0])[:1000]
-
-
 def refresh_source(source: Source, run, only: set[str] | None = None) -> list[RefreshResult]:
     """Refresh one source's matviews; `run` is the RunLogger the refreshes are logged to."""
     matviews = list(
@@ -99,7 +95,7 @@ def _refresh_one(conn, source: Source, mv: RegistryObject, relations, run) -> Re
         try:
             conn.execute(sql + quote_ident(mv.schema_name, mv.object_name))
         except Exception as exc:  # the database's reason is the finding; carry on
-            error = _first_line(exc)
+            error = source.safe_message(exc, limit=1000)
     duration = timedelta(seconds=time.perf_counter() - t0)
     run.log_asset(
         mv.qualified_name,

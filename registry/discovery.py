@@ -33,7 +33,7 @@ from ledger.logger import RunLogger
 from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
-from registry.models import CodeUsage, Column, Dependency, RegistryObject, SchemaChange, Source, mask_dsn
+from registry.models import CodeUsage, Column, Dependency, RegistryObject, SchemaChange, Source
 from registry.resolver import Resolver
 
 # Columns discovery owns on RegistryObject. Override fields (OVERRIDE_FIELDS) and the
@@ -176,14 +176,8 @@ def discover_and_record(source: Source, *, triggered_by: str = "cli", **options)
 
 
 def _one_line_error(source: Source, phase: str, exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    try:
-        dsn = source.resolved_dsn()
-    except ValueError:
-        dsn = ""
-    if dsn and dsn in text:
-        text = text.replace(dsn, mask_dsn(dsn))
-    return f"discovery of source {source.name!r} failed during {phase}: {type(exc).__name__}: {text[:500]}"
+    text = source.safe_message(exc, limit=500)
+    return f"discovery of source {source.name!r} failed during {phase}: {type(exc).__name__}: {text}"
 
 
 # --- reading ------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 
 import psycopg
-import psycopg.conninfo
+
+from common.secrets import parse_dsn, safe_message
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class SourceEngine:
     def test(self, dsn: str, *, timeout: int) -> ConnectionTest:
         """Open a connection, ask the server version, close. Never raises.
 
-        The message is the driver's error class and first line only: driver messages
-        can echo the DSN, so the full text never leaves this function.
+        The message is `safe_message`'s: driver messages can echo the DSN or pieces of
+        it, so the raw text never leaves this function.
         """
         started = time.perf_counter()
         try:
@@ -47,36 +48,22 @@ class SourceEngine:
                 ok=False,
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
                 error_class=type(exc).__name__,
-                message=_safe_message(exc, dsn),
+                message=safe_message(exc, dsn=dsn),
             )
         return ConnectionTest(
             ok=True, latency_ms=round((time.perf_counter() - started) * 1000, 1), server_version=version
         )
 
 
-def _safe_message(exc: Exception, dsn: str) -> str:
-    text = (str(exc).strip().splitlines() or [""])[0]
-    if dsn and dsn in text:
-        text = text.replace(dsn, "<dsn>")
-    # A malformed DSN can be echoed in pieces; the password must not be one of them.
-    password = _password_of(dsn)
-    if password:
-        text = text.replace(password, "***")
-    return text[:300]
-
-
-def _password_of(dsn: str) -> str:
-    try:
-        return psycopg.conninfo.conninfo_to_dict(dsn).get("password") or ""
-    except psycopg.Error:
-        return ""
-
-
 class PostgresEngine(SourceEngine):
     name = "postgresql"
 
     def connect(self, dsn: str, *, timeout: int):
-        return psycopg.connect(dsn, connect_timeout=timeout, application_name="opshealth")
+        # Parsed first (DsnError, a message quoting nothing): libpq's own parse errors
+        # quote the fragment they choke on, and a URL with an unencoded `@` in its
+        # password would be looked up as a host named after the rest of the password.
+        params = {**parse_dsn(dsn), "connect_timeout": timeout, "application_name": "opshealth"}
+        return psycopg.connect(**params)
 
     def server_version(self, conn) -> str:
         return conn.execute("SHOW server_version").fetchone()[0]

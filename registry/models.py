@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from psycopg.conninfo import conninfo_to_dict
 
+from common.secrets import DsnError, mask_dsn, parse_dsn, safe_message
 from registry.engines import ENGINES, ConnectionTest, engine_for
 
 OBJECT_TYPES = [
@@ -59,20 +59,6 @@ OVERRIDE_FIELDS = (
 )
 
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DSN_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)|(://[^:/@]*:)([^@]*)(@)", re.IGNORECASE)
-
-
-def mask_dsn(dsn: str) -> str:
-    """A DSN with any password replaced by ***: the only form ever shown or logged."""
-    if dsn.startswith("env:"):
-        return dsn
-
-    def _mask(m: re.Match) -> str:
-        if m.group(1):
-            return f"{m.group(1)}***"
-        return f"{m.group(3)}***{m.group(5)}"
-
-    return _DSN_PASSWORD.sub(_mask, dsn)
 
 
 class Source(models.Model):
@@ -112,6 +98,15 @@ class Source(models.Model):
     @property
     def masked_dsn(self) -> str:
         return mask_dsn(self.dsn)
+
+    def safe_message(self, error: BaseException | str, *, limit: int = 300) -> str:
+        """`error` (a driver's, or a stored message) as it may be shown: this source's DSN
+        masked and its password hidden in any spelling (`common.secrets.safe_message`)."""
+        try:
+            dsn = self.resolved_dsn()
+        except ValueError:
+            dsn = ""
+        return safe_message(error, dsn=dsn, limit=limit)
 
     def resolved_dsn(self) -> str:
         """The DSN to connect with; reads the environment for `env:VAR`."""
@@ -175,9 +170,9 @@ def validate_dsn(dsn: str) -> str:
             return "env: must be followed by an environment variable name (letters, digits, _)."
         return ""
     try:
-        params = conninfo_to_dict(dsn)
-    except Exception:
-        return "Not a valid DSN: use postgresql://user@host:port/db or key=value pairs, or env:VARIABLE."
+        params = parse_dsn(dsn)
+    except DsnError as exc:
+        return str(exc)
     # libpq accepts any port text here and fails only when connecting.
     if not all(port.isdigit() for port in str(params.get("port", "5432")).split(",")):
         return "The DSN's port must be a number."

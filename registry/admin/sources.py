@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from registry.models import Source, mask_dsn
+from registry.models import Source
 
 
 class SourceForm(forms.ModelForm):
@@ -89,8 +89,8 @@ class SourceAdmin(admin.ModelAdmin):
 
     @admin.display(description="Last discovery error")
     def discovery_error(self, source: Source) -> str:
-        # Written from driver messages by discovery; masked in case one quoted a DSN.
-        return mask_dsn(source.last_discovery_error)
+        # Written safe by discovery; made safe again for rows written before it was.
+        return source.safe_message(source.last_discovery_error, limit=1000)
 
     @admin.action(description="Test connection")
     def test_connection(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:

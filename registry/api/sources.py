@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from common.auth import ReadOrAdmin
 from registry.engines import ENGINES
-from registry.models import Source, mask_dsn
+from registry.models import Source
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class SourceSerializer(serializers.ModelSerializer):
         return source.masked_dsn
 
     def get_last_discovery_error(self, source: Source) -> str:
-        # Written by discovery from driver messages; masked again in case one quoted a DSN.
-        return mask_dsn(source.last_discovery_error)
+        # Written safe by discovery; made safe again for rows written before it was.
+        return source.safe_message(source.last_discovery_error, limit=1000)
 
     def get_warnings(self, source: Source) -> list[str]:
         return [f"code path {path!r} does not exist on this server" for path in source.missing_code_paths()]

@@ -73,7 +73,7 @@ def test_list_masks_every_dsn(db):
     lines = out.splitlines()
     assert lines[0].split() == ["NAME", "ENGINE", "ACTIVE", "LAST", "DISCOVERY", "DSN"]
     assert lines[1].split()[:3] == ["kv", "postgresql", "no"]
-    assert lines[1].endswith("host=db user=etl password=*** dbname=w")
+    assert lines[1].endswith("user=etl password=*** dbname=w host=db")
     assert lines[2].endswith("postgresql://warehouse:***@127.0.0.1:1/warehouse")
     assert PASSWORD not in out
 

@@ -105,7 +105,7 @@ def test_password_never_appears_in_create_list_or_detail_responses(staff_client)
         assert PASSWORD not in response.content.decode()
         assert "dsn" not in response.json().get("results", [response.json()])[0]
     assert staff_client.get(detail(key_value)).json()["dsn_display"] == (
-        "host=db.internal user=etl password=*** dbname=w"
+        "user=etl password=*** dbname=w host=db.internal"
     )
 
 

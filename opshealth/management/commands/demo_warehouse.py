@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.secrets import mask_dsn
 from opshealth.demo import warehouse
-from registry.models import mask_dsn
 
 
 class Command(BaseCommand):
