@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo runs in debug mode (DEBUG defaults to off everywhere else).
+demo: export DEBUG ?= true
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)

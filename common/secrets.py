@@ -15,6 +15,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 MASK = "***"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
+# libpq's secret keywords: the password, and the passphrase of the client's SSL key.
+SECRET_KEYS = ("password", "sslpassword")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 # A URL inside free text: masked by parsing it (`mask_dsn`), as a DSN would be.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
@@ -57,9 +59,10 @@ def mask_dsn(dsn: str) -> str:
     """`dsn` with its password replaced by ***, for any engine's connection string.
 
     `env:VAR` and plain file paths (DuckDB) carry no secret and are shown as they are.
-    A PostgreSQL DSN is rendered from libpq's parse of it, in its own form (URL or
-    key=value); any other URL from its parsed parts, its userinfo's password masked.
-    A DSN that does not parse is not shown at all.
+    A PostgreSQL DSN with a secret is rendered from libpq's parse of it, in its own form
+    (URL or key=value); one without is shown as written. Any other URL is rendered from
+    its parsed parts, its userinfo's password masked. A DSN that does not parse is not
+    shown at all.
     """
     if dsn.startswith("env:"):
         return dsn
@@ -72,27 +75,29 @@ def mask_dsn(dsn: str) -> str:
         params = parse_dsn(dsn)
     except DsnError:
         return f"{MASK} (not a valid DSN)"
-    if "password" in params:
-        params["password"] = MASK
+    if not any(key in params for key in SECRET_KEYS):
+        return dsn
+    params |= {key: MASK for key in SECRET_KEYS if key in params}
     if scheme:
         return _render_postgres_url(scheme.group(1), params)
     return make_conninfo(**params)
 
 
 def secret_fragments(dsn: str) -> list[str]:
-    """The password of `dsn` in every spelling a message might quote it: as parsed, as
-    written (quoted or escaped) and percent-encoded. Empty when there is none."""
+    """The secrets of `dsn` in every spelling a message might quote them: as parsed, as
+    written (quoted or escaped) and percent-encoded. Empty when there are none."""
     if not dsn or dsn.startswith("env:"):
         return []
     try:
-        password = parse_dsn(dsn).get("password") or ""
+        params = parse_dsn(dsn)
     except DsnError:
         return []
-    if not password:
-        return []
-    url_password = urlsplit(dsn).password if _SCHEME.match(dsn) else None
-    spellings = {password, quote(password, safe=""), url_password or password}
-    spellings.add(password.replace("\\", "\\\\").replace("'", "\\'").replace(" ", "\\ "))
+    spellings = set()
+    for secret in filter(None, (params.get(key) for key in SECRET_KEYS)):
+        spellings |= {secret, quote(secret, safe="")}
+        spellings.add(secret.replace("\\", "\\\\").replace("'", "\\'").replace(" ", "\\ "))
+    if _SCHEME.match(dsn) and urlsplit(dsn).password:
+        spellings.add(urlsplit(dsn).password)
     return sorted(spellings, key=len, reverse=True)
 
 

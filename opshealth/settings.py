@@ -41,12 +41,38 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "True")
+def envheader(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto,https` (or `HTTP_X_FORWARDED_PROTO,https`) as Django's
+    (META key, value) pair; unset or empty is None."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    header, sep, expected = (part.strip() for part in value.partition(","))
+    if not (sep and header and expected and "," not in expected):
+        raise ValueError(f"{name} must be 'Header-Name,value' (e.g. X-Forwarded-Proto,https), got {value!r}")
+    key = header.upper().replace("-", "_")
+    return (key if key.startswith("HTTP_") else f"HTTP_{key}", expected)
+
+
+# Off unless asked for: the debug error page shows request headers (a caller's Bearer
+# token) and settings. `make demo` and the test settings turn it on.
+DEBUG = envbool("DEBUG", "False")
 # The default key is only for the laptop demo; system check opshealth.W001 flags it.
 SECRET_KEY = envsecret("SECRET_KEY", "opshealth-insecure-demo-key")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+
+# Behind TLS (README, "Serving"): with these set, `manage.py check --deploy` is clean.
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD")
+# The header a TLS-terminating proxy sets, e.g. X-Forwarded-Proto,https. Only behind a
+# proxy that always sets (or strips) it: otherwise any client can claim https.
+SECURE_PROXY_SSL_HEADER = envheader("SECURE_PROXY_SSL_HEADER")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -263,6 +289,9 @@ LOGGING = {
 }
 
 # --- Code scan --------------------------------------------------------------------
+# Code paths of sources must lie under one of these (relative ones from BASE_DIR), after
+# resolving `..` and symlinks: staff cannot point the scan at /etc and show it to readers.
+OPSHEALTH_CODE_ROOTS = envlist("OPSHEALTH_CODE_ROOTS") or [str(BASE_DIR)]
 # How the code scan recognises HTTP route handlers (registry.codescan.RoutePatterns):
 # fnmatch patterns on dotted names → HTTP method ("*": from the `methods` argument).
 # SQL in a handler, or in a function a handler reaches, is used in `endpoint` context.

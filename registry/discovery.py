@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -33,8 +34,18 @@ from ledger.logger import RunLogger
 from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
-from registry.models import CodeUsage, Column, Dependency, RegistryObject, SchemaChange, Source
+from registry.models import (
+    CodeUsage,
+    Column,
+    Dependency,
+    RegistryObject,
+    SchemaChange,
+    Source,
+    resolve_code_path,
+)
 from registry.resolver import Resolver
+
+logger = logging.getLogger(__name__)
 
 # Columns discovery owns on RegistryObject. Override fields (OVERRIDE_FIELDS) and the
 # inferred ones (written by registry.inference) are never in this list.
@@ -222,11 +233,16 @@ def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, in
     if scanner is None:
         from registry.codescan import scan_paths as scanner
     paths = [Path(p) if Path(p).is_absolute() else Path(settings.BASE_DIR) / p for p in source.code_paths]
+    # Saved under the code roots, but a symlink on the way may have been re-pointed since.
+    outside = [p for p in paths if resolve_code_path(str(p)) is None]
+    for path in outside:
+        logger.warning("code path %s of source %s is outside the code roots: not scanned", path, source.name)
+    paths = [p for p in paths if p not in outside]
     # A code path that is not there (not deployed here) is an error of the scan, not
     # of the discovery: the catalog part is still worth writing.
     missing = [p for p in paths if not p.is_dir()]
     result = scanner([p for p in paths if p.is_dir()])
-    return list(result.references), len(result.errors) + len(missing)
+    return list(result.references), len(result.errors) + len(missing) + len(outside)
 
 
 # --- writing ------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -138,6 +139,11 @@ class Source(models.Model):
             errors["exclude_schemas"] = f"Both included and excluded: {', '.join(overlap)}."
         if any(not (path or "").strip() for path in self.code_paths):
             errors["code_paths"] = "Code paths must be non-empty."
+        elif outside := [path for path in self.code_paths if resolve_code_path(path) is None]:
+            errors["code_paths"] = (
+                f"Outside the code roots (OPSHEALTH_CODE_ROOTS), or not a path: {', '.join(outside)}. "
+                "Symlinks and '..' are followed before this check."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -159,6 +165,21 @@ class Source(models.Model):
             self.server_version = result.server_version
             type(self)._default_manager.filter(pk=self.pk).update(server_version=result.server_version)
         return result
+
+
+def resolve_code_path(path: str) -> Path | None:
+    """`path` (a relative one taken from BASE_DIR) with `..` and every symlink resolved,
+    or None when that lies under no root of OPSHEALTH_CODE_ROOTS (or is no path at all).
+
+    Checked when a source is saved and again when its code is scanned: a symlink can be
+    pointed elsewhere in between.
+    """
+    try:
+        resolved = (settings.BASE_DIR / path).resolve()
+        roots = [(settings.BASE_DIR / root).resolve() for root in settings.OPSHEALTH_CODE_ROOTS]
+    except (ValueError, OSError):  # a NUL byte, a symlink loop
+        return None
+    return resolved if any(resolved.is_relative_to(root) for root in roots) else None
 
 
 def validate_dsn(dsn: str) -> str:

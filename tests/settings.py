@@ -11,6 +11,10 @@ os.environ.setdefault(
     "OPSHEALTH_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".opshealth" / "test-pg")
 )
 
+# DEBUG defaults to off; the tests (and the processes they start) run with it on, as
+# `make demo` does. pytest-django still turns it off inside each test.
+os.environ.setdefault("DEBUG", "true")
+
 from opshealth.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

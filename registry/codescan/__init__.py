@@ -125,8 +125,13 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
 def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> list[Module]:
     """Scan the .sql files into `result` and return the parsed Python modules."""
     modules: list[Module] = []
+    real_root = root.resolve()
     for path in source_files(root):
         rel = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(real_root):
+            # os.walk does not enter linked directories, but lists linked files.
+            result.errors.append(ScanError(rel, 0, "a symlink out of the code path: not read"))
+            continue
         result.files_scanned += 1
         try:
             source = _read_source(path)

@@ -25,7 +25,9 @@ SECRET = "S3cretPW"
         ),
         ("postgresql://u@/db?host=/run/pg&port=5433", "postgresql://u@/db?host=/run/pg&port=5433"),
         ("postgresql://[::1]:5/db", "postgresql://[::1]:5/db"),
-        ("host=/run/pg port=5433 user=u dbname=d", "user=u dbname=d host=/run/pg port=5433"),
+        # nothing secret: shown as written
+        ("host=/run/pg port=5433 user=u dbname=d", "host=/run/pg port=5433 user=u dbname=d"),
+        ("host=h sslkey=/k.pem sslpassword=S3cretPW", "host=h sslkey=/k.pem sslpassword=***"),
         ("env:WAREHOUSE_DSN", "env:WAREHOUSE_DSN"),
         # other engines: any URL's userinfo (even with an unencoded @), a file path
         ("mysql://root:p@S3cretPW@127.0.0.1:3306/shop", "mysql://root:***@127.0.0.1:3306/shop"),

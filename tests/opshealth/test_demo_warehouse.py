@@ -241,5 +241,5 @@ def test_the_printed_dsn_hides_a_password():
     out = io.StringIO()
     dsn = "host=db.internal port=5432 user=etl password=s3cr3t dbname=demo_warehouse"
     report(out, warehouse.BuildResult("demo_warehouse", dsn, False, True, ""))
-    assert "  DSN: host=db.internal port=5432 user=etl password=*** dbname=demo_warehouse" in out.getvalue()
+    assert "  DSN: user=etl password=*** dbname=demo_warehouse host=db.internal port=5432" in out.getvalue()
     assert "s3cr3t" not in out.getvalue()

@@ -148,3 +148,56 @@ def test_manage_py_check_reports_the_id():
     assert child.returncode == 1
     assert "opshealth.E002" in child.stderr
     assert "opshealth.W001" in child.stderr
+
+
+def test_debug_is_off_unless_asked_for():
+    child = _settings_in_child("print(s.DEBUG)")
+    assert (child.returncode, child.stdout) == (0, "False\n"), child.stderr
+
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "q8v!Yz2#Lr0_wPz7Km4nT1bXo9Hc3Fd6Sj5Ga8Ue2Ri7Vl1Ny0Qm",
+    "ALLOWED_HOSTS": "ops.example.com",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto,https",
+}
+
+
+def _check_deploy(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=settings.BASE_DIR,
+        env={**CHILD_ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_with_the_readmes_production_settings():
+    child = _check_deploy(**PRODUCTION_ENV)
+    assert child.returncode == 0, child.stderr
+    assert "System check identified no issues" in child.stdout
+
+
+def test_check_deploy_names_each_missing_production_setting():
+    child = _check_deploy(DEBUG="false", SECRET_KEY=PRODUCTION_ENV["SECRET_KEY"])
+    assert child.returncode == 1
+    for check_id in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert check_id in child.stderr
+
+
+def test_proxy_ssl_header_is_read_as_djangos_pair():
+    child = _settings_in_child(
+        "print(s.SECURE_PROXY_SSL_HEADER)", SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto,https"
+    )
+    assert child.stdout == "('HTTP_X_FORWARDED_PROTO', 'https')\n", child.stderr
+    child = _settings_in_child("pass", SECURE_PROXY_SSL_HEADER="https")
+    assert child.returncode != 0
+    assert "SECURE_PROXY_SSL_HEADER must be 'Header-Name,value'" in child.stderr
