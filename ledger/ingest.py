@@ -8,7 +8,7 @@ constant number of statements whatever the batch size, two in the common case:
    A pipeline seen for the first time, or a client to create or link, adds
    `_upsert_pipelines` (`INSERT … ON CONFLICT DO NOTHING`, then a read).
 2. `fold`: the events, sorted by event time, are applied to the locked rows and to
-   new unsaved runs by the state machine (`ledger.state`).
+   new unsaved runs by the state machine (`Run.record_event`).
 3. `insert_new_runs`: new runs are inserted with their final state (`ON CONFLICT DO
    NOTHING RETURNING`); a run a concurrent batch inserted meanwhile is locked and
    the events are applied to it instead.
@@ -17,9 +17,8 @@ constant number of statements whatever the batch size, two in the common case:
    NOTHING`: a replay adds nothing), each a CTE.
 5. On commit, `assets_ingested` is sent with the normalized keys written.
 
-Rows travel as one JSON document per statement (`json_to_recordset`): encoding is one
-C call, and the plan does not depend on the batch size, so PostgreSQL keeps a generic
-plan for each prepared statement instead of planning every request.
+Rows travel as one JSON document per statement (`ledger.queries`), whose column lists
+follow the models' `_meta`.
 """
 
 from __future__ import annotations
@@ -37,9 +36,9 @@ import psycopg
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from ledger import state
 from ledger.keys import normalize_asset_key
-from ledger.models import Run
+from ledger.models import CheckResult, Run, RunAsset, Watermark
+from ledger.queries import Write, execute_writes, json_rows, model_columns, recordset
 from ledger.signals import assets_ingested
 
 logger = logging.getLogger(__name__)
@@ -102,6 +101,11 @@ class CheckIn:
     def normalized_key(self) -> str:
         return normalize_asset_key(self.asset_key, self.namespace)
 
+    @property
+    def run_id(self) -> int | None:
+        """The column `run_pk` is written to."""
+        return self.run_pk
+
 
 @dataclass
 class ParentRef:
@@ -114,7 +118,7 @@ class ParentRef:
 class RunEvent:
     """One event about one run, whatever path it came by.
 
-    `status` is a `Run` status, or `state.OTHER` (an event that changes no state).
+    `status` is a `Run` status, or `Run.OTHER` (an event that changes no state).
     """
 
     pipeline: str
@@ -325,7 +329,7 @@ class _Batch:
             run = self.runs[key]
             if ev.parent:
                 ev.parent_run_id = self.runs[_parent_key(ev)].pk  # None while the parent is new
-            t = state.apply_event(run, ev)
+            t = run.record_event(ev)
             if t.changed and key not in self.new:
                 self.dirty.add(key)
             first_of_new = key in self.new and key not in seen
@@ -395,7 +399,7 @@ class _Batch:
             key = _run_key(ev)
             if ev.parent and key in keys:
                 ev.parent_run_id = self.runs[_parent_key(ev)].pk
-                if state.apply_event(self.runs[key], ev).changed:
+                if self.runs[key].record_event(ev).changed:
                     self.dirty.add(key)
 
     def write(self) -> set[str]:
@@ -418,11 +422,11 @@ class _Batch:
                 c.checked_at = c.checked_at or ev.event_time
                 checks.append(c)
         asset_rows = [(k[0], a) for k, (_, a) in sorted(assets.items())]
-        _execute(
+        execute_writes(
             [
                 _update_runs([self.runs[k] for k in self.dirty]),
                 *_asset_writes(asset_rows),
-                _watermark_write(watermarks),
+                Watermark.objects.advance_statement(watermarks),
                 _check_write(checks),
             ]
         )
@@ -442,7 +446,7 @@ def _run_from_row(values) -> Run:
 
 
 def _rank(status: str) -> int:
-    return {Run.STARTED: 0, Run.RUNNING: 1, state.OTHER: 2}.get(status, 3)
+    return {Run.STARTED: 0, Run.RUNNING: 1, Run.OTHER: 2}.get(status, 3)
 
 
 def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int, bool]]:
@@ -514,74 +518,15 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int
     return {(ns, n): (pid, created) for pid, ns, n, _, _, created in rows}
 
 
-_RUN_COLUMNS = [
-    ("status", "text"),
-    ("started_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("duration_ms", "bigint"),
-    ("last_event_at", "timestamptz"),
-    ("nominal_time", "timestamptz"),
-    ("parent_run_id", "bigint"),
-    ("provider", "text"),
-    ("storage_backend", "text"),
-    ("args", "jsonb"),
-    ("git_sha", "text"),
-    ("app_version", "text"),
-    ("error_type", "text"),
-    ("error_message", "text"),
-    ("error_stack_hash", "text"),
-    ("anomalies", "jsonb"),
-]
-_RUN_KEY_COLUMNS = [("pipeline_id", "bigint"), ("external_run_id", "text")]
-_NEW_RUN_COLUMNS = [
-    ("run_id", "uuid"),
-    ("pipeline_id", "bigint"),
-    ("external_run_id", "text"),
-    ("external_run_id_is_uuid", "boolean"),
-    ("triggered_by", "text"),
-    *_RUN_COLUMNS,
-]
+# Column lists follow the models (`queries.model_columns`). A run's identity is written
+# once, by the INSERT; every other stored column is its state, which the UPDATE writes
+# back. The database sets the times of the row itself.
+_ROW_TIMES = ["id", "created_at", "updated_at"]
+_RUN_IDENTITY = ["run_id", "pipeline_id", "external_run_id", "external_run_id_is_uuid", "triggered_by"]
+_RUN_COLUMNS = model_columns(Run, exclude=[*_ROW_TIMES, *_RUN_IDENTITY])
+_RUN_KEY_COLUMNS = [c for c in model_columns(Run) if c[0] in ("pipeline_id", "external_run_id")]
+_NEW_RUN_COLUMNS = model_columns(Run, exclude=_ROW_TIMES)
 _NEW_RUN_NAMES = ", ".join(n for n, _ in _NEW_RUN_COLUMNS)
-
-
-def recordset(columns: list[tuple[str, str]]) -> str:
-    """`json_to_recordset(%s::json) AS v(...)`: the rows of `json_rows`, typed.
-
-    A batch travels as one JSON document: encoding it is one C call, where array
-    parameters cost psycopg a Python loop (and a regular expression) per element.
-    """
-    return f"json_to_recordset(%s::json) AS v({', '.join(f'{n} {k}' for n, k in columns)})"
-
-
-def json_rows(objects: Iterable, columns: list[tuple[str, str]]) -> str:
-    """The `columns` attributes of `objects` as a JSON array of objects."""
-    names = [n for n, _ in columns]
-    return json.dumps([{n: getattr(o, n) for n in names} for o in objects], default=_json_value)
-
-
-def _json_value(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)  # UUID
-
-
-Write = tuple[str, list] | None  # one data-modifying statement and its parameters
-
-
-def _execute(writes: list[Write]) -> None:
-    """Run data-modifying statements in one round trip: each becomes a CTE of one
-    statement (PostgreSQL runs every data-modifying CTE, referenced or not). They
-    write different rows, so none needs to see another's effects."""
-    writes = [w for w in writes if w]
-    if not writes:
-        return
-    if len(writes) == 1:
-        sql, params = writes[0]
-    else:
-        sql = "WITH " + ",\n".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(writes)) + "\nSELECT 1"
-        params = [p for _, ps in writes for p in ps]
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
 
 
 def _update_runs(runs: list[Run]) -> Write:
@@ -631,7 +576,7 @@ def _asset_write(rows: list[tuple[int, AssetIn]], set_status: bool) -> Write:
     rows = [_AssetRow(run_id, a) for run_id, a in rows]
     names = [n for n, _ in _ASSET_COLUMNS]
     select = ", ".join({"status": "coalesce(v.status, 'skipped')"}.get(n, f"v.{n}") for n in names)
-    merge = [f"{n} = coalesce(EXCLUDED.{n}, t.{n})" for n in names[7:] if n not in ("extra", "error_message")]
+    merge = [f"{n} = coalesce(EXCLUDED.{n}, t.{n})" for n in names if n not in _ASSET_UNMERGED]
     return (
         f"""
             INSERT INTO ledger_runasset AS t ({", ".join(names)}, duration_ms, created_at)
@@ -649,29 +594,20 @@ def _asset_write(rows: list[tuple[int, AssetIn]], set_status: bool) -> Write:
                 duration_ms = (extract(epoch FROM coalesce(EXCLUDED.ended_at, t.ended_at)
                                - coalesce(EXCLUDED.started_at, t.started_at)) * 1000)::bigint
             """,
-        [json_rows(rows, _ASSET_COLUMNS)],
+        [json_rows(rows, _ASSET_COLUMNS, _ASSET_DEFAULTS)],
     )
 
 
-_ASSET_COLUMNS = [
-    ("run_id", "bigint"),
-    ("asset_key", "text"),
-    ("normalized_key", "text"),
-    ("kind", "text"),
-    ("direction", "text"),
-    ("partition_key", "text"),
-    ("status", "text"),
-    ("rows_inserted", "bigint"),
-    ("rows_updated", "bigint"),
-    ("rows_deleted", "bigint"),
-    ("bytes_written", "bigint"),
-    ("min_event_time", "timestamptz"),
-    ("max_event_time", "timestamptz"),
-    ("extra", "jsonb"),
-    ("started_at", "timestamptz"),
-    ("ended_at", "timestamptz"),
-    ("error_message", "text"),
-]
+# duration_ms is computed from the times; a column AssetIn does not carry takes the
+# model field's default.
+_ASSET_COLUMNS = model_columns(RunAsset, exclude=["id", "duration_ms", "created_at"])
+_ASSET_DEFAULTS = {f.column: f.get_default() for f in RunAsset._meta.concrete_fields if f.has_default()}
+# Identity and the columns with their own merge rule; any other column keeps a known
+# value against an unknown (NULL) one.
+_ASSET_UNMERGED = {
+    "run_id", "asset_key", "normalized_key", "kind", "partition_key", "status", "direction", "extra",
+    "error_message",
+}  # fmt: skip
 
 
 class _AssetRow:
@@ -685,56 +621,15 @@ class _AssetRow:
 
 
 def advance_watermarks(marks: list[WatermarkIn]) -> None:
-    """Upsert watermarks (see `_watermark_write`) and link their keys once committed."""
-    _execute([_watermark_write(marks)])
+    """Advance watermarks (`Watermark.objects.advance`) and link their keys once committed."""
+    Watermark.objects.advance(marks)
     _announce(normalize_asset_key(w.asset_key, w.namespace) for w in marks)
 
 
 def insert_checks(checks: list[CheckIn]) -> None:
     """Insert check results (see `_check_write`) and link their keys once committed."""
-    _execute([_check_write(checks)])
+    execute_writes([_check_write(checks)])
     _announce(normalize_asset_key(c.asset_key, c.namespace) for c in checks)
-
-
-def _watermark_write(marks: list[WatermarkIn]) -> Write:
-    """Upsert watermarks; `GREATEST` keeps them monotonic whatever the arrival order.
-
-    `last_run` and `updated_at` move only when the watermark itself moves.
-    """
-    if not marks:
-        return None
-    best: dict[tuple[str, str], WatermarkIn] = {}
-    for w in marks:
-        cur = best.get((w.asset_key, w.scope_key))
-        if cur is None or w.watermark_ts > cur.watermark_ts:
-            best[(w.asset_key, w.scope_key)] = w
-    rows = [best[k] for k in sorted(best)]
-    return (
-        f"""
-            INSERT INTO ledger_watermark AS t (asset_key, normalized_key, scope_key, watermark_ts,
-                                               updated_at, last_run_id)
-            SELECT v.asset_key, v.normalized_key, v.scope_key, v.watermark_ts, now(), v.run_pk
-            FROM {recordset(_WATERMARK_COLUMNS)}
-            ORDER BY v.asset_key, v.scope_key  -- one lock order for every writer: no deadlocks
-            ON CONFLICT (asset_key, scope_key) DO UPDATE SET
-                watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
-                updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
-                                  ELSE t.updated_at END,
-                last_run_id = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts
-                                   THEN coalesce(EXCLUDED.last_run_id, t.last_run_id)
-                                   ELSE t.last_run_id END
-            """,
-        [json_rows(rows, _WATERMARK_COLUMNS)],
-    )
-
-
-_WATERMARK_COLUMNS = [
-    ("asset_key", "text"),
-    ("normalized_key", "text"),
-    ("scope_key", "text"),
-    ("watermark_ts", "timestamptz"),
-    ("run_pk", "bigint"),
-]
 
 
 def _check_write(checks: list[CheckIn]) -> Write:
@@ -747,31 +642,19 @@ def _check_write(checks: list[CheckIn]) -> Write:
         c.checked_at = c.checked_at or now
     return (
         f"""
-            INSERT INTO ledger_checkresult (asset_key, normalized_key, partition_key, check_name,
-                severity, status, metrics, message, run_id, checked_at)
-            SELECT v.asset_key, v.normalized_key, v.partition_key, v.check_name, v.severity, v.status,
-                   v.metrics, v.message, v.run_pk, v.checked_at
+            INSERT INTO {CheckResult._meta.db_table} ({_CHECK_NAMES})
+            SELECT {_CHECK_NAMES}
             FROM {recordset(_CHECK_COLUMNS)}
             -- one lock order for every writer
-            ORDER BY v.run_pk, v.asset_key, v.partition_key, v.check_name, v.checked_at
+            ORDER BY v.run_id, v.asset_key, v.partition_key, v.check_name, v.checked_at
             ON CONFLICT DO NOTHING
             """,
         [json_rows(checks, _CHECK_COLUMNS)],
     )
 
 
-_CHECK_COLUMNS = [
-    ("asset_key", "text"),
-    ("normalized_key", "text"),
-    ("partition_key", "text"),
-    ("check_name", "text"),
-    ("severity", "text"),
-    ("status", "text"),
-    ("metrics", "jsonb"),
-    ("message", "text"),
-    ("run_pk", "bigint"),
-    ("checked_at", "timestamptz"),
-]
+_CHECK_COLUMNS = model_columns(CheckResult, exclude=["id"])
+_CHECK_NAMES = ", ".join(n for n, _ in _CHECK_COLUMNS)
 
 
 def _announce(keys: Iterable[str]) -> None:

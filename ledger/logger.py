@@ -169,7 +169,7 @@ class RunLogger:
         if _in_callers_transaction():
             self._pending_assets.append(asset)
         else:
-            self._write(self._event(ingest.state.OTHER, assets=[asset]))
+            self._write(self._event(Run.OTHER, assets=[asset]))
 
     def update_watermark(self, asset_key: str, ts: datetime, scope_key: str = "") -> None:
         mark = ingest.WatermarkIn(asset_key, ts, scope_key=scope_key, run_pk=self.run.pk)
@@ -202,4 +202,4 @@ class RunLogger:
         if _in_callers_transaction():
             self._pending_checks.append(check)
         else:
-            self._write(self._event(ingest.state.OTHER, checks=[check]))
+            self._write(self._event(Run.OTHER, checks=[check]))

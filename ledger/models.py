@@ -13,11 +13,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
+
+from ledger.queries import Write, execute_writes, json_rows, recordset
 
 
 class ApiToken(models.Model):
@@ -149,6 +153,14 @@ class Pipeline(models.Model):
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
+@dataclass
+class Transition:
+    """What `Run.record_event` did: `changed` means the row must be written."""
+
+    changed: bool
+    anomaly: dict | None = None
+
+
 class RunQuerySet(models.QuerySet):
     def terminal(self) -> RunQuerySet:
         """Finished runs (success, failed, aborted) with a start time."""
@@ -168,6 +180,33 @@ class RunQuerySet(models.QuerySet):
 
 
 class Run(models.Model):
+    """A run of a pipeline, and its state machine: one for every ingestion path
+    (RunLogger, REST, OpenLineage).
+
+    `record_event(event)` folds one event into a locked row. The rules make the result
+    independent of arrival order, so that out-of-order delivery, concurrent delivery and
+    `rebuild_ledger` (which replays in event-time order) agree:
+
+    1. A duplicate is a no-op: applying an event twice changes nothing the second time.
+    2. OTHER never changes state (its assets and check results are still recorded).
+    3. The earliest START sets `started_at` (min of the START event times).
+    4. Non-terminal statuses (started, running) follow the newest non-terminal event by
+       event time, and only while the run is not terminal.
+    5. Terminal states (success, failed, aborted) never regress. When two *different*
+       terminal events arrive, the earliest by event time wins — the run really ended
+       then; a later one is a rerun or a retry reusing the id. (Marquez keeps whichever
+       arrived last, so a late START or a late retry rewrites history; "earliest wins"
+       is the only choice that gives the same answer in every arrival order.) On an equal
+       event time the more severe status wins: failed > aborted > success, so a failure
+       is never hidden. A terminal status thus keeps its end time against redeliveries
+       and against later terminal events.
+    6. An event that cannot be applied is recorded in `run.anomalies`, not applied: a
+       START or RUNNING whose event time is after the run's end (the latest such event is
+       kept: when it arrived before the end, it is the only one still known), and the
+       losing event of two different terminal events. `last_event_at` is the newest event
+       time seen (OTHER aside), anomalies included.
+    """
+
     STARTED, RUNNING, SUCCESS, FAILED, ABORTED = (
         "started",
         "running",
@@ -177,6 +216,13 @@ class Run(models.Model):
     )
     STATUSES = [(s, s) for s in (STARTED, RUNNING, SUCCESS, FAILED, ABORTED)]
     TERMINAL = frozenset({SUCCESS, FAILED, ABORTED})
+    # An event status that changes no state (its assets and check results are recorded).
+    OTHER = "other"
+    SEVERITY = {FAILED: 3, ABORTED: 2, SUCCESS: 1}
+    RANK = {STARTED: 0, RUNNING: 1}
+    # Descriptive fields filled from the first event that carries them (later events
+    # cannot blank them; conflicting values are rare and keep the first).
+    FILL_FIELDS = ("provider", "storage_backend", "git_sha", "app_version")
     TRIGGERS = [(t, t) for t in ("cli", "cron", "scheduler", "api", "manual", "openlineage")]
 
     run_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -233,6 +279,125 @@ class Run(models.Model):
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
 
+    def record_event(self, ev) -> Transition:
+        """Fold event `ev` (an `ingest.RunEvent`) into this run. See the class rules."""
+        changed = self._fill_context(ev)
+        if ev.status == self.OTHER:
+            return Transition(changed)
+        t = self._apply_terminal(ev) if ev.status in self.TERMINAL else self._apply_progress(ev)
+        return Transition(t.changed or changed, t.anomaly)
+
+    def _fill_context(self, ev) -> bool:
+        changed = False
+        for name in self.FILL_FIELDS:
+            value = getattr(ev, name)
+            if value and not getattr(self, name):
+                setattr(self, name, value)
+                changed = True
+        if ev.args and not self.args:
+            self.args = ev.args
+            changed = True
+        if ev.nominal_time and self.nominal_time is None:
+            self.nominal_time = ev.nominal_time
+            changed = True
+        if ev.parent_run_id and self.parent_run_id is None and ev.parent_run_id != self.pk:
+            self.parent_run_id = ev.parent_run_id
+            changed = True
+        # An explicit start time (REST, RunLogger) counts as a START at that time.
+        if ev.started_at and (self.started_at is None or ev.started_at < self.started_at):
+            self.started_at = ev.started_at
+            self._set_duration()
+            changed = True
+        return changed
+
+    def _apply_progress(self, ev) -> Transition:
+        """START / RUNNING."""
+        previous = self.last_event_at
+        changed = self._bump_last_event(ev.event_time)
+        if ev.status == self.STARTED and (self.started_at is None or ev.event_time < self.started_at):
+            self.started_at = ev.event_time
+            self._set_duration()
+            changed = True
+        if self.is_terminal and self.ended_at and ev.event_time > self.ended_at:
+            t = self._progress_anomaly(ev.status, ev.event_time)
+            return Transition(t.changed or changed, t.anomaly)
+        # At an equal event time RUNNING outranks STARTED, so the order of arrival of two
+        # simultaneous events does not matter.
+        newer = (
+            previous is None
+            or previous < ev.event_time
+            or (previous == ev.event_time and self.RANK[ev.status] >= self.RANK.get(self.status, 0))
+        )
+        if not self.is_terminal and newer and self.status != ev.status:
+            self.status = ev.status
+            changed = True
+        return Transition(changed)
+
+    def _bump_last_event(self, at: datetime) -> bool:
+        if self.last_event_at is None or at > self.last_event_at:
+            self.last_event_at = at
+            return True
+        return False
+
+    def _progress_anomaly(self, status: str, at: datetime) -> Transition:
+        """Only the latest START/RUNNING after the end is kept: in the other arrival order
+        (progress events first, the terminal event last) it is the only one still known."""
+        reason = "start or progress event after the run ended"
+        current = [a for a in self.anomalies if a["reason"] == reason]
+        entry = _describe(status, at, reason)
+        if any(
+            (a["event_time"], self.RANK[a["event"]]) >= (entry["event_time"], self.RANK[status])
+            for a in current
+        ):
+            return Transition(False)
+        self.anomalies = [a for a in self.anomalies if a["reason"] != reason]
+        self._record_anomaly(entry)
+        return Transition(True, entry)
+
+    def _apply_terminal(self, ev) -> Transition:
+        ended = ev.ended_at or ev.event_time
+        if self.is_terminal:
+            if self.status == ev.status and self.ended_at == ended:
+                return Transition(False)  # a duplicate
+            if (ended, -self.SEVERITY[ev.status]) >= (self.ended_at, -self.SEVERITY[self.status]):
+                return self._anomaly(ev.status, ended, "terminal event after the run ended")
+            # The new event is earlier (or as early and more severe): it wins and the
+            # previous ending becomes the anomaly, as it would have in the other order.
+            self._record_anomaly(_describe(self.status, self.ended_at, "terminal event after the run ended"))
+        elif self.last_event_at and self.last_event_at > ended:
+            # A START/RUNNING later than this end was applied before the end arrived.
+            self._progress_anomaly(self.status, self.last_event_at)
+        self.status = ev.status
+        self.ended_at = ended
+        self.error_type = ev.error_type
+        self.error_message = ev.error_message
+        self.error_stack_hash = ev.error_stack_hash
+        self._bump_last_event(ev.event_time)
+        self._set_duration()
+        return Transition(True)
+
+    def _set_duration(self) -> None:
+        if self.started_at and self.ended_at:
+            self.duration_ms = max(0, int((self.ended_at - self.started_at).total_seconds() * 1000))
+
+    def _anomaly(self, status: str, at: datetime, reason: str) -> Transition:
+        entry = _describe(status, at, reason)
+        if entry in self.anomalies:
+            return Transition(False)
+        self._record_anomaly(entry)
+        return Transition(True, entry)
+
+    def _record_anomaly(self, entry: dict) -> None:
+        if entry not in self.anomalies:
+            # Kept sorted so the list is the same in every arrival order.
+            self.anomalies = sorted(
+                [*self.anomalies, entry], key=lambda a: (a["event_time"] or "", a["event"])
+            )
+
+
+def _describe(status: str, at: datetime | None, reason: str) -> dict:
+    return {"event": status, "event_time": at.astimezone(UTC).isoformat() if at else None, "reason": reason}
+
 
 class RunAsset(models.Model):
     KINDS = [(k, k) for k in ("table", "view", "matview", "file", "dataset")]
@@ -272,6 +437,55 @@ class RunAsset(models.Model):
         return f"{self.asset_key} ({self.status})"
 
 
+class WatermarkManager(models.Manager):
+    def advance(self, marks: list) -> None:
+        """Move watermarks forward; a mark older than the stored one changes nothing.
+
+        `marks` are `ingest.WatermarkIn`s (asset_key, normalized_key, scope_key,
+        watermark_ts, run_pk). One statement whatever their number.
+        """
+        execute_writes([self.advance_statement(marks)])
+
+    def advance_statement(self, marks: list) -> Write:
+        """`advance` as one statement, for ingestion to send with its other writes.
+
+        `GREATEST` keeps watermarks monotonic whatever the arrival order; `last_run` and
+        `updated_at` move only when the watermark itself moves.
+        """
+        if not marks:
+            return None
+        best: dict[tuple[str, str], object] = {}
+        for w in marks:
+            cur = best.get((w.asset_key, w.scope_key))
+            if cur is None or w.watermark_ts > cur.watermark_ts:
+                best[(w.asset_key, w.scope_key)] = w
+        rows = [best[k] for k in sorted(best)]
+        columns = [
+            ("asset_key", "text"),
+            ("normalized_key", "text"),
+            ("scope_key", "text"),
+            ("watermark_ts", "timestamptz"),
+            ("run_pk", "bigint"),
+        ]
+        return (
+            f"""
+            INSERT INTO {self.model._meta.db_table} AS t (asset_key, normalized_key, scope_key,
+                                                          watermark_ts, updated_at, last_run_id)
+            SELECT v.asset_key, v.normalized_key, v.scope_key, v.watermark_ts, now(), v.run_pk
+            FROM {recordset(columns)}
+            ORDER BY v.asset_key, v.scope_key  -- one lock order for every writer: no deadlocks
+            ON CONFLICT (asset_key, scope_key) DO UPDATE SET
+                watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
+                updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
+                                  ELSE t.updated_at END,
+                last_run_id = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts
+                                   THEN coalesce(EXCLUDED.last_run_id, t.last_run_id)
+                                   ELSE t.last_run_id END
+            """,
+            [json_rows(rows, columns)],
+        )
+
+
 class Watermark(models.Model):
     """How far an asset has been loaded. Monotonic: never moves back."""
 
@@ -281,6 +495,8 @@ class Watermark(models.Model):
     watermark_ts = models.DateTimeField()
     updated_at = models.DateTimeField(default=timezone.now)
     last_run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = WatermarkManager()
 
     class Meta:
         constraints = [

@@ -30,7 +30,6 @@ from django.db import connection, transaction
 from ledger import ingest
 from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, LineageEvent, Run
-from ledger.state import OTHER
 
 STATUS = {
     "START": Run.STARTED,
@@ -38,7 +37,7 @@ STATUS = {
     "COMPLETE": Run.SUCCESS,
     "FAIL": Run.FAILED,
     "ABORT": Run.ABORTED,
-    "OTHER": OTHER,
+    "OTHER": Run.OTHER,
 }
 OUTPUT_STATUS = {Run.SUCCESS: "success", Run.FAILED: "failed", Run.ABORTED: "skipped"}
 MAX_KEY = 500  # RunAsset/CheckResult.normalized_key

@@ -9,10 +9,9 @@ from rest_framework import serializers
 from ledger import ingest
 from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, Run, RunAsset
-from ledger.state import OTHER
 
 BIGINT_MAX = 2**63 - 1
-EVENT_STATUSES = [s for s, _ in Run.STATUSES] + [OTHER]
+EVENT_STATUSES = [s for s, _ in Run.STATUSES] + [Run.OTHER]
 TRIGGERS = [t for t, _ in Run.TRIGGERS]
 
 

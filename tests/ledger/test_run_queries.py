@@ -50,3 +50,24 @@ def test_with_latest_run_annotates_the_newest_run_and_the_oldest_unfinished(make
 
     assert (annotated.latest_run_id, annotated.latest_status) == (runs[2].run_id, "failed")
     assert annotated.running_since == runs[1].started_at
+
+
+def test_watermark_advance_is_a_manager_verb_that_never_moves_back(django_assert_num_queries):
+    from ledger.ingest import WatermarkIn
+    from ledger.models import Watermark
+
+    later, earlier = T0 + timedelta(days=2), T0 + timedelta(days=1)
+    with django_assert_num_queries(1):
+        Watermark.objects.advance(
+            [
+                WatermarkIn("raw.orders", later),
+                WatermarkIn("raw.orders", earlier),
+                WatermarkIn("raw.users", T0),
+            ]
+        )
+    Watermark.objects.advance([WatermarkIn("raw.orders", earlier)])
+
+    assert dict(Watermark.objects.values_list("asset_key", "watermark_ts")) == {
+        "raw.orders": later,
+        "raw.users": T0,
+    }

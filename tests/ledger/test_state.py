@@ -1,4 +1,4 @@
-"""The run state machine, driven through `ingest_events` (the path every ingestion takes)."""
+"""The run state machine (`Run.record_event`), driven through `ingest_events` (the path every ingestion takes)."""
 
 import itertools
 from datetime import UTC, datetime, timedelta
@@ -18,7 +18,6 @@ from ledger.ingest import (
     retry_on_deadlock,
 )
 from ledger.models import Client, Pipeline, Run, RunAsset, Watermark
-from ledger.state import OTHER
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
@@ -85,7 +84,7 @@ def test_earliest_start_wins():
 
 def test_other_never_changes_state_but_records_its_assets():
     ingest_events([ev(Run.RUNNING, 1)])
-    ingest_events([ev(OTHER, 9, assets=[AssetIn("raw.orders", rows_inserted=3)])])
+    ingest_events([ev(Run.OTHER, 9, assets=[AssetIn("raw.orders", rows_inserted=3)])])
     run = final()
     assert (run.status, run.last_event_at) == (Run.RUNNING, T0 + timedelta(minutes=1))
     assert RunAsset.objects.get(run=run).rows_inserted == 3
@@ -199,3 +198,16 @@ def test_a_deadlock_inside_a_callers_transaction_is_not_retried(db):
     with pytest.raises(OperationalError):
         ingest_inside()
     assert attempts == [1]
+
+
+def test_record_event_is_a_verb_of_run_that_needs_no_database():
+    run = Run(pipeline_id=1, external_run_id="r1")
+
+    started = run.record_event(ev(Run.STARTED, 0))
+    ended = run.record_event(ev(Run.FAILED, 5))
+    late_start = run.record_event(ev(Run.STARTED, 9))
+
+    assert (started.changed, ended.changed) == (True, True)
+    assert (run.status, run.started_at, run.duration_ms) == (Run.FAILED, T0, 300_000)
+    assert late_start.anomaly["reason"] == "start or progress event after the run ended"
+    assert run.record_event(ev(Run.FAILED, 5)).changed is False
