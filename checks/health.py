@@ -43,12 +43,12 @@ from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 
-from checks.catalog import Relation, read_relations
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
 from checks.staleness import Staleness, iso, object_staleness
 from ledger import schedule
 from ledger.analytics import schedule_states
 from ledger.models import Pipeline, Run
+from registry.catalog import Relation
 from registry.engines import engine_for
 from registry.models import RegistryObject, SchemaChange, Source
 from registry.resolver import InvalidName, split_identifier
@@ -140,8 +140,9 @@ class Context:
         for source in Source._default_manager.filter(is_active=True).order_by("name"):
             try:
                 dsn = source.resolved_dsn()
-                with engine_for(source).connect(dsn, timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
-                    relations = read_relations(conn)
+                engine = engine_for(source)
+                with engine.connect(dsn, timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
+                    relations = engine.read_relations(conn)
             except Exception as exc:  # any failure to reach it is the finding itself
                 catalogs[source.pk] = SourceCatalog(
                     source.pk,

@@ -23,7 +23,7 @@ from graphlib import CycleError, TopologicalSorter
 from django.conf import settings
 from django.utils import timezone
 
-from checks.catalog import quote_ident, read_relations
+from checks.catalog import quote_ident
 from registry.engines import engine_for
 from registry.models import Dependency, RegistryObject, Source
 
@@ -59,6 +59,9 @@ def refresh_order(matviews: list[RegistryObject], edges: list[tuple[int, int]]) 
 
 def refresh_source(source: Source, run, only: set[str] | None = None) -> list[RefreshResult]:
     """Refresh one source's matviews; `run` is the RunLogger the refreshes are logged to."""
+    engine = engine_for(source)
+    if not engine.has_materialized_views:
+        return []
     matviews = list(
         RegistryObject.objects.filter(source=source, object_type="matview", exists_in_db=True).order_by(
             "schema_name", "object_name"
@@ -73,11 +76,10 @@ def refresh_source(source: Source, run, only: set[str] | None = None) -> list[Re
     if only is not None:
         ordered = [mv for mv in ordered if mv.qualified_name in only]
     results = []
-    engine = engine_for(source)
     with engine.connect(source.resolved_dsn(), timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
         conn.autocommit = True  # one refresh, one commit: a failure leaves the others done
         conn.execute(f"SET statement_timeout = {int(settings.OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS)}")
-        relations = read_relations(conn)
+        relations = engine.read_relations(conn)
         for mv in ordered:
             results.append(_refresh_one(conn, source, mv, relations, run))
     return results

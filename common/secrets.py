@@ -8,7 +8,7 @@ quoting (`password='ab\\'c'`, `password=abc\\ def`) defeats every pattern.
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -88,6 +88,13 @@ def secret_fragments(dsn: str) -> list[str]:
     written (quoted or escaped) and percent-encoded. Empty when there are none."""
     if not dsn or dsn.startswith("env:"):
         return []
+    scheme = _SCHEME.match(dsn)
+    if scheme and scheme.group(1).lower() not in POSTGRES_SCHEMES:  # mysql://user:pw@host/db
+        try:
+            password = urlsplit(dsn).password
+        except ValueError:
+            return []
+        return sorted({password, unquote(password)}, key=len, reverse=True) if password else []
     try:
         params = parse_dsn(dsn)
     except DsnError:

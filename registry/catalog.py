@@ -57,10 +57,16 @@ class CatalogColumn:
     fk_target: str = ""  # "schema.table.column"
 
 
+# Where an edge comes from: recorded by the server (pg_depend, MySQL's
+# VIEW_TABLE_USAGE), or parsed from the view's definition with sqlglot.
+CATALOG, PARSED = "catalog", "parsed"
+
+
 @dataclass(frozen=True)
 class CatalogDependency:
     upstream_oid: int
     downstream_oid: int
+    provenance: str = CATALOG
 
 
 @dataclass
@@ -287,6 +293,41 @@ def own_relation_oids(cur, table_names: Iterable[str]) -> list[int]:
         [list(table_names)],
     )
     return [row[0] for row in cur.fetchall()]
+
+
+# Every relation a query can name, outside the system schemas: what checks ask of a
+# source's live catalog ("does this name exist", "is this view populated"). The schema
+# filters of discovery do not apply. `has_unique_index`: a unique index without
+# predicate or expression, which REFRESH … CONCURRENTLY needs.
+_RELATIONS_SQL = """
+SELECT n.nspname, c.relname, c.relkind::text, c.relispopulated,
+       EXISTS (SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid
+                 AND i.indpred IS NULL AND i.indexprs IS NULL) AS has_unique_index
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+  AND n.nspname NOT LIKE 'pg_temp_%%' AND n.nspname NOT LIKE 'pg_toast_temp_%%'
+"""
+
+
+@dataclass(frozen=True)
+class Relation:
+    schema_name: str
+    name: str
+    kind: str  # r table, p partitioned, v view, m matview, f foreign
+    is_populated: bool
+    has_unique_index: bool
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema_name}.{self.name}"
+
+
+def read_relations(conn) -> dict[tuple[str, str], Relation]:
+    """(schema, name) → Relation for the whole database, in one statement."""
+    rows = conn.execute(_RELATIONS_SQL).fetchall()
+    return {(r[0], r[1]): Relation(*r) for r in rows}
 
 
 def database_identity(cur) -> tuple:

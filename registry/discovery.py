@@ -203,16 +203,15 @@ def own_table_names() -> list[str]:
 
 def read_source_catalog(source: Source) -> CatalogSnapshot:
     engine = engine_for(source)
-    if engine.name != "postgresql":
-        raise NotImplementedError(f"no catalog reader for engine {engine.name}")
     with engine.connect(source.resolved_dsn(), timeout=settings.OPSHEALTH_CONNECT_TIMEOUT_S) as conn:
-        exclude_oids = _own_oids_if_same_database(conn)
-        return catalog.read_catalog(
+        # Only a PostgreSQL source can be OpsHealth's own database.
+        options = {"exclude_oids": _own_oids_if_same_database(conn)} if engine.name == "postgresql" else {}
+        return engine.read_catalog(
             conn,
             include_schemas=source.include_schemas,
             exclude_schemas=source.exclude_schemas,
-            exclude_oids=exclude_oids,
             statement_timeout_ms=settings.OPSHEALTH_CATALOG_STATEMENT_TIMEOUT_MS,
+            **options,
         )
 
 
@@ -241,7 +240,7 @@ def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, in
     # A code path that is not there (not deployed here) is an error of the scan, not
     # of the discovery: the catalog part is still worth writing.
     missing = [p for p in paths if not p.is_dir()]
-    result = scanner([p for p in paths if p.is_dir()])
+    result = scanner([p for p in paths if p.is_dir()], dialect=engine_for(source).dialect)
     return list(result.references), len(result.errors) + len(missing) + len(outside)
 
 
@@ -474,27 +473,38 @@ class _Sync:
         return rows
 
     def sync_dependencies(self) -> None:
-        wanted = set()
+        wanted: dict[tuple[int, int], str] = {}
         for dep in self.snapshot.dependencies:
             up, down = self.by_oid[dep.upstream_oid], self.by_oid[dep.downstream_oid]
-            wanted.add((self.ids[(up.schema, up.name)], self.ids[(down.schema, down.name)]))
+            wanted[(self.ids[(up.schema, up.name)], self.ids[(down.schema, down.name)])] = dep.provenance
         known = {
-            (up, down): pk
-            for pk, up, down in Dependency.objects.filter(source=self.source).values_list(
-                "id", "upstream_id", "downstream_id"
+            (up, down): (pk, provenance)
+            for pk, up, down, provenance in Dependency.objects.filter(source=self.source).values_list(
+                "id", "upstream_id", "downstream_id", "provenance"
             )
         }
-        removed = [pk for pair, pk in known.items() if pair not in wanted]
-        added = sorted(wanted - known.keys())
+        removed = [pk for pair, (pk, _) in known.items() if pair not in wanted]
+        added = sorted(wanted.keys() - known.keys())
+        # An edge parsed before may be recorded by the server now (an upgrade), or back.
+        reprovenanced = [
+            (pk, wanted[pair]) for pair, (pk, old) in known.items() if pair in wanted and wanted[pair] != old
+        ]
         if removed:
             Dependency.objects.filter(id__in=removed).delete()
         if added:
             Dependency.objects.bulk_create(
                 [
-                    Dependency(source=self.source, upstream_id=u, downstream_id=d, discovered_at=self.now)
+                    Dependency(
+                        source=self.source,
+                        upstream_id=u,
+                        downstream_id=d,
+                        provenance=wanted[(u, d)],
+                        discovered_at=self.now,
+                    )
                     for u, d in added
                 ]
             )
+        bulk.update_rows(Dependency._meta.db_table, ["provenance"], ["text"], reprovenanced)
         self.result.edges, self.result.edges_added, self.result.edges_removed = (
             len(wanted),
             len(added),
@@ -583,7 +593,7 @@ CSV_HEADERS = {
     ],
     "discovery_dependencies.csv": [
         "source", "upstream_schema", "upstream_name", "upstream_type",
-        "downstream_schema", "downstream_name", "downstream_type", "dependency_type",
+        "downstream_schema", "downstream_name", "downstream_type", "dependency_type", "provenance",
     ],
     "discovery_usage_backend.csv": [
         "source", "schema_name", "object_name", "object_type", "usage_context", "usage_locations",
@@ -647,7 +657,8 @@ def _csv_rows(source: Source) -> dict[str, list[list]]:
     deps = Dependency.objects.filter(source=source).select_related("upstream", "downstream")
     dep_rows = sorted(
         [name, d.upstream.schema_name, d.upstream.object_name, d.upstream.object_type,
-         d.downstream.schema_name, d.downstream.object_name, d.downstream.object_type, d.dependency_type]
+         d.downstream.schema_name, d.downstream.object_name, d.downstream.object_type, d.dependency_type,
+         d.provenance]
         for d in deps
     )  # fmt: skip
     used: dict[int, tuple[RegistryObject, list]] = {}

@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from common.secrets import DsnError, mask_dsn, parse_dsn, safe_message
+from common.secrets import mask_dsn, safe_message
 from registry.engines import ENGINES, ConnectionTest, engine_for
 
 OBJECT_TYPES = [
@@ -65,14 +65,17 @@ _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 class Source(models.Model):
     """One monitored database."""
 
-    ENGINES = [("postgresql", "PostgreSQL")]
+    ENGINE_CHOICES = [(name, engine.label) for name, engine in ENGINES.items()]
     STATUSES = [("never", "never run"), ("ok", "ok"), ("failed", "failed")]
 
     name = models.SlugField(max_length=100, unique=True)
-    engine = models.CharField(max_length=20, choices=ENGINES, default="postgresql")
+    engine = models.CharField(max_length=20, choices=ENGINE_CHOICES, default="postgresql")
     # A DSN/URL, or `env:VAR` naming an environment variable that holds it. Never
     # returned by the API, shown in the admin or logged: use `masked_dsn`.
-    dsn = models.TextField(help_text="postgresql://… or key=value DSN, or env:VARIABLE")
+    dsn = models.TextField(
+        help_text="postgresql://… or key=value DSN; mysql://user:pass@host:3306/db; a DuckDB file path; "
+        "or env:VARIABLE"
+    )
     include_schemas = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     exclude_schemas = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     code_paths = ArrayField(models.CharField(max_length=500), default=list, blank=True)
@@ -128,7 +131,7 @@ class Source(models.Model):
         errors: dict[str, str] = {}
         if self.engine not in ENGINES:
             errors["engine"] = f"Unknown engine {self.engine!r}; one of: {', '.join(sorted(ENGINES))}."
-        dsn_error = validate_dsn(self.dsn)
+        dsn_error = validate_dsn(self.dsn, self.engine)
         if dsn_error:
             errors["dsn"] = dsn_error
         for field in ("include_schemas", "exclude_schemas", "search_path"):
@@ -182,22 +185,15 @@ def resolve_code_path(path: str) -> Path | None:
     return resolved if any(resolved.is_relative_to(root) for root in roots) else None
 
 
-def validate_dsn(dsn: str) -> str:
-    """Why `dsn` is unusable, or "". Never echoes the DSN: it may hold a password."""
+def validate_dsn(dsn: str, engine: str = "postgresql") -> str:
+    """Why `dsn` is unusable for `engine`, or "". Never echoes the DSN: it may hold a password."""
     if not dsn or not dsn.strip():
         return "A DSN is required."
     if dsn.startswith("env:"):
         if not _ENV_VAR.match(dsn[4:]):
             return "env: must be followed by an environment variable name (letters, digits, _)."
         return ""
-    try:
-        params = parse_dsn(dsn)
-    except DsnError as exc:
-        return str(exc)
-    # libpq accepts any port text here and fails only when connecting.
-    if not all(port.isdigit() for port in str(params.get("port", "5432")).split(",")):
-        return "The DSN's port must be a number."
-    return ""
+    return ENGINES[engine].validate_dsn(dsn) if engine in ENGINES else ""
 
 
 class InferenceRule(models.Model):
@@ -360,12 +356,16 @@ class SchemaChange(models.Model):
 
 
 class Dependency(models.Model):
-    """An exact edge upstream → downstream (a view or matview reads upstream)."""
+    """An edge upstream → downstream (a view or matview reads upstream): exact when the
+    server records it (`catalog`), else parsed from the view's definition (`parsed`)."""
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="dependencies")
     upstream = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="downstream_edges")
     downstream = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="upstream_edges")
+    PROVENANCES = [("catalog", "recorded by the server"), ("parsed", "parsed from the view definition")]
+
     dependency_type = models.CharField(max_length=20, default="normal")
+    provenance = models.CharField(max_length=10, choices=PROVENANCES, default="catalog")
     discovered_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

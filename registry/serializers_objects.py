@@ -18,6 +18,7 @@ from registry.models import (
     OVERRIDE_FIELDS,
     CodeUsage,
     Column,
+    Dependency,
     OverrideAudit,
     RegistryObject,
     SchemaChange,
@@ -118,6 +119,20 @@ class RelatedObjectSerializer(serializers.ModelSerializer):
         fields = ["id", "qualified_name", "object_type", "layer", "criticality", "exists_in_db"]
 
 
+class EdgeEndSerializer(RelatedObjectSerializer):
+    """The object at the other end of an edge, and where the edge comes from: recorded by
+    the server (`catalog`) or parsed from the view's definition (`parsed`)."""
+
+    provenance = serializers.ChoiceField(choices=Dependency.PROVENANCES, read_only=True)
+
+    class Meta(RelatedObjectSerializer.Meta):
+        fields = [*RelatedObjectSerializer.Meta.fields, "provenance"]
+
+    @classmethod
+    def ends(cls, edges, end: str) -> list[dict]:
+        return [{**RelatedObjectSerializer(getattr(e, end)).data, "provenance": e.provenance} for e in edges]
+
+
 class CodeUsageSerializer(serializers.ModelSerializer):
     class Meta:
         model = CodeUsage
@@ -170,13 +185,13 @@ class RegistryObjectDetailSerializer(RegistryObjectRowSerializer):
     def get_audit(self, obj: RegistryObject) -> list[dict]:
         return OverrideAuditSerializer(obj.audit.all()[:DETAIL_HISTORY_LIMIT], many=True).data
 
-    @extend_schema_field(RelatedObjectSerializer(many=True))
+    @extend_schema_field(EdgeEndSerializer(many=True))
     def get_upstream(self, obj: RegistryObject) -> list[dict]:
-        return RelatedObjectSerializer([e.upstream for e in obj.upstream_edges.all()], many=True).data
+        return EdgeEndSerializer.ends(obj.upstream_edges.all(), "upstream")
 
-    @extend_schema_field(RelatedObjectSerializer(many=True))
+    @extend_schema_field(EdgeEndSerializer(many=True))
     def get_downstream(self, obj: RegistryObject) -> list[dict]:
-        return RelatedObjectSerializer([e.downstream for e in obj.downstream_edges.all()], many=True).data
+        return EdgeEndSerializer.ends(obj.downstream_edges.all(), "downstream")
 
 
 class OverridesSerializer(ModelSerializer):

@@ -73,9 +73,13 @@ def object_sections(obj: RegistryObject) -> dict[str, Any]:
     keys = list(AssetLink.objects.filter(object=obj).values_list("normalized_key", flat=True))
     return {
         "columns": list(obj.columns.all()),
-        "upstream": [e.upstream for e in obj.upstream_edges.select_related("upstream").order_by("upstream")],
+        # (object, edge): the edge's provenance (catalog | parsed) is shown beside the object.
+        "upstream": [
+            (e.upstream, e) for e in obj.upstream_edges.select_related("upstream").order_by("upstream")
+        ],
         "downstream": [
-            e.downstream for e in obj.downstream_edges.select_related("downstream").order_by("downstream")
+            (e.downstream, e)
+            for e in obj.downstream_edges.select_related("downstream").order_by("downstream")
         ],
         "usages": list(obj.code_usages.all()[:SECTION_LIMIT]),
         "provenance": provenance_rows(obj),

@@ -74,15 +74,20 @@ def default_route_patterns() -> RoutePatterns:
     return RoutePatterns.from_dict(settings.OPSHEALTH_ROUTE_PATTERNS)
 
 
-def scan_paths(code_paths: list[Path], *, route_patterns: RoutePatterns | None = None) -> ScanResult:
-    """Scan every code path; unreadable files become ScanErrors, never exceptions."""
+def scan_paths(
+    code_paths: list[Path], *, route_patterns: RoutePatterns | None = None, dialect: str = "postgres"
+) -> ScanResult:
+    """Scan every code path; unreadable files become ScanErrors, never exceptions.
+
+    `dialect` is the sqlglot dialect SQL is parsed in (the source engine's).
+    """
     patterns = route_patterns or default_route_patterns()
     result = ScanResult([], [], 0)
     for code_path in code_paths:
         if not Path(code_path).is_dir():  # a typo in a Source's code paths must show, not scan nothing
             result.errors.append(ScanError(str(code_path), 0, "code path is not a directory"))
             continue
-        _scan_root(Path(code_path), str(code_path), patterns, result)
+        _scan_root(Path(code_path), str(code_path), patterns, result, dialect)
     return result
 
 
@@ -97,8 +102,8 @@ def source_files(root: Path) -> list[Path]:
     return found
 
 
-def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> None:
-    modules = _read_files(root, code_path, patterns, result)
+def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, dialect: str) -> None:
+    modules = _read_files(root, code_path, patterns, result, dialect)
     graph = CallGraph(modules, patterns)
     graph.find_handlers()
     reached = graph.reach()
@@ -112,7 +117,7 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
                           default="")  # fmt: skip
             context = "endpoint" if key in reached else "script"
             string = literal.string
-            for ref in _references(string.text, track_search_path=False):
+            for ref in _references(string.text, track_search_path=False, dialect=dialect):
                 line = string.lines[ref.offset]
                 result.references.append(
                     _reference(
@@ -122,7 +127,9 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
     result.references.sort(key=lambda r: (r.code_path, r.file, r.line, r.raw_name))
 
 
-def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult) -> list[Module]:
+def _read_files(
+    root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, dialect: str
+) -> list[Module]:
     """Scan the .sql files into `result` and return the parsed Python modules."""
     modules: list[Module] = []
     real_root = root.resolve()
@@ -136,7 +143,7 @@ def _read_files(root: Path, code_path: str, patterns: RoutePatterns, result: Sca
         try:
             source = _read_source(path)
             if rel.endswith(".sql"):
-                result.references += _sql_file(code_path, rel, source)
+                result.references += _sql_file(code_path, rel, source, dialect)
             else:
                 modules.append(read_module(_module_name(rel), rel, source, patterns))
         except SyntaxError as error:
@@ -181,8 +188,8 @@ def _module_name(rel: str) -> str:
     return ".".join(parts)
 
 
-def _sql_file(code_path: str, rel: str, source: str) -> list[CodeReference]:
-    refs = _references(source, track_search_path=True)
+def _sql_file(code_path: str, rel: str, source: str, dialect: str) -> list[CodeReference]:
+    refs = _references(source, track_search_path=True, dialect=dialect)
     line_starts = _line_starts(source)
     return [
         _reference(ref, code_path, rel, _line_of(line_starts, ref.offset), [], "script", None, "")
@@ -191,9 +198,9 @@ def _sql_file(code_path: str, rel: str, source: str) -> list[CodeReference]:
 
 
 @lru_cache(maxsize=4096)
-def _references(text: str, *, track_search_path: bool) -> tuple[SqlReference, ...]:
+def _references(text: str, *, track_search_path: bool, dialect: str) -> tuple[SqlReference, ...]:
     # The same SQL often appears many times (copy-pasted queries): parse it once.
-    return tuple(find_references(text, track_search_path=track_search_path))
+    return tuple(find_references(text, track_search_path=track_search_path, dialect=dialect))
 
 
 def _line_starts(source: str) -> list[int]:

@@ -3,7 +3,7 @@
 `find_references(text)` splits `text` into statements with a small lexer of our own
 (it must understand comments, quoted identifiers, `E'…'` and dollar-quoted strings so
 that a `;` or a `FROM` inside them never counts), parses each statement with sqlglot
-(postgres dialect) and, when sqlglot cannot parse a statement or only gives up with a
+(the source engine's dialect, postgres by default) and, when sqlglot cannot parse a statement or only gives up with a
 generic `Command`, falls back to a token-level pattern (`INSERT INTO x(`, `REFRESH
 MATERIALIZED VIEW …`, PL/pgSQL bodies). Dollar-quoted bodies (`CREATE FUNCTION … AS $$
 … $$`, `DO $$ … $$`) are scanned as SQL too.
@@ -129,12 +129,18 @@ def normalize(identifier: str) -> str:
 
 
 def find_references(
-    text: str, *, track_search_path: bool = False, base: int = 0, search_path: tuple[str, ...] | None = None
+    text: str,
+    *,
+    track_search_path: bool = False,
+    base: int = 0,
+    search_path: tuple[str, ...] | None = None,
+    dialect: str = "postgres",
 ) -> list[SqlReference]:
     """Every table-like name in `text` with its statement kind, in text order.
 
     With `track_search_path` (a `.sql` file), `SET search_path` applies to the
-    statements after it and is recorded on their references.
+    statements after it and is recorded on their references. `dialect` is the sqlglot
+    dialect of the source's engine.
     """
     refs: list[SqlReference] = []
     for statement in split_statements(tokenize(text)):
@@ -143,23 +149,27 @@ def find_references(
             search_path = new_path if track_search_path else search_path
             continue
         start, end = statement[0].start, statement[-1].start + len(statement[-1].text)
-        found = _parse_with_sqlglot(text[start:end])
+        found = _parse_with_sqlglot(text[start:end], dialect)
         if found is None:
             found = [(statement[i].start - start, parts, kind) for i, parts, kind in _fallback(statement)]
         refs += [SqlReference(base + start + off, parts, kind, search_path) for off, parts, kind in found]
         for token in statement:
             if token.kind == "dollar":
-                refs += _dollar_body(token, base, track_search_path, search_path)
+                refs += _dollar_body(token, base, track_search_path, search_path, dialect)
     return sorted(refs, key=lambda ref: ref.offset)
 
 
 def _dollar_body(
-    token: Token, base: int, track: bool, search_path: tuple[str, ...] | None
+    token: Token, base: int, track: bool, search_path: tuple[str, ...] | None, dialect: str
 ) -> list[SqlReference]:
     tag_len = token.text.index("$", 1) + 1
     body = token.text[tag_len:-tag_len]
     return find_references(
-        body, track_search_path=track, base=base + token.start + tag_len, search_path=search_path
+        body,
+        track_search_path=track,
+        base=base + token.start + tag_len,
+        search_path=search_path,
+        dialect=dialect,
     )
 
 
@@ -181,10 +191,10 @@ _DDL_KINDS = {"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"}
 _DDL_KINDS_CREATE = _DDL_KINDS | {"INDEX"}
 
 
-def _parse_with_sqlglot(sql: str) -> list[tuple[int, tuple[str, ...], str]] | None:
+def _parse_with_sqlglot(sql: str, dialect: str) -> list[tuple[int, tuple[str, ...], str]] | None:
     """(offset, parts, kind) of each table in one statement; None when sqlglot can't tell."""
     try:
-        tree = sqlglot.parse_one(sql, read="postgres")
+        tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
         return None
     except Exception:  # a sqlglot bug on odd input: the token patterns still apply

@@ -8,13 +8,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import psycopg
+import pymysql
 import pytest
 from django.apps import apps
 from django.db import connection
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from tests.conftest import require_service
 from tests.factories.registry import SourceFactory
 
 _counter = itertools.count()
@@ -193,7 +196,60 @@ class Scan:
 def scanner_of(refs: list[Ref]):
     """A scanner returning these references (stands for registry.codescan.scan_paths)."""
 
-    def scan(paths: list[Path], *, route_patterns=None) -> Scan:
+    def scan(paths: list[Path], *, route_patterns=None, dialect="postgres") -> Scan:
         return Scan(references=list(refs), errors=[], files_scanned=len(refs))
 
     return scan
+
+
+# --- other engines --------------------------------------------------------------------
+
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root"}
+
+
+@dataclass
+class MariaDb:
+    """This machine's MariaDB, shared by everybody: each database made here has a name
+    unique to this process and is dropped after the test."""
+
+    conn: pymysql.connections.Connection
+    created: list[str]
+
+    def database(self, suffix: str = "") -> str:
+        name = f"test_oh_{os.getpid()}_{next(_counter)}{suffix}"
+        self.execute(f"CREATE DATABASE `{name}`")
+        self.created.append(name)
+        return name
+
+    def execute(self, *statements: str) -> None:
+        with self.conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def dsn(self, database: str = "") -> str:
+        return f"mysql://{MARIADB['user']}@{MARIADB['host']}:{MARIADB['port']}/{database}"
+
+
+@pytest.fixture
+def mariadb():
+    try:
+        conn = pymysql.connect(**MARIADB, autocommit=True, connect_timeout=3)
+    except pymysql.err.OperationalError as exc:
+        require_service("MariaDB", str(exc))
+    server = MariaDb(conn, [])
+    yield server
+    server.execute(*(f"DROP DATABASE IF EXISTS `{name}`" for name in server.created))
+    conn.close()
+
+
+@pytest.fixture
+def duckdb_file(tmp_path):
+    """make(statements) → the path of a new DuckDB file holding them (closed again)."""
+
+    def make(statements: str, name: str = "warehouse.duckdb") -> Path:
+        path = tmp_path / name
+        with duckdb.connect(str(path)) as conn:
+            conn.execute(statements)
+        return path
+
+    return make

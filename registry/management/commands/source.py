@@ -24,7 +24,11 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="action", required=True, parser_class=CommandParser)
         add = sub.add_parser("add", help="Create the source, or update it to exactly these settings.")
         add.add_argument("name")
-        add.add_argument("--dsn", required=True, help="postgresql://…, key=value pairs, or env:VARIABLE")
+        add.add_argument(
+            "--dsn",
+            required=True,
+            help="postgresql://… or key=value; mysql://…; a DuckDB file; or env:VARIABLE",
+        )
         add.add_argument("--engine", default="postgresql", choices=sorted(ENGINES))
         add.add_argument("--include-schema", action="append", default=[], dest="include_schemas")
         add.add_argument("--exclude-schema", action="append", default=[], dest="exclude_schemas")
