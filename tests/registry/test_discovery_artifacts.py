@@ -34,7 +34,7 @@ def test_csv_headers_are_exactly_the_issues(ro_source, tmp_path):
     ]  # fmt: skip
     assert headers["discovery_dependencies.csv"] == [
         "source", "upstream_schema", "upstream_name", "upstream_type",
-        "downstream_schema", "downstream_name", "downstream_type", "dependency_type",
+        "downstream_schema", "downstream_name", "downstream_type", "dependency_type", "provenance",
     ]  # fmt: skip
     assert headers["discovery_usage_backend.csv"][:7] == [
         "source", "schema_name", "object_name", "object_type", "usage_context", "usage_locations", "discovered_at",
@@ -59,7 +59,7 @@ def test_csv_rows_describe_the_warehouse_in_a_stable_order(ro_source, tmp_path):
     assert by_name[("mart", "daily_sales")][9] == "true"
     assert by_name[("raw", "orders")][9] == ""
     deps = _read(tmp_path / "discovery_dependencies.csv")[1:]
-    assert ["wh", "mart", "v_revenue", "view", "mart", "daily_sales", "matview", "normal"] in deps
+    assert ["wh", "mart", "v_revenue", "view", "mart", "daily_sales", "matview", "normal", "catalog"] in deps
     assert deps == sorted(deps) and len(deps) == 7
     (usage,) = _read(tmp_path / "discovery_usage_backend.csv")[1:]
     assert usage[:5] == ["wh", "mart", "daily_sales", "matview", "both"]
