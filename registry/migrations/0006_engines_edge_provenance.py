@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0004_perf_list_version"),
+        ("registry", "0005_effective_critical"),
     ]
 
     operations = [
