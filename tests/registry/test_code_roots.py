@@ -93,7 +93,7 @@ def test_scan_skips_a_stored_code_path_that_now_leads_out_of_the_roots(db, tmp_p
     source.refresh_from_db()
     scanned: list[list[Path]] = []
 
-    def recording_scanner(paths):
+    def recording_scanner(paths, **options):
         scanned.append(paths)
         return scan_paths([])
 
