@@ -15,6 +15,10 @@ of its own (discovery writes the registry in one): calls made *inside* such a bl
   so they survive a rollback of that block (they record what was attempted);
 - `update_watermark` is applied on the commit of that block, and dropped if it rolls
   back: a watermark says data was loaded, which a rollback undid.
+
+What the API refuses, RunLogger refuses too, raising `ledger.bounds.Refused` (a
+`ValueError` naming the field): a time outside the ledger's window, text PostgreSQL
+cannot store, `args`/`extra`/`metrics` nested deeper than `OPSHEALTH_MAX_JSON_DEPTH`.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from types import TracebackType
 from django.db import transaction
 from django.utils import timezone
 
-from ledger import ingest
+from ledger import bounds, ingest
 from ledger.models import Run
 
 
@@ -111,6 +115,7 @@ class RunLogger:
         )
 
     def _write(self, ev: ingest.RunEvent) -> None:
+        bounds.check_event(ev)
         (outcome,) = ingest.ingest_events([ev])
         self.run = outcome.run
 
@@ -166,12 +171,17 @@ class RunLogger:
             ended_at=ended_at or self.clock(),
             **metrics,
         )
+        ev = self._event(Run.OTHER, assets=[asset])
+        bounds.check_event(ev)  # now, at the call that is wrong, not when the run closes
         if _in_callers_transaction():
             self._pending_assets.append(asset)
         else:
-            self._write(self._event(Run.OTHER, assets=[asset]))
+            self._write(ev)
 
     def update_watermark(self, asset_key: str, ts: datetime, scope_key: str = "") -> None:
+        problem = bounds.time_problem(ts)
+        if problem:
+            raise bounds.Refused("watermark_ts", problem, bounds.TIME_WINDOW)
         mark = ingest.WatermarkIn(asset_key, ts, scope_key=scope_key, run_pk=self.run.pk)
         if _in_callers_transaction():
             transaction.on_commit(lambda: ingest.advance_watermarks([mark]))
@@ -199,7 +209,9 @@ class RunLogger:
             partition_key=partition_key,
             checked_at=self.clock(),
         )
+        ev = self._event(Run.OTHER, checks=[check])
+        bounds.check_event(ev)
         if _in_callers_transaction():
             self._pending_checks.append(check)
         else:
-            self._write(self._event(Run.OTHER, checks=[check]))
+            self._write(ev)

@@ -5,7 +5,7 @@ non-UUID id is accepted and flagged); eventType → status (START started, RUNNI
 running, COMPLETE success, FAIL failed, ABORT aborted, OTHER or absent: no state
 change); outputs → run assets (`outputStatistics` rowCount → rows_inserted, size →
 bytes_written; status from the event: COMPLETE success, FAIL failed, ABORT skipped,
-unknown before); inputs → run assets with direction=input (status skipped: read, not
+unknown before; a terminal event's outputs end at its eventTime); inputs → run assets with direction=input (status skipped: read, not
 written); `dataQualityAssertions` and `dataQualityMetrics` under a dataset's
 `inputFacets` *and* `facets` (deduplicated) → check results on that dataset; the run
 `test` facet → check results on the event's only output (else on the job); `parent`
@@ -25,9 +25,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 
-from ledger import ingest
+from ledger import bounds, ingest
 from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, LineageEvent, Run
 
@@ -77,7 +78,12 @@ def parse_time(value, field: str, errors: dict) -> datetime | None:
         errors.setdefault(field, []).append(f"Not an ISO-8601 timestamp: {value[:60]!r}.")
         return None
     # A timestamp without an offset is read as UTC rather than refused.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    problem = bounds.time_problem(parsed)
+    if problem:
+        errors.setdefault(field, []).append(problem)
+        return None
+    return parsed
 
 
 def _str(obj: dict, key: str, field: str, errors: dict, max_length: int = 300) -> str:
@@ -103,6 +109,9 @@ def validate(payload) -> dict:
     errors: dict[str, list[str]] = {}
     if not isinstance(payload, dict):
         raise SpecViolation({"non_field_errors": ["An OpenLineage RunEvent must be a JSON object."]})
+    text = bounds.surrogate_path(payload)
+    if text:
+        errors[text] = [bounds.SURROGATE_MESSAGE]
     event_time = parse_time(payload.get("eventTime"), "eventTime", errors)
     run, job = payload.get("run"), payload.get("job")
     _str(run, "runId", "run.runId", errors, max_length=200)
@@ -111,6 +120,12 @@ def validate(payload) -> dict:
     event_type = payload.get("eventType")
     if event_type is not None and event_type not in STATUS:
         errors["eventType"] = [f"Must be one of {', '.join(STATUS)}; got {str(event_type)[:40]!r}."]
+    limit = settings.OPSHEALTH_MAX_ASSETS_PER_EVENT
+    if sum(len(_list(payload.get(side))) for side in ("inputs", "outputs")) > limit:
+        errors["outputs"] = [
+            f"At most {limit} inputs and outputs per event: report them over several events."
+        ]
+        raise SpecViolation(errors)
     for side in ("inputs", "outputs"):
         datasets = payload.get(side, [])
         if not isinstance(datasets, list):
@@ -157,7 +172,8 @@ def to_run_event(payload: dict) -> ingest.RunEvent:
         triggered_by="openlineage",
         nominal_time=parse_time(nominal, "nominal", {}) if nominal else None,
         parent=_parent(facets),
-        assets=[_asset(d, status, "output") for d in outputs] + [_asset(d, status, "input") for d in inputs],
+        assets=[_asset(d, status, "output", event_time) for d in outputs]
+        + [_asset(d, status, "input", event_time) for d in inputs],
         checks=_dataset_checks(outputs + inputs) + _test_checks(facets, outputs, job),
     )
     if error:
@@ -179,8 +195,11 @@ def _parent(facets: dict) -> ingest.ParentRef | None:
     return ingest.ParentRef(job["name"], run_id, str(job.get("namespace") or ""))
 
 
-def _asset(ds: dict, status: str, direction: str) -> ingest.AssetIn:
+def _asset(ds: dict, status: str, direction: str, event_time: datetime) -> ingest.AssetIn:
     stats = _dict(_dict(ds.get("outputFacets")).get("outputStatistics"))
+    # An output of a terminal event was written by then: the event's time is the
+    # write's end, which freshness counts (a run asset without an end is no signal).
+    ended = event_time if direction == "output" and status in Run.TERMINAL else None
     return ingest.AssetIn(
         asset_key=ds["name"],
         namespace=ds["namespace"],
@@ -189,6 +208,7 @@ def _asset(ds: dict, status: str, direction: str) -> ingest.AssetIn:
         status=OUTPUT_STATUS.get(status) if direction == "output" else None,
         rows_inserted=_int(stats.get("rowCount")),
         bytes_written=_int(stats.get("size")),
+        ended_at=ended,
     )
 
 

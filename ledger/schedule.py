@@ -100,6 +100,14 @@ def validate_cron(expr: str) -> str | None:
     return None
 
 
+def validate_period(value: timedelta | None, *, allow_zero: bool = False) -> str | None:
+    """An error message for a schedule interval, grace or maximum run time that is
+    negative (or zero, where a zero makes no sense), or None."""
+    if value is None or value > timedelta(0) or (allow_zero and value == timedelta(0)):
+        return None
+    return "Must be positive." if not allow_zero else "Must not be negative."
+
+
 def validate_timezone(name: str) -> str | None:
     try:
         ZoneInfo(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dj_database_url
@@ -27,6 +28,16 @@ def envint(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def envtime(name: str, default: str) -> datetime:
+    """An ISO-8601 time (UTC when it names no offset)."""
+    value = os.environ.get(name) or default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an ISO-8601 time, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def envsecret(name: str, default: str = "") -> str:
@@ -187,7 +198,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # JSON bodies are size- and depth-limited on every endpoint (ledger/api/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "ledger.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "ledger.api.pagination.LimitOffset",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -228,6 +245,17 @@ SPECTACULAR_SETTINGS = {
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OPSHEALTH_MAX_PAYLOAD_BYTES
+# JSON bodies nested deeper than this are refused (400): Python's parser and every
+# later reader (the admin's JSON widgets, json.dumps with indent) recurse per level.
+OPSHEALTH_MAX_JSON_DEPTH = envint("OPSHEALTH_MAX_JSON_DEPTH", 64)
+# Assets (outputs and inputs) one run event may carry; a run writing more reports them
+# over several events. Bounds the memory of one request (bench/ingest_memory.py).
+OPSHEALTH_MAX_ASSETS_PER_EVENT = envint("OPSHEALTH_MAX_ASSETS_PER_EVENT", 1000)
+# The sane window of every time that enters the ledger (event, run, asset, watermark and
+# check times): from OPSHEALTH_EARLIEST_TIME to now + OPSHEALTH_MAX_FUTURE_HOURS. A time
+# outside it is refused (422), so one typo cannot pin a watermark in the year 9999.
+OPSHEALTH_EARLIEST_TIME = envtime("OPSHEALTH_EARLIEST_TIME", "1970-01-01T00:00:00+00:00")
+OPSHEALTH_MAX_FUTURE_HOURS = envint("OPSHEALTH_MAX_FUTURE_HOURS", 24)
 
 # --- Health ---------------------------------------------------------------------------
 # Allowed age of an object's newest signal when neither the object nor its refresh

@@ -78,10 +78,21 @@ def _transform_errors(options: dict) -> dict[str, list[str]]:
     return {"options": messages} if messages else {}
 
 
+class SourceNameField(serializers.SlugRelatedField):
+    """A source by name. A name PostgreSQL cannot hold (a NUL character) names no
+    source: refused as such, not sent to the database (where it would be a 500)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="name", queryset=Source.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ResolverRuleSerializer(serializers.ModelSerializer):
-    source = serializers.SlugRelatedField(
-        slug_field="name",
-        queryset=Source.objects.all(),
+    source = SourceNameField(
         required=False,
         allow_null=True,
         help_text="source name; null = every source",
@@ -119,9 +130,7 @@ class SimulateRequestSerializer(serializers.Serializer):
     names = serializers.ListField(
         child=serializers.CharField(max_length=500, trim_whitespace=False), min_length=1, max_length=1000
     )
-    source = serializers.SlugRelatedField(
-        slug_field="name",
-        queryset=Source.objects.all(),
+    source = SourceNameField(
         required=False,
         allow_null=True,
         help_text="source name; omitted = the objects and global rules of every source",

@@ -18,7 +18,6 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import APIException, NotFound
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +28,7 @@ from checks.models import Evaluation, Violation
 from checks.staleness import Staleness, object_staleness
 from common.api import cached_json
 from common.auth import IsAdmin, ReadOrAdmin
+from ledger.api.pagination import LimitOffset
 from registry.models import RegistryObject
 
 REPORT_VIOLATIONS = 500
@@ -117,7 +117,7 @@ class SnapshotView(ReadView):
         )
 
 
-class ListPaginator(LimitOffsetPagination):
+class ListPaginator(LimitOffset):
     """Pages a computed list; the response carries extra top-level keys."""
 
     def response(self, view_request, rows: list, view, **extra) -> Response:
@@ -166,7 +166,7 @@ class HealthCheckDetailView(ReadView):
             if level not in ("ERROR", "WARN", "INFO"):
                 raise serializers.ValidationError({"level": ["Must be one of ERROR, WARN, INFO."]})
             items = items.filter(level=level)
-        paginator = LimitOffsetPagination()
+        paginator = LimitOffset()
         page = paginator.paginate_queryset(items, request, self)
         return Response(
             {

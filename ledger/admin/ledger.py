@@ -223,6 +223,21 @@ class PipelineForm(forms.ModelForm):
             raise forms.ValidationError(error)
         return value
 
+    def clean_schedule_interval(self):
+        return self._period("schedule_interval")
+
+    def clean_grace(self):
+        return self._period("grace", allow_zero=True)
+
+    def clean_max_duration(self):
+        return self._period("max_duration")
+
+    def _period(self, name: str, allow_zero: bool = False):
+        value = self.cleaned_data[name]
+        if error := schedule.validate_period(value, allow_zero=allow_zero):
+            raise forms.ValidationError(error)
+        return value
+
 
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin):

@@ -2,7 +2,9 @@
 
 Every endpoint needs `CanIngest` (an ingest token, or a staff session) and parses its
 body with the size-limited JSON parser (413 above `OPSHEALTH_MAX_PAYLOAD_BYTES`,
-gzip accepted).
+gzip accepted). Malformed input is 400; input that is well formed but cannot enter the
+ledger (a time outside the window, text PostgreSQL cannot store: `ledger.bounds`) is
+422, naming the field.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import threading
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.auth import CanIngest
-from ledger import ingest
+from ledger import bounds, ingest
 from ledger.api.ingest_serializers import (
     RunEventSerializer,
     StandaloneCheckSerializer,
@@ -41,6 +43,41 @@ def event_serializer() -> RunEventSerializer:
     return _local.serializer
 
 
+class Unprocessable(ValidationError):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
+def _codes(codes) -> set[str]:
+    if isinstance(codes, dict):
+        return set().union(*map(_codes, codes.values()))
+    if isinstance(codes, list):
+        return set().union(*map(_codes, codes))
+    return {codes}
+
+
+def refused(exc: ValidationError) -> ValidationError:
+    """`exc` as the 422 it is when a value is out of bounds (see the module doc)."""
+    if _codes(exc.get_codes()) & bounds.UNPROCESSABLE:
+        return Unprocessable(exc.detail)
+    return exc
+
+
+def check_text(data) -> None:
+    """422 naming the first string of `data` that PostgreSQL cannot store."""
+    path = bounds.surrogate_path(data)
+    if path:
+        raise Unprocessable({path: [ErrorDetail(bounds.SURROGATE_MESSAGE, code=bounds.INVALID_TEXT)]})
+
+
+def validate_event(item) -> ingest.RunEvent:
+    """One run event, validated (400, or 422: see `refused`) and mapped."""
+    try:
+        check_text(item)
+        return RunEventSerializer.event_from(event_serializer().run_validation(item))
+    except ValidationError as exc:
+        raise refused(exc) from None
+
+
 class IngestView(APIView):
     permission_classes = [CanIngest]
     parser_classes = [LimitedJSONParser]
@@ -58,8 +95,7 @@ class RunIngestView(IngestView):
 
     @extend_schema(request=RunEventSerializer, responses={200: dict, 201: dict})
     def post(self, request):
-        validated = event_serializer().run_validation(request.data)
-        (outcome,) = ingest.ingest_events([RunEventSerializer.event_from(validated)])
+        (outcome,) = ingest.ingest_events([validate_event(request.data)])
         code = status.HTTP_201_CREATED if outcome.status == ingest.CREATED else status.HTTP_200_OK
         return Response(_outcome_body(outcome), status=code)
 
@@ -67,8 +103,8 @@ class RunIngestView(IngestView):
 class RunBulkIngestView(IngestView):
     """Up to 1,000 run events in one transaction, one result per item.
 
-    Validation is per item: an invalid item is answered `{status: "error", errors}`
-    and left out, the valid ones are applied (together, in one transaction). A client
+    Validation is per item: an invalid item is answered `{status: "error", code, errors}`
+    (`code` the status the item would get alone: 400 or 422) and left out, the valid ones are applied (together, in one transaction). A client
     can therefore resend only the items that failed; resending valid ones is harmless,
     ingestion being idempotent. A database error fails the whole batch (500).
     """
@@ -84,13 +120,18 @@ class RunBulkIngestView(IngestView):
             )
         results: list[dict] = [{} for _ in items]
         valid: list[tuple[int, ingest.RunEvent]] = []
-        child = event_serializer()
         for index, item in enumerate(items):
             try:
-                valid.append((index, RunEventSerializer.event_from(child.run_validation(item))))
+                valid.append((index, validate_event(item)))
             except ValidationError as exc:
                 errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-                results[index] = {"index": index, "status": "error", "run_id": None, "errors": errors}
+                results[index] = {
+                    "index": index,
+                    "status": "error",
+                    "code": exc.status_code,
+                    "run_id": None,
+                    "errors": errors,
+                }
         outcomes = ingest.ingest_events([e for _, e in valid])
         for (index, _), outcome in zip(valid, outcomes, strict=True):
             results[index] = {"index": index, **_outcome_body(outcome), "errors": None}
@@ -123,9 +164,13 @@ def _run_pks(validated: list[dict]) -> None:
 
 
 def _validated_items(request, serializer_class, name: str) -> list[dict]:
-    """The request's items (see `_items`), validated, with run ids resolved (400 when bad)."""
-    ser = serializer_class(data=_items(request.data, name, MAX_BULK_EVENTS), many=True)
-    ser.is_valid(raise_exception=True)
+    """The request's items (see `_items`), validated, with run ids resolved (400 or 422
+    when bad: see `refused`)."""
+    items = _items(request.data, name, MAX_BULK_EVENTS)
+    check_text(items)
+    ser = serializer_class(data=items, many=True)
+    if not ser.is_valid():
+        raise refused(ValidationError(ser.errors))
     validated = [dict(v) for v in ser.validated_data]
     _run_pks(validated)
     return validated

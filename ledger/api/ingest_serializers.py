@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.functional import cached_property
 from rest_framework import serializers
 
-from ledger import ingest
+from ledger import bounds, ingest
 from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, Run, RunAsset
 
@@ -44,6 +45,23 @@ class SparseSerializer(serializers.Serializer):
         return {}  # no read-only fields here (DRF would walk every field per item to learn it)
 
 
+class LedgerTimeField(serializers.DateTimeField):
+    """A time inside the ledger's window (`ledger.bounds`); outside it, the error code
+    `time_window`, which the ingestion views answer with 422."""
+
+    default_error_messages = {bounds.TIME_WINDOW: "{problem}"}
+
+    def enforce_timezone(self, value):
+        try:
+            aware = super().enforce_timezone(value)
+        except serializers.ValidationError:  # DRF's "overflow": past datetime.max in UTC
+            self.fail(bounds.TIME_WINDOW, problem=f"{value.isoformat()} is out of range.")
+        problem = bounds.time_problem(aware)
+        if problem:
+            self.fail(bounds.TIME_WINDOW, problem=problem)
+        return aware
+
+
 class KeyLengthMixin:
     """The normalized key (namespace folded in) must fit its column, else 400, not 500."""
 
@@ -73,11 +91,11 @@ class AssetSerializer(KeyLengthMixin, SparseSerializer):
     bytes_written = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=BIGINT_MAX
     )
-    min_event_time = serializers.DateTimeField(required=False, allow_null=True)
-    max_event_time = serializers.DateTimeField(required=False, allow_null=True)
+    min_event_time = LedgerTimeField(required=False, allow_null=True)
+    max_event_time = LedgerTimeField(required=False, allow_null=True)
     extra = serializers.DictField(required=False, default=dict)
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    ended_at = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = LedgerTimeField(required=False, allow_null=True)
+    ended_at = LedgerTimeField(required=False, allow_null=True)
     error_message = serializers.CharField(required=False, allow_blank=True, default="")
 
     def to_input(self, data: dict) -> ingest.AssetIn:
@@ -88,7 +106,7 @@ class WatermarkSerializer(KeyLengthMixin, SparseSerializer):
     asset_key = serializers.CharField(max_length=500)
     namespace = serializers.CharField(max_length=300, required=False, allow_blank=True)
     scope_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    watermark_ts = serializers.DateTimeField()
+    watermark_ts = LedgerTimeField()
 
     def to_input(self, data: dict) -> ingest.WatermarkIn:
         return ingest.WatermarkIn(**data)
@@ -103,7 +121,7 @@ class CheckSerializer(KeyLengthMixin, SparseSerializer):
     metrics = serializers.DictField(required=False, default=dict)
     message = serializers.CharField(required=False, allow_blank=True, default="")
     partition_key = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    checked_at = serializers.DateTimeField(required=False, allow_null=True)
+    checked_at = LedgerTimeField(required=False, allow_null=True)
 
     def to_input(self, data: dict) -> ingest.CheckIn:
         return ingest.CheckIn(**data)
@@ -127,12 +145,12 @@ class RunEventSerializer(SparseSerializer):
     client = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     external_run_id = serializers.CharField(max_length=200)
     status = serializers.ChoiceField(choices=EVENT_STATUSES)
-    event_time = serializers.DateTimeField(
+    event_time = LedgerTimeField(
         required=False, help_text="When the event happened; default: ended_at, else started_at, else now."
     )
-    started_at = serializers.DateTimeField(required=False, allow_null=True)
-    ended_at = serializers.DateTimeField(required=False, allow_null=True)
-    nominal_time = serializers.DateTimeField(required=False, allow_null=True)
+    started_at = LedgerTimeField(required=False, allow_null=True)
+    ended_at = LedgerTimeField(required=False, allow_null=True)
+    nominal_time = LedgerTimeField(required=False, allow_null=True)
     triggered_by = serializers.ChoiceField(choices=TRIGGERS, default="api")
     provider = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     storage_backend = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -150,6 +168,21 @@ class RunEventSerializer(SparseSerializer):
     assets = AssetSerializer(many=True, required=False, default=list)
     watermarks = WatermarkSerializer(many=True, required=False, default=list)
     check_results = CheckSerializer(many=True, required=False, default=list)
+
+    def to_internal_value(self, data):
+        # Counted before any asset is validated: a 60,000-asset event is refused for
+        # the price of a len(), not of 60,000 validations (and their memory).
+        assets = data.get("assets") if isinstance(data, dict) else None
+        limit = settings.OPSHEALTH_MAX_ASSETS_PER_EVENT
+        if isinstance(assets, list) and len(assets) > limit:
+            raise serializers.ValidationError(
+                {
+                    "assets": [
+                        f"At most {limit} assets per event, got {len(assets)}: report them over several events."
+                    ]
+                }
+            )
+        return super().to_internal_value(data)
 
     def validate(self, attrs: dict) -> dict:
         started, ended = attrs.get("started_at"), attrs.get("ended_at")

@@ -45,8 +45,8 @@ class LineageView(IngestView):
 class LineageBatchView(IngestView):
     """A JSON array of RunEvents, applied in one transaction, one result per item.
 
-    Invalid items are answered with their field errors and left out; the valid ones
-    are applied (the answer is 200 so a retrying client does not resend them).
+    Invalid items are answered with their index, `code` 422 and their field errors, and
+    left out; the valid ones are applied (the answer is 200 so a retrying client does not resend them).
     """
 
     @extend_schema(
@@ -66,7 +66,7 @@ class LineageBatchView(IngestView):
                 openlineage.validate(item)
                 valid.append(i)
             except openlineage.SpecViolation as exc:
-                results[i] = {"index": i, "status": "error", "errors": exc.errors}
+                results[i] = {"index": i, "status": "error", "code": 422, "errors": exc.errors}
         accepted = openlineage.accept([items[i] for i in valid])
         for i, acc in zip(valid, accepted, strict=True):
             results[i] = {"index": i, "status": acc.status, "errors": None}

@@ -3,7 +3,12 @@
 The limit (`OPSHEALTH_MAX_PAYLOAD_BYTES`) is checked from Content-Length before the
 body is read, then while reading and while decompressing, in bounded chunks: a
 gzip bomb (a few kB that inflate to gigabytes) is refused after at most the limit's
-worth of memory.
+worth of memory. A document nested deeper than `OPSHEALTH_MAX_JSON_DEPTH` is refused
+(400) before it is parsed: Python's parser, and every later reader of the value,
+recurse once per level.
+
+It is the API's JSON parser everywhere (`DEFAULT_PARSER_CLASSES`), not only for
+ingestion.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from django.conf import settings
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import BaseParser
+
+from ledger.bounds import json_too_deep
 
 CHUNK = 64 * 1024
 
@@ -82,6 +89,9 @@ class LimitedJSONParser(BaseParser):
         # refuse them here (400) rather than fail in the database (500).
         if b"\\u0000" in data:
             raise ParseError("NUL characters (\\u0000) are not accepted.")
+        depth = settings.OPSHEALTH_MAX_JSON_DEPTH
+        if json_too_deep(data, depth):
+            raise ParseError(f"JSON nested deeper than {depth} levels is not accepted.")
         try:
             return json.loads(data, parse_constant=_refuse_constant)
         except (ValueError, UnicodeDecodeError) as exc:

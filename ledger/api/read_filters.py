@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeField
 
+from ledger.bounds import representable
 from ledger.models import CheckResult, Client, Pipeline, Run, Watermark
+
+
+class TimeField(IsoDateTimeField):
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is not None and not representable(parsed):
+            # 0001-01-01T00:00:00+14:00 is before the year 1 in UTC: no query can name it.
+            raise forms.ValidationError(f"{value} is out of range.", code="out_of_range")
+        return parsed
+
+
+class TimeFilter(filters.IsoDateTimeFilter):
+    field_class = TimeField
 
 
 class ClientFilter(filters.FilterSet):
@@ -26,8 +42,8 @@ class RunFilter(filters.FilterSet):
     pipeline = filters.ModelChoiceFilter(queryset=Pipeline.objects.all())
     client = filters.ModelChoiceFilter(field_name="pipeline__client", queryset=Client.objects.all())
     status = filters.MultipleChoiceFilter(choices=Run.STATUSES)
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = TimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = TimeFilter(field_name="started_at", lookup_expr="lt")
     triggered_by = filters.ChoiceFilter(choices=Run.TRIGGERS)
 
     class Meta:
@@ -51,8 +67,8 @@ class CheckResultFilter(filters.FilterSet):
     asset_key = filters.CharFilter(method="filter_asset")
     status = filters.MultipleChoiceFilter(choices=CheckResult.STATUSES)
     severity = filters.MultipleChoiceFilter(choices=CheckResult.SEVERITIES)
-    checked_after = filters.IsoDateTimeFilter(field_name="checked_at", lookup_expr="gte")
-    checked_before = filters.IsoDateTimeFilter(field_name="checked_at", lookup_expr="lt")
+    checked_after = TimeFilter(field_name="checked_at", lookup_expr="gte")
+    checked_before = TimeFilter(field_name="checked_at", lookup_expr="lt")
     run = filters.UUIDFilter(field_name="run__run_id")
 
     class Meta:

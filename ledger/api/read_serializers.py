@@ -72,6 +72,21 @@ class PipelineSerializer(ModelSerializer):
             raise serializers.ValidationError(error)
         return value
 
+    def validate_schedule_interval(self, value):
+        if error := schedule.validate_period(value):
+            raise serializers.ValidationError(error)
+        return value
+
+    def validate_grace(self, value):
+        if error := schedule.validate_period(value, allow_zero=True):
+            raise serializers.ValidationError(error)
+        return value
+
+    def validate_max_duration(self, value):
+        if error := schedule.validate_period(value):
+            raise serializers.ValidationError(error)
+        return value
+
     def validate(self, attrs: dict) -> dict:
         # Renaming would detach future events (matched by namespace + name) from history.
         if self.instance is not None:

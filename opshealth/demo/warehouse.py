@@ -37,20 +37,19 @@ class BuildResult:
 
 
 def server_params() -> dict[str, str]:
-    """Connection parameters of OpsHealth's own server.
+    """Connection parameters of OpsHealth's own server, as Django connects to it.
 
-    `dbname` is OpsHealth's database: it exists and we may connect to it, which a managed
-    server does not promise for its `postgres` database; CREATE DATABASE runs from there.
+    Django merges the libpq parameters of `OPTIONS` (where `DATABASE_URL`'s query
+    string puts them: `?host=/socket/dir&port=5433`, the Unix-socket and Cloud SQL
+    form) with HOST, PORT, USER and PASSWORD; what is not a libpq keyword (the cursor
+    factory, prepare threshold…) is left out. `dbname` is OpsHealth's database: it
+    exists and we may connect to it, which a managed server does not promise for its
+    `postgres` database; CREATE DATABASE runs from there.
     """
-    settings_dict = connection.settings_dict
-    params = {
-        "host": settings_dict.get("HOST") or "",
-        "port": str(settings_dict.get("PORT") or ""),
-        "user": settings_dict.get("USER") or "",
-        "password": settings_dict.get("PASSWORD") or "",
-        "dbname": settings_dict.get("NAME") or "postgres",
-    }
-    return {key: value for key, value in params.items() if value}
+    params = connection.get_connection_params()
+    params.pop("client_encoding", None)
+    keywords = {d.keyword.decode() for d in psycopg.pq.Conninfo.get_defaults()}
+    return {key: str(value) for key, value in params.items() if key in keywords and value not in (None, "")}
 
 
 def demo_dsn(database: str = DEFAULT_DATABASE, params: dict[str, str] | None = None) -> str:

@@ -7,12 +7,12 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Valu
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api import cached_json
 from common.auth import ReadOrAdmin
+from ledger.api.pagination import LimitOffset
 from ledger.models import ApiToken
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject, Source
@@ -83,7 +83,7 @@ def registry_state() -> str:
 REGISTRY_ORDERING = ("source__name", "schema_name", "object_name")
 
 
-class RegistryPagination(LimitOffsetPagination):
+class RegistryPagination(LimitOffset):
     """LimitOffsetPagination whose default-ordered pages come from the natural-key index.
 
     `ORDER BY source.name, schema_name, object_name LIMIT 50` sorts every (filtered) row

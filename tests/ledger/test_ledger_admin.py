@@ -116,6 +116,8 @@ def test_pipeline_schedule_is_editable_and_validated(admin_client, ledger):
     }
     invalid = admin_client.post(url, form)
     assert invalid.status_code == 200 and "not a valid cron expression" in invalid.content.decode()
+    negative = admin_client.post(url, {**form, "schedule_cron": "", "schedule_interval": "-1 00:00:00"})
+    assert negative.status_code == 200 and "Must be positive." in negative.content.decode()
     saved = admin_client.post(url, {**form, "schedule_cron": "0 2 * * *", "name": "renamed"})
     assert saved.status_code == 302
     pipeline = Pipeline.objects.get(pk=pipeline.pk)

@@ -441,3 +441,18 @@ def test_bad_cursor_or_limit_is_400(read_client, db):
 def test_flaky_ranking_looks_back_a_month_by_default(read_client, db):
     # A daily pipeline has 7 runs in a week: below the minimum sample, never judged.
     assert read_client.get(f"{API}/flaky").json()["days"] == 30
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("schedule_interval", "-1 days"),
+        ("schedule_interval", "0"),
+        ("max_duration", "-00:01:00"),
+        ("grace", "-1 00:00:00"),
+    ],
+)
+def test_negative_schedule_periods_are_400(staff_client, ledger, field, value):
+    response = staff_client.patch(f"{API}/pipelines/{ledger['hourly'].pk}", {field: value}, format="json")
+    assert response.status_code == 400
+    assert field in response.json()

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from opshealth.demo import warehouse
 from opshealth.management.commands.demo_warehouse import report
@@ -243,3 +244,21 @@ def test_the_printed_dsn_hides_a_password():
     report(out, warehouse.BuildResult("demo_warehouse", dsn, False, True, ""))
     assert "  DSN: user=etl password=*** dbname=demo_warehouse host=db.internal port=5432" in out.getvalue()
     assert "s3cr3t" not in out.getvalue()
+
+
+def test_a_socket_in_the_connection_options_is_where_the_warehouse_is_built(built, monkeypatch):
+    """DATABASE_URL=postgresql://user@/db?host=/socket/dir&port=5433 (libpq's form for
+    Unix sockets and Cloud SQL) leaves HOST and PORT empty and puts both in OPTIONS."""
+    from django.db import connection
+
+    host, port = connection.settings_dict["HOST"], str(connection.settings_dict["PORT"] or "5432")
+    options = {**connection.settings_dict["OPTIONS"], "host": host, "port": int(port)}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    monkeypatch.setitem(connection.settings_dict, "HOST", "")
+    monkeypatch.setitem(connection.settings_dict, "PORT", "")
+    params = warehouse.server_params()
+    assert (params["host"], params["port"]) == (host, port)
+    assert "server_side_binding" not in params and "prepare_threshold" not in params
+    again = warehouse.build(DATABASE)
+    assert again.built is False
+    assert conninfo_to_dict(again.dsn) == conninfo_to_dict(built.dsn)
