@@ -17,6 +17,7 @@ def rows(db):
     PipelineFactory(client=ClientFactory())
     WatermarkFactory()
 
+
 LIST_ENDPOINTS = [
     "/api/v1/sources",
     "/api/v1/resolvers",
