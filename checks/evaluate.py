@@ -21,6 +21,7 @@ from checks.health import CHECKS, CheckOutcome, Context, HealthCheck
 from checks.jobs import exclusive, record_skipped
 from checks.models import ERROR, INFO, OK, WARN, CheckRun, Evaluation, Violation, band_for, global_status_for
 from ledger.logger import RunLogger
+from ledger.models import Run
 
 PIPELINE = "opshealth.evaluate_health"
 MAX_NAMES_IN_REMEDY = 5
@@ -138,7 +139,7 @@ def explain(results: list[tuple[HealthCheck, CheckOutcome, int]]) -> dict:
 def evaluate_as_job(*, trigger: str = "cli", now: datetime | None = None) -> Evaluation | None:
     """`evaluate` under the job's advisory lock, recorded in the ledger as a run of
     `opshealth.evaluate_health`. Returns None (and records the skip) on overlap."""
-    ledger_trigger = {"api": "api", "schedule": "scheduler"}.get(trigger, "cli")
+    ledger_trigger = Run.triggered_by_for(trigger)
     with exclusive(PIPELINE) as acquired:
         if not acquired:
             record_skipped(PIPELINE, triggered_by=ledger_trigger)

@@ -1,4 +1,5 @@
-"""OpsHealth's own jobs (evaluate_health, refresh_matviews) never run twice at once.
+"""OpsHealth's own jobs (evaluate_health, refresh_matviews) never run twice at once;
+`prune` is the retention job.
 
 Each job is recorded in the ledger through `RunLogger`, like any other pipeline, so a
 stopped scheduler shows up as `pipeline_overdue` (spec §7). A run skipped because
@@ -11,12 +12,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from ledger import ingest
+from checks.models import Evaluation
+from ledger import ingest, retention
+from ledger.logger import RunLogger
 from ledger.models import Run
+
+PRUNE_PIPELINE = "opshealth.prune"
 
 
 @contextmanager
@@ -57,3 +64,15 @@ def record_skipped(pipeline: str, *, triggered_by: str = "cli") -> Run:
         ]
     )
     return outcome.run
+
+
+def prune(*, trigger: str = "cli") -> dict[str, int]:
+    """The retention job `opshealth.prune`: the ledger's history older than
+    OPSHEALTH_LEDGER_RETENTION_DAYS (what `manage.py prune_ledger` deletes) and health
+    evaluations older than OPSHEALTH_HEALTH_HISTORY_DAYS; one ledger run. Returns the
+    number of rows deleted of each kind."""
+    with RunLogger(PRUNE_PIPELINE, triggered_by=Run.triggered_by_for(trigger)):
+        now = timezone.now()
+        counts = retention.prune(now - timedelta(days=settings.OPSHEALTH_LEDGER_RETENTION_DAYS))
+        counts["evaluations"] = Evaluation.prune(now=now)
+    return counts

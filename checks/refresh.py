@@ -11,12 +11,17 @@ Steps, per source:
      a failure is logged and the next view is refreshed anyway;
   5. log each refresh as a RunAsset (kind `matview`, key `schema.name`, duration, error)
      and refresh the asset links of those keys so the staleness rule sees them.
+
+`refresh_matviews` is the job (`manage.py refresh_matviews` and the scheduled
+`opshealth.refresh_matviews`): the sources' views under the job's advisory lock, in one
+ledger run. The scheduled job refreshes only the views that are due
+(`Staleness.refresh_due`); the command refreshes every view unless told `--due`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from graphlib import CycleError, TopologicalSorter
 
@@ -24,10 +29,17 @@ from django.conf import settings
 from django.utils import timezone
 
 from checks.catalog import quote_ident
+from checks.jobs import exclusive, record_skipped
+from checks.staleness import object_staleness
+from ledger.logger import RunLogger
+from ledger.models import Run, RunAsset
 from registry.engines import engine_for
+from registry.links import refresh_asset_links
 from registry.models import Dependency, RegistryObject, Source
 
 PIPELINE = "opshealth.refresh_matviews"
+# The scheduled job runs hourly: a view whose allowed age ends before the next tick is due now.
+DUE_WITHIN = timedelta(hours=1)
 
 
 @dataclass
@@ -38,6 +50,82 @@ class RefreshResult:
     concurrently: bool
     duration_ms: int
     error: str = ""
+
+
+@dataclass
+class RefreshReport:
+    results: list[RefreshResult] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # source name → error class
+    run: Run | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.asset_key for r in self.results if not r.ok]
+
+    def __str__(self) -> str:
+        if not (self.failed or self.unreachable):
+            return f"{len(self.results)} of {len(self.results)} materialized views refreshed"
+        return (
+            f"{len(self.failed)} of {len(self.results)} refreshes failed ({', '.join(self.failed) or '-'}); "
+            f"unreachable sources: {', '.join(self.unreachable) or '-'}"
+        )
+
+
+class RefreshFailed(Exception):
+    def __init__(self, report: RefreshReport):
+        super().__init__(str(report))
+        self.report = report
+
+
+def due_matviews(now) -> set[str]:
+    """Qualified names of the matviews that are due: refresh_due within DUE_WITHIN."""
+    return {s.qualified_name for s in object_staleness(now, only="matview") if s.refresh_due(DUE_WITHIN)}
+
+
+def refresh_matviews(
+    *,
+    trigger: str = "cli",
+    sources=None,
+    only: set[str] | None = None,
+    due: bool = False,
+) -> RefreshReport | None:
+    """Refresh the matviews of `sources` (default: every active source), or `only`
+    those, or (with `due`) only the views that are due; one ledger run of PIPELINE.
+
+    Returns None (and records the skip) when another refresh holds the job's lock; the
+    report otherwise. The run fails when any refresh fails or a source is unreachable.
+    """
+    if sources is None:
+        sources = Source.objects.filter(is_active=True).order_by("name")
+    if due:
+        wanted = due_matviews(timezone.now())
+        only = wanted if only is None else only & wanted
+    report = RefreshReport()
+    triggered_by = Run.triggered_by_for(trigger)
+    with exclusive(PIPELINE) as acquired:
+        if not acquired:
+            record_skipped(PIPELINE, triggered_by=triggered_by)
+            return None
+        args = {"sources": [s.name for s in sources], "only": sorted(only) if only is not None else None}
+        logger = RunLogger(PIPELINE, triggered_by=triggered_by, args=args)
+        try:
+            with logger:
+                report.run = logger.run
+                for source in sources:
+                    try:
+                        report.results.extend(refresh_source(source, logger, only))
+                    except Exception as exc:  # an unreachable source must not stop the others
+                        report.unreachable[source.name] = type(exc).__name__
+                if report.failed or report.unreachable:
+                    raise RefreshFailed(report)
+        except RefreshFailed:
+            pass  # recorded as the run's failure; the caller reads the report
+        finally:
+            # link the refreshed keys now: the staleness rule reads refreshes through links
+            if logger.run is not None:
+                keys = RunAsset.objects.filter(run=logger.run).values_list("normalized_key", flat=True)
+                refresh_asset_links(list(keys))
+    return report
 
 
 def refresh_order(matviews: list[RegistryObject], edges: list[tuple[int, int]]) -> list[RegistryObject]:

@@ -185,6 +185,17 @@ class Staleness:
             and self.upstream_watermark_at > self.last_refresh_success_at
         )
 
+    def refresh_due(self, within: timedelta) -> bool:
+        """A materialized view is due for a refresh when it never refreshed successfully,
+        when its last refresh will be older than its allowed age within `within` (the
+        refresh job's cadence: waiting for the next tick would be too late), or when an
+        input is newer than it."""
+        if self.object_type != "matview":
+            return False
+        if self.last_refresh_success_at is None:
+            return True
+        return self.now + within - self.last_refresh_success_at >= self.allowed_age or self.stale_vs_inputs
+
     def detail(self) -> dict:
         """The evaluation's explanation, JSON-ready (violations and API rows)."""
         return {

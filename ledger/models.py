@@ -275,6 +275,12 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"{self.pipeline} {self.external_run_id} {self.status}"
 
+    @staticmethod
+    def triggered_by_for(trigger: str) -> str:
+        """The `triggered_by` of a run of OpsHealth's own jobs: `schedule` (the task
+        cluster) → scheduler, `api` (an action, check-now) → api, else cli."""
+        return {"schedule": "scheduler", "api": "api"}.get(trigger, "cli")
+
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL

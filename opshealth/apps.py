@@ -6,4 +6,6 @@ class OpsHealthConfig(AppConfig):
     verbose_name = "OpsHealth"
 
     def ready(self) -> None:
-        from opshealth import system_checks  # noqa: F401  (registers the checks)
+        from opshealth import cluster, system_checks  # noqa: F401  (registers the checks)
+
+        cluster.connect()

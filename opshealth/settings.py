@@ -98,12 +98,13 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_q",
     "common",
     "ledger",
     "registry",
     "checks",
+    # Before django_q: its `qcluster` command shadows django-q2's (opshealth/cluster.py).
     "opshealth",
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -289,12 +290,16 @@ OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSES = envint("OPSHEALTH_FLAKY_MIN_RETRY_SUCCESSE
 OPSHEALTH_BROKEN_STREAK = envint("OPSHEALTH_BROKEN_STREAK", 3)
 
 # --- Scheduler ------------------------------------------------------------------------
+# As django-q2's documentation warns: `retry` above `timeout` (else the ORM broker hands a
+# task still running to a second worker), `catch_up` off (after an outage each schedule
+# runs once, not once per missed tick), few attempts (a job's next tick is its retry).
 Q_CLUSTER = {
-    "name": "opshealth",
+    # The queue's key in the ORM broker and the key prefix in Redis.
+    "name": os.environ.get("Q_NAME", "opshealth"),
     "orm": "default",
     "workers": envint("Q_WORKERS", 2),
     "timeout": 1800,
-    "retry": 2400,  # django-q2: retry must exceed timeout
+    "retry": 2400,
     "catch_up": False,
     "max_attempts": 1,
     "save_limit": 1000,

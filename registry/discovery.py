@@ -31,6 +31,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from ledger.logger import RunLogger
+from ledger.models import Run
 from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.engines import engine_for
@@ -184,6 +185,43 @@ def discover_and_record(source: Source, *, triggered_by: str = "cli", **options)
             extra=result.counts(),
         )
     return result
+
+
+@dataclass
+class DiscoveryReport:
+    results: list[DiscoveryResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.results)} source(s) discovered, {len(self.failures)} failed"
+
+
+def discover_sources(
+    sources: Iterable[Source] | None = None,
+    *,
+    trigger: str = "cli",
+    csv_dir: Path | None = None,
+    csv_subdirs: bool = True,
+    **options,
+) -> DiscoveryReport:
+    """Discover each source (default: every active one), one ledger run each; a source
+    that fails is reported and does not stop the others. What `manage.py discover` and
+    the scheduled job `opshealth.discover` run. With `csv_subdirs`, the CSV artifacts
+    of each source go to a subdirectory of `csv_dir` named after it."""
+    if sources is None:
+        sources = Source._default_manager.filter(is_active=True).order_by("name")
+    report = DiscoveryReport()
+    for source in sources:
+        target = (csv_dir / source.name if csv_subdirs else csv_dir) if csv_dir else None
+        try:
+            report.results.append(
+                discover_and_record(
+                    source, triggered_by=Run.triggered_by_for(trigger), csv_dir=target, **options
+                )
+            )
+        except DiscoveryError as exc:
+            report.failures.append(str(exc))
+    return report
 
 
 def _one_line_error(source: Source, phase: str, exc: Exception) -> str:

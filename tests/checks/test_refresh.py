@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import psycopg
 import pytest
+import time_machine
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
-from checks.refresh import PIPELINE, refresh_order
+from checks.refresh import PIPELINE, refresh_matviews, refresh_order
 from ledger.models import Run, RunAsset
 from registry.models import AssetLink
 from tests.checks.conftest import _conninfo, run_check
@@ -130,3 +133,21 @@ def test_an_overlapping_refresh_is_skipped_and_recorded(chain):
     run = Run.objects.get(pipeline__name=PIPELINE)
     assert (run.status, run.error_type) == (Run.ABORTED, "SkippedOverlap")
     assert _refreshes() == []
+
+
+def test_due_refreshes_only_the_views_whose_schedule_runs_out_before_the_next_tick(chain, warehouse):
+    warehouse.execute("DELETE FROM raw.flag")
+    start = timezone.now()
+    chain["a"].refresh_schedule = timedelta(hours=6)
+    chain["a"].save()
+    with time_machine.travel(start, tick=False):
+        call_command("refresh_matviews", stdout=StringIO())  # all four, never refreshed before
+    with time_machine.travel(start + timedelta(hours=5, minutes=30), tick=False):
+        # mart.a: 6 h schedule runs out within the hour; the others have the default 24 h
+        refresh_matviews(due=True, trigger="schedule")
+    latest = Run.objects.filter(pipeline__name=PIPELINE).order_by("-id").first()
+    assert [a.asset_key for a in latest.assets.all()] == ["mart.a"]
+    assert latest.triggered_by == "scheduler"
+    with time_machine.travel(start + timedelta(hours=6), tick=False):
+        nothing = refresh_matviews(due=True)
+    assert nothing.results == [] and str(nothing) == "0 of 0 materialized views refreshed"

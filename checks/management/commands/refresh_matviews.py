@@ -1,12 +1,8 @@
-"""`manage.py refresh_matviews [--source S] [--only schema.name]`."""
+"""`manage.py refresh_matviews [--source S] [--only schema.name] [--due]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from checks.jobs import exclusive, record_skipped
-from checks.refresh import PIPELINE, RefreshResult, refresh_source
-from ledger.logger import RunLogger
-from ledger.models import RunAsset
-from registry.links import refresh_asset_links
+from checks.refresh import refresh_matviews
 from registry.models import RegistryObject, Source
 
 
@@ -21,8 +17,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--only", action="append", metavar="SCHEMA.NAME", help="only these views (repeatable)"
         )
+        parser.add_argument(
+            "--due",
+            action="store_true",
+            help="only the views due by their refresh schedule (the scheduled job)",
+        )
 
-    def handle(self, *args, source: str | None, only: list[str] | None, **options):
+    def handle(self, *args, source: str | None, only: list[str] | None, due: bool, **options):
         sources = Source.objects.filter(is_active=True).order_by("name")
         if source:
             sources = sources.filter(name=source)
@@ -39,41 +40,15 @@ class Command(BaseCommand):
             unknown = sorted(wanted - known)
             if unknown:
                 raise CommandError(f"not materialized views of the registry: {', '.join(unknown)}")
-        with exclusive(PIPELINE) as acquired:
-            if not acquired:
-                record_skipped(PIPELINE)
-                raise CommandError("another refresh_matviews is running; skipped (recorded in the ledger)")
-            args = {"sources": [s.name for s in sources], "only": sorted(wanted) if wanted else None}
-            results: list[RefreshResult] = []
-            logger = RunLogger(PIPELINE, args=args)
-            try:
-                # The run fails when any refresh fails: its error names them.
-                with logger:
-                    self._refresh(sources, wanted, logger, results)
-            finally:
-                # link the refreshed keys now: the staleness rule reads refreshes through links
-                keys = RunAsset.objects.filter(run=logger.run).values_list("normalized_key", flat=True)
-                if logger.run is not None:
-                    refresh_asset_links(list(keys))
-        self.stdout.write(f"{len(results)} of {len(results)} materialized views refreshed")
-
-    def _refresh(self, sources, wanted, run, results: list[RefreshResult]) -> None:
-        unreachable = []
-        for source in sources:
-            try:
-                done = refresh_source(source, run, wanted)
-            except Exception as exc:  # an unreachable source must not stop the others
-                unreachable.append(source.name)
-                self.stderr.write(f"{source.name}: cannot connect ({type(exc).__name__})")
-                continue
-            for r in done:
-                mode = "concurrently" if r.concurrently else "plain"
-                state = "ok" if r.ok else f"FAILED: {r.error}"
-                self.stdout.write(f"{r.source} {r.asset_key} ({mode}, {r.duration_ms} ms): {state}")
-            results.extend(done)
-        failed = [r.asset_key for r in results if not r.ok]
-        if failed or unreachable:
-            raise CommandError(
-                f"{len(failed)} of {len(results)} refreshes failed ({', '.join(failed) or '-'}); "
-                f"unreachable sources: {', '.join(unreachable) or '-'}"
-            )
+        report = refresh_matviews(sources=list(sources), only=wanted, due=due)
+        if report is None:
+            raise CommandError("another refresh_matviews is running; skipped (recorded in the ledger)")
+        for r in report.results:
+            mode = "concurrently" if r.concurrently else "plain"
+            state = "ok" if r.ok else f"FAILED: {r.error}"
+            self.stdout.write(f"{r.source} {r.asset_key} ({mode}, {r.duration_ms} ms): {state}")
+        for name, error_class in report.unreachable.items():
+            self.stderr.write(f"{name}: cannot connect ({error_class})")
+        if report.failed or report.unreachable:
+            raise CommandError(str(report))
+        self.stdout.write(str(report))

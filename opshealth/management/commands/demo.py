@@ -2,8 +2,10 @@
 
 Steps: build the demo warehouse, register it as source `demo`, discover it, give it a
 past (`demo_activity`: matview refreshes, a few weeks of pipeline runs, a health
-evaluation), create or update the `admin` user, create a read token, print the URLs and
-the login, serve.
+evaluation), create or update the `admin` user, create a read token, apply the job
+table (`setup_schedules`), print the URLs and the login, then serve: a task cluster
+(`manage.py qcluster`, a child process) beside the development server, so the demo is
+live (an evaluation every 5 minutes). Ctrl-C stops both.
 Every step is idempotent, so running it again is safe.
 """
 
@@ -12,6 +14,8 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -26,6 +30,8 @@ from opshealth.management.commands.demo_warehouse import report
 SOURCE_NAME = "demo"
 ADMIN_USERNAME = "admin"
 TOKEN_NAME = "demo-read"
+# The cluster stops within 10 s of SIGTERM (opshealth/cluster.py); then it is killed.
+CLUSTER_STOP_TIMEOUT_S = 15
 
 
 class Command(BaseCommand):
@@ -58,6 +64,7 @@ class Command(BaseCommand):
         credentials_file = Path(options["credentials_file"])
         password = self.ensure_admin(credentials_file)
         token = self.ensure_token(credentials_file.with_name("demo-token.txt"))
+        call_command("setup_schedules", stdout=self.stdout, stderr=self.stderr)
         base = f"http://{options['host']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Admin:     {base}/admin/")
@@ -69,8 +76,26 @@ class Command(BaseCommand):
                 f"API token: {token}  (curl -H 'Authorization: Bearer {token}' {base}/api/v1/sources)"
             )
         if not options["no_serve"]:
+            self.serve(options["host"], options["port"])
+
+    def serve(self, host: str, port: str) -> None:
+        """The task cluster in a child process, the development server in this one."""
+        cluster = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"])
+        self.stdout.write(
+            f"Scheduler: qcluster (pid {cluster.pid}); manage.py setup_schedules --list shows the jobs"
+        )
+        try:
             # No autoreloader: it would re-run this whole command in a child process.
-            call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
+            call_command("runserver", f"{host}:{port}", use_reloader=False)
+        finally:
+            # Ctrl-C reached the cluster too (same terminal); a server that stopped
+            # otherwise stops it here.
+            cluster.terminate()
+            try:
+                cluster.wait(CLUSTER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                cluster.kill()
+                cluster.wait()
 
     def register_source(self, dsn: str) -> None:
         call_command(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from registry.discovery import DiscoveryError, discover_and_record
+from registry.discovery import discover_sources
 from registry.models import Source
 
 
@@ -21,27 +21,26 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="report counts, write nothing")
 
     def handle(self, *args, source=None, csv_dir=None, no_code_scan=False, dry_run=False, **options):
-        sources = Source._default_manager.all()
+        sources = None
         if source:
-            sources = sources.filter(name=source)
+            sources = Source._default_manager.filter(name=source)
             if not sources.exists():
                 raise CommandError(f"no source named {source!r}")
-        else:
-            sources = sources.filter(is_active=True)
-        failures = []
-        for src in sources:
+        report = discover_sources(
+            sources,
+            csv_dir=csv_dir,
             # Several sources write into one directory: one subdirectory each.
-            target = (csv_dir / src.name if not source else csv_dir) if csv_dir else None
-            try:
-                result = discover_and_record(
-                    src, code_scan=not no_code_scan, dry_run=dry_run, csv_dir=target, progress=self._progress
-                )
-            except DiscoveryError as exc:
-                failures.append(str(exc))
-                self.stderr.write(str(exc))
-                continue
+            csv_subdirs=not source,
+            code_scan=not no_code_scan,
+            dry_run=dry_run,
+            progress=self._progress,
+        )
+        for result in report.results:
             self.stdout.write(result.summary())
-        if failures:
+        for failure in report.failures:
+            self.stderr.write(failure)
+        if report.failures:
+            failures = report.failures
             raise CommandError(failures[0] if len(failures) == 1 else f"{len(failures)} sources failed")
 
     def _progress(self, phase: str, counts: dict) -> None:
