@@ -73,3 +73,7 @@ class ViolationAdmin(ReadOnlyAdmin):
     raw_id_fields = ["evaluation", "check_run", "object"]
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+
+# The data checks' admin, and their inline on the registry object page.
+from checks.datachecks import admin as datachecks_admin  # noqa: E402, F401

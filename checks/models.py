@@ -174,3 +174,7 @@ class Violation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.check_key} {self.level} {self.subject}"
+
+
+# Data checks live in their own package; imported here so Django registers the model.
+from checks.datachecks.models import DataCheck  # noqa: E402, F401

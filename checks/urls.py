@@ -2,8 +2,11 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from checks.api import views
+from checks.datachecks.api import DataCheckViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+router.trailing_slash = "/?"  # `/data-checks` and `/data-checks/` (see registry/urls.py)
+router.register("data-checks", DataCheckViewSet, basename="data-check")
 
 # The seed's contract paths: public API, keep them stable (a trailing slash is optional).
 urlpatterns = [

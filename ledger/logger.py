@@ -199,19 +199,28 @@ class RunLogger:
         message: str = "",
         partition_key: str = "",
     ) -> None:
-        check = ingest.CheckIn(
-            asset_key,
-            check_name,
-            status,
-            severity=severity,
-            metrics=metrics or {},
-            message=message,
-            partition_key=partition_key,
-            checked_at=self.clock(),
+        self.record_checks(
+            [
+                ingest.CheckIn(
+                    asset_key,
+                    check_name,
+                    status,
+                    severity=severity,
+                    metrics=metrics or {},
+                    message=message,
+                    partition_key=partition_key,
+                    checked_at=self.clock(),
+                )
+            ]
         )
-        ev = self._event(Run.OTHER, checks=[check])
+
+    def record_checks(self, checks: list[ingest.CheckIn]) -> None:
+        """Record many check results in one ledger write (one statement, not one per result)."""
+        if not checks:
+            return
+        ev = self._event(Run.OTHER, checks=checks)
         bounds.check_event(ev)
         if _in_callers_transaction():
-            self._pending_checks.append(check)
+            self._pending_checks.extend(checks)
         else:
             self._write(ev)

@@ -517,14 +517,15 @@ class CheckResult(models.Model):
     """A persisted data-check result. Every result is kept, pass and fail, for trends."""
 
     SEVERITIES = [(s, s) for s in ("error", "warn", "info")]
-    STATUSES = [(s, s) for s in ("pass", "fail", "skip")]
+    # `error`: the check could not run (bad SQL, missing column, unreachable source).
+    STATUSES = [(s, s) for s in ("pass", "fail", "error", "skip")]
 
     asset_key = models.CharField(max_length=500)
     normalized_key = models.CharField(max_length=500)
     partition_key = models.CharField(max_length=200, blank=True, default="")
     check_name = models.CharField(max_length=200)
     severity = models.CharField(max_length=5, choices=SEVERITIES, default="error")
-    status = models.CharField(max_length=4, choices=STATUSES)
+    status = models.CharField(max_length=5, choices=STATUSES)
     metrics = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     run = models.ForeignKey(

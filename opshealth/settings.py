@@ -275,6 +275,14 @@ OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS = envint("OPSHEALTH_SCHEMA_CHANGE_WINDOW_HO
 # Statement timeout of one REFRESH MATERIALIZED VIEW (refresh_matviews).
 OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000)
 
+# --- Data checks ------------------------------------------------------------------------
+# Statement timeout of every data-check query on a source (the shared scan of a table,
+# a custom query, a sample read).
+OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS", 60000)
+# Keep up to 5 failing rows with each failed result; off for warehouses with sensitive
+# data (a check's own `samples` flag turns them off for one table).
+OPSHEALTH_DATA_CHECK_SAMPLES = envbool("OPSHEALTH_DATA_CHECK_SAMPLES", "true")
+
 # --- Ledger read side -----------------------------------------------------------------
 # `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
 # and the latest result of a check are always kept).

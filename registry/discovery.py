@@ -45,6 +45,7 @@ from registry.models import (
     resolve_code_path,
 )
 from registry.resolver import Resolver
+from registry.signals import source_discovered
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ def discover(
             )
         raise DiscoveryError(message) from exc
     result.dry_run = dry_run
+    if not dry_run:
+        source_discovered.send(sender=Source, source=source)
     if csv_rows is not None:
         result.csv_files = write_csv(csv_dir, csv_rows)
     result.duration_s = round(time.perf_counter() - started, 3)

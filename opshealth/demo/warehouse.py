@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 DEFAULT_DATABASE = "demo_warehouse"
 # Bump when warehouse.sql changes: an older warehouse is then rebuilt on the next run.
-VERSION = "1"
+VERSION = "2"
 SQL_FILE = Path(__file__).with_name("warehouse.sql")
 # Objects of the schemas the script creates, dropped before a rebuild. `public` itself
 # is kept (it belongs to the database), only our tables in it go.

@@ -49,8 +49,9 @@ CREATE TABLE raw.order_items (
     unit_price numeric(10, 2) NOT NULL
 );
 
+-- No key: the payment loader's retries land twice (a defect the data checks find).
 CREATE TABLE raw.payments (
-    payment_id bigint PRIMARY KEY,
+    payment_id bigint NOT NULL,
     order_id bigint NOT NULL REFERENCES raw.orders (order_id),
     amount numeric(12, 2) NOT NULL,
     method text NOT NULL,
@@ -144,6 +145,10 @@ SELECT o.order_id, o.order_id, sum(oi.quantity * oi.unit_price),
 FROM raw.orders AS o JOIN raw.order_items AS oi USING (order_id)
 WHERE o.status <> 'cancelled'
 GROUP BY o.order_id, o.order_ts;
+-- Defects for the data checks: a replayed batch (12 duplicate payment ids) and a refund
+-- booked as a negative payment.
+INSERT INTO raw.payments SELECT * FROM raw.payments WHERE payment_id BETWEEN 2001 AND 2100 ORDER BY payment_id LIMIT 12;
+UPDATE raw.payments SET amount = -amount WHERE payment_id = (SELECT min(payment_id) FROM raw.payments WHERE method = 'paypal');
 
 INSERT INTO raw.events (event_id, event_time, customer_id, event_type, payload)
 SELECT i,
@@ -156,7 +161,8 @@ FROM generate_series(1, 4000) AS i;
 INSERT INTO raw.fx_rates (rate_date, currency, rate_to_eur)
 SELECT d::date, c, CASE c WHEN 'EUR' THEN 1 WHEN 'USD' THEN 0.92 + random() / 50 ELSE 1.15 + random() / 50 END
 FROM generate_series(current_date - 89, current_date, interval '1 day') AS d,
-     unnest(ARRAY['EUR', 'USD', 'GBP']) AS c;
+     unnest(ARRAY['EUR', 'USD', 'GBP']) AS c
+WHERE d <> current_date - 12;  -- a gap day: the ECB feed missed one (found by gap_days)
 
 -- Stale on purpose: the newest session was loaded three days ago.
 INSERT INTO raw.web_sessions (session_id, customer_id, started_at, page_views, converted, loaded_at)
@@ -248,7 +254,8 @@ SELECT order_id,
        row_number() OVER (PARTITION BY order_id ORDER BY order_item_id),
        product_id, quantity, unit_price, quantity * unit_price
 FROM raw.order_items;
-INSERT INTO canon.payments SELECT payment_id, order_id, amount, method, paid_at FROM raw.payments;
+INSERT INTO canon.payments
+SELECT DISTINCT ON (payment_id) payment_id, order_id, amount, method, paid_at FROM raw.payments ORDER BY payment_id;
 INSERT INTO canon.calendar
 SELECT d::date, extract(year FROM d), extract(month FROM d), extract(week FROM d), extract(isodow FROM d) >= 6
 FROM generate_series(date '2025-01-01', date '2027-12-31', interval '1 day') AS d;

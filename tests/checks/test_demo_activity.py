@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from psycopg import sql
 
+from checks.datachecks.models import DataCheck
 from checks.models import Evaluation
 from ledger.models import Run
 from opshealth.demo import warehouse
@@ -48,6 +49,9 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
         ("pipeline_run_failed", "sync_fx_rates"),
         ("pipeline_overdue", "load_inventory"),
         ("data_check_failed", "canon.payments: unique(payment_id)"),
+        # OpsHealth's own data checks, from demo/app/opshealth.yml
+        ("data_check_failed", "raw.payments: payments_unique_payment_id"),
+        ("data_check_failed", "raw.payments: payments_no_negative_amount"),
         ("health_view_source_unknown", "raw.clickstream_legacy"),
         ("monitored_not_in_health_views", "public.audit_trail"),
         ("used_object_missing", "mart.v_churn_forecast"),
@@ -58,6 +62,21 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
     assert latest.status == Run.SUCCESS
     assert Run.objects.filter(pipeline__name="load_customers", status=Run.FAILED).count() >= 5
     assert "global ERROR" in out.getvalue()
+    outcomes = {c.name: c.last_result.status for c in DataCheck.objects.select_related("last_result")}
+    assert outcomes == {
+        "payments_unique_payment_id": "fail",
+        "payments_no_negative_amount": "fail",
+        "payments_accepted_method": "pass",
+        "payments_order_exists": "pass",
+        "orders_not_null_customer": "pass",
+        "orders_row_count": "pass",
+        "orders_paid_without_payment": "pass",
+        "fx_rates_gap_days_last_30": "fail",
+        "fx_rates_monotonic_date": "pass",
+        "web_sessions_fresh": "fail",
+    }
+    duplicates = DataCheck.objects.get(name="payments_unique_payment_id").last_result.metrics
+    assert (duplicates["observed"], len(duplicates["samples"])) == (12, 5)
     # idempotent: a second run adds an evaluation, not a second history
     runs = Run.objects.exclude(pipeline__name__startswith="opshealth.").count()
     call_command("demo_activity", stdout=io.StringIO())

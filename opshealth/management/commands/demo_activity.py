@@ -19,7 +19,9 @@ Steps:
      customer_ltv fails), link the asset keys, re-discover (criticality and refresh
      schedules are inferred from that history), enable health on public.audit_trail
      (an audited override that nothing measures);
-  4. evaluate health and print each check's status.
+  4. run the data checks of `demo/app/opshealth.yml` (loaded by discover; some fail on
+     purpose: duplicate payment ids, a negative amount, a gap day, a stale table);
+  5. evaluate health and print each check's status.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from checks.datachecks.models import DataCheck
+from checks.datachecks.runner import run_checks
 from checks.evaluate import evaluate_as_job
 from checks.refresh import PIPELINE as REFRESH_PIPELINE
 from ledger.logger import RunLogger
@@ -271,6 +275,9 @@ class Command(BaseCommand):
         refresh_asset_links()
         call_command("discover", source=SOURCE, stdout=self.stdout, stderr=self.stderr)
         self._enable_health("public", "audit_trail")
+        results = run_checks(DataCheck.objects.filter(object__source=source, enabled=True).with_latest())
+        failing = sorted(r.check.name for r in results if r.outcome.status != "pass")
+        self.stdout.write(f"ran {len(results)} data checks; not passing: {', '.join(failing) or 'none'}")
         evaluation = evaluate_as_job(trigger="demo")
         if evaluation is None:
             raise CommandError("an evaluation is already running; try again")

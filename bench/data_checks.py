@@ -1,0 +1,219 @@
+"""Data-check benchmark (issue 12): one scan per table.
+
+Builds, in a scratch database on OpsHealth's PostgreSQL server (dropped at the end):
+
+  (a) a table of N rows (default 10 million, generated set-based with generate_series)
+      with 8 column checks on it, and times, medians of `--repeat` runs:
+        - `SELECT count(*)` over the table (the floor: one sequential scan);
+        - the 8 checks as OpsHealth runs them (one statement, aggregate expressions);
+        - the 8 checks one statement each (what Soda Core / Great Expectations do);
+      and counts the sequential scans of each from `pg_stat_user_tables.seq_scan`.
+      Target: the run costs at most 1.5x `count(*)` and 1 sequential scan (8 otherwise).
+  (b) 200 checks on 50 tables (small), of which some cannot share a scan (custom_sql,
+      relationships, gap_days), and counts the statements sent: tables + unshareable.
+
+Parallel query is turned off on the benchmark's connections (`max_parallel_workers_per_gather
+= 0`), so that one scan counts once in seq_scan and the timings compare one process
+with one process (this machine has 2 cores shared by everybody).
+
+The checks run through the runner's own table step (`run_on_connection`), samples off,
+without writing to OpsHealth's ledger: the benchmark measures the source's work only.
+
+    .venv/bin/python bench/data_checks.py                    # 10,000,000 rows, 3 runs
+    .venv/bin/python bench/data_checks.py --rows 1000000 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opshealth.settings")
+
+import django
+
+django.setup()
+
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from psycopg import sql  # noqa: E402
+from psycopg.conninfo import make_conninfo  # noqa: E402
+
+from checks.datachecks.kinds import KINDS, RunContext  # noqa: E402
+from checks.datachecks.models import DataCheck  # noqa: E402
+from checks.datachecks.runner import run_on_connection  # noqa: E402
+from registry.models import RegistryObject, Source  # noqa: E402
+
+EIGHT = [
+    ("not_null", {"column": "id"}),
+    ("not_null", {"column": "status"}),
+    ("not_null", {"column": "created_at"}),
+    ("no_negative", {"column": "amount"}),
+    ("no_negative", {"column": "qty"}),
+    ("accepted_values", {"column": "status", "values": ["new", "paid", "shipped", "refunded"]}),
+    ("freshness", {"column": "created_at", "max_age": "3650d"}),
+    ("row_count", {"min": 1}),
+]
+BIG_TABLE = """
+CREATE UNLOGGED TABLE public.big (id bigint, status text, amount numeric(12, 2), qty integer, created_at timestamptz);
+INSERT INTO public.big
+SELECT i, (ARRAY['new', 'paid', 'shipped', 'refunded'])[1 + i % 4], (i % 1000) / 10.0, i % 7,
+       timestamptz '2026-01-01 00:00+00' + i * interval '1 second'
+FROM generate_series(1, {rows}) AS i;
+"""
+
+
+class CountingCursor(psycopg.Cursor):
+    """Counts the statements sent that read data (not SET)."""
+
+    statements = 0
+
+    def execute(self, query, params=None, **kwargs):
+        text = query.as_string(self) if isinstance(query, sql.Composable) else str(query)
+        if not text.lstrip().upper().startswith("SET "):
+            CountingCursor.statements += 1
+        return super().execute(query, params, **kwargs)
+
+
+def dsn_for(dbname: str) -> str:
+    s = connection.settings_dict
+    params = {"host": s["HOST"], "port": s["PORT"], "user": s["USER"], "password": s["PASSWORD"]}
+    params = {k: v for k, v in params.items() if v}
+    return make_conninfo(dbname=dbname, options="-c max_parallel_workers_per_gather=0", **params)
+
+
+def in_memory_checks(specs_by_table: list[tuple[str, list[tuple[str, dict]]]]) -> list[DataCheck]:
+    """Unsaved checks on unsaved registry objects: nothing is written to OpsHealth."""
+    source = Source(pk=1, name="bench")
+    checks = []
+    for number, (table, specs) in enumerate(specs_by_table, start=1):
+        obj = RegistryObject(pk=number, source=source, schema_name="public", object_name=table)
+        for kind, params in specs:
+            check = DataCheck(pk=len(checks) + 1, object=obj, name=f"{kind}_{len(checks)}", kind=kind)
+            check.params = KINDS[kind].clean_params(params, check=check)
+            checks.append(check)
+    return checks
+
+
+def seq_scans(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = %s", [table]
+        ).fetchone()[0]
+
+
+def scans_of(dsn: str, table: str, work) -> tuple[float, int]:
+    """Seconds `work(conn)` takes on a fresh connection, and the table's sequential scans
+    it caused (a backend reports them when it closes: a bounded wait for them)."""
+    before = seq_scans(dsn, table)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        started = time.perf_counter()
+        work(conn)
+        seconds = time.perf_counter() - started
+    deadline = time.monotonic() + 10
+    while (after := seq_scans(dsn, table)) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seconds, after - before
+
+
+def bench_big(dsn: str, repeat: int, ctx: RunContext) -> None:
+    checks = in_memory_checks([("big", EIGHT)])
+    variants = {
+        "SELECT count(*)": lambda conn: conn.execute("SELECT count(*) FROM public.big").fetchone(),
+        "8 checks, one statement (OpsHealth)": lambda conn: run_on_connection(conn, checks, ctx),
+        "8 checks, one statement each": lambda conn: [run_on_connection(conn, [c], ctx) for c in checks],
+    }
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    scans: dict[str, int] = {}
+    for _ in range(repeat):  # alternated, so that a busy moment hurts every variant alike
+        for name, work in variants.items():
+            seconds, scans[name] = scans_of(dsn, "big", work)
+            timings[name].append(seconds)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        statuses = [r.outcome.status for r in run_on_connection(conn, checks, ctx)]
+    floor = statistics.median(timings["SELECT count(*)"])
+    print(f"\n(a) {len(checks)} column checks on one table: {', '.join(k for k, _ in EIGHT)}")
+    print(f"    statuses: {statuses}")
+    print(f"    {'variant':40} {'median s':>9} {'x count(*)':>11} {'seq scans':>10}")
+    for name in variants:
+        median = statistics.median(timings[name])
+        print(f"    {name:40} {median:9.3f} {median / floor:11.2f} {scans[name]:10d}")
+
+
+def bench_many(dsn: str, ctx: RunContext) -> None:
+    specs = []
+    for n in range(1, 51):
+        table = [
+            ("not_null", {"column": "id"}),
+            ("no_negative", {"column": "amount"}),
+            ("row_count", {"min": 1}),
+        ]
+        if n % 5 == 0:
+            table.append(("custom_sql", {"sql": f"SELECT id FROM public.t{n} WHERE amount > 1000"}))
+        elif n % 5 == 1:
+            table.append(("relationships", {"column": "parent_id", "to": "public.parent.id"}))
+        elif n % 5 == 2:
+            table.append(("gap_days", {"date_column": "day", "window_days": 20}))
+        else:
+            table.append(("accepted_values", {"column": "parent_id", "values": list(range(1, 101))}))
+        specs.append((f"t{n}", table))
+    checks = in_memory_checks(specs)
+    unshareable = sum(1 for c in checks if not c.kind_class.shares(c))
+    CountingCursor.statements = 0
+    with psycopg.connect(dsn, autocommit=True, cursor_factory=CountingCursor) as conn:
+        started = time.perf_counter()
+        results = run_on_connection(conn, checks, ctx)
+        seconds = time.perf_counter() - started
+    errors = [r.outcome.message for r in results if r.outcome.status == "error"]
+    print(f"\n(b) {len(checks)} checks on {len(specs)} tables, {unshareable} of them unshareable")
+    print(
+        f"    statements sent: {CountingCursor.statements} (tables + unshareable = {len(specs) + unshareable});"
+        f" one statement per check would be {len(checks)}; {seconds:.2f} s; errors: {errors or 'none'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    name = f"bench_datachecks_{os.getpid()}"
+    admin = dsn_for(connection.settings_dict["NAME"])
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = dsn_for(name)
+    settings.OPSHEALTH_DATA_CHECK_SAMPLES = False  # the scans, not the samples' reads
+    settings.OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = 30 * 60 * 1000
+    ctx = RunContext(datetime.now(UTC))
+    try:
+        started = time.perf_counter()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(BIG_TABLE.replace("{rows}", str(int(args.rows))))
+            conn.execute("VACUUM ANALYZE public.big")
+            conn.execute("CREATE TABLE public.parent (id integer PRIMARY KEY)")
+            conn.execute("INSERT INTO public.parent SELECT i FROM generate_series(1, 100) AS i")
+            for n in range(1, 51):
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE public.{} AS SELECT i AS id, i % 100 + 1 AS parent_id,"
+                        " (i % 50)::numeric AS amount, current_date - 1 - (i % 20) AS day"
+                        " FROM generate_series(1, 10000) AS i"
+                    ).format(sql.Identifier(f"t{n}"))
+                )
+        print(f"built {args.rows:,} rows + 50 tables of 10,000 rows in {time.perf_counter() - started:.1f} s")
+        bench_big(dsn, args.repeat, ctx)
+        bench_many(dsn, ctx)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The raw SQL of data checks on OpsHealth's own database (table names from `_meta`).
+
+Each statement takes arrays (`= ANY(%s)`, `unnest`), so its parameter count does not
+grow with the number of checks.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.db import connection
+
+from checks.datachecks.models import PIPELINE, DataCheck
+from ledger.models import CheckResult, Pipeline, Run
+
+_DC = DataCheck._meta.db_table
+_CR = CheckResult._meta.db_table
+_RUN = Run._meta.db_table
+_PIPE = Pipeline._meta.db_table
+
+
+def observed_history(check_ids: list[int], since: datetime) -> dict[int, list[tuple[datetime, float]]]:
+    """{check id: [(checked_at, observed value)]} of these checks' results since `since`:
+    row_count's baseline. Served by ledger_check_time (checked_at range)."""
+    if not check_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT (cr.metrics->>'data_check_id')::bigint, cr.checked_at, cr.metrics->'observed'
+            FROM {_CR} cr
+            JOIN {_RUN} r ON r.id = cr.run_id
+            JOIN {_PIPE} p ON p.id = r.pipeline_id AND p.namespace = '' AND p.name = %s
+            WHERE cr.checked_at >= %s AND cr.status IN ('pass', 'fail')
+              AND (cr.metrics->>'data_check_id')::bigint = ANY(%s)
+            """,
+            [PIPELINE, since, check_ids],
+        )
+        history: dict[int, list[tuple[datetime, float]]] = {}
+        for check_id, at, observed in cursor.fetchall():
+            value = json.loads(observed) if isinstance(observed, str) else observed
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                history.setdefault(check_id, []).append((at, value))
+        return history
+
+
+def link_results(run_pk: int, check_ids: list[int], next_runs: list[datetime]) -> int:
+    """Point each check at its result of run `run_pk` and set its next run time, in one
+    statement. Returns the number of checks updated."""
+    if not check_ids:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {_DC} AS d
+            SET last_result_id = COALESCE(r.id, d.last_result_id), next_run_at = v.next_run_at
+            FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, next_run_at)
+            LEFT JOIN {_CR} AS r ON r.run_id = %s AND (r.metrics->>'data_check_id')::bigint = v.id
+            WHERE d.id = v.id
+            """,
+            [check_ids, next_runs, run_pk],
+        )
+        return cursor.rowcount

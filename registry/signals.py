@@ -1,0 +1,7 @@
+"""Signals the registry sends upward (it imports nothing from `checks` or `opshealth`)."""
+
+from django.dispatch import Signal
+
+# Sent after a discovery of `source` committed (never for a dry run or a failed one):
+# `checks` connects to it to load the data checks defined next to the source's code.
+source_discovered = Signal()

@@ -1,0 +1,251 @@
+"""Each kind of data check against a real table with known defects (see conftest):
+the status, the observed value and the sample rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.exceptions import ValidationError
+
+from checks.datachecks.models import PIPELINE, DataCheck
+from checks.datachecks.runner import run_checks
+from tests.factories.ledger import CheckResultFactory, PipelineFactory, RunFactory
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # a Tuesday
+
+
+def check_of(obj, kind: str, params: dict, **fields) -> DataCheck:
+    check = DataCheck(
+        object=obj, name=fields.pop("name", f"{kind}_check"), kind=kind, params=params, **fields
+    )
+    check.full_clean()
+    check.save()
+    return check
+
+
+def run_one(obj, kind: str, params: dict, *, now: datetime = NOW, **fields):
+    check = check_of(obj, kind, params, **fields)
+    with time_machine.travel(now, tick=False):
+        (result,) = run_checks([check])
+    return result.outcome
+
+
+def test_not_null_counts_the_null_and_samples_its_row(candles):
+    outcome = run_one(candles, "not_null", {"column": "close"})
+    assert (outcome.status, outcome.failing, outcome.observed, outcome.threshold) == (
+        "fail",
+        1,
+        0.983333,
+        1.0,
+    )
+    assert [(r["symbol"], r["day"], r["close"]) for r in outcome.samples] == [("BBB", "2026-11-05", None)]
+
+
+def test_not_null_passes_when_mostly_allows_the_nulls(candles):
+    outcome = run_one(candles, "not_null", {"column": "close", "mostly": 0.95})
+    assert (outcome.status, outcome.failing, outcome.samples) == ("pass", 1, [])
+
+
+def test_unique_finds_the_duplicate_key(candles):
+    outcome = run_one(candles, "unique", {"columns": ["symbol", "day"]})
+    assert (outcome.status, outcome.observed, outcome.failing) == ("fail", 1, 1)
+    assert outcome.samples == [{"symbol": "AAA", "day": "2026-11-10", "occurrences": 2}]
+
+
+def test_unique_passes_on_a_unique_column(candles):
+    assert run_one(candles, "unique", {"columns": ["seq"]}).status == "pass"
+
+
+def test_no_negative_finds_the_negative_close(candles):
+    outcome = run_one(candles, "no_negative", {"column": "close"})
+    assert (outcome.status, outcome.observed) == ("fail", 1)
+    assert [(r["symbol"], r["day"], r["close"]) for r in outcome.samples] == [("AAA", "2026-11-20", "-1.00")]
+
+
+def test_a_where_filter_restricts_the_rows_checked(candles):
+    outcome = run_one(candles, "no_negative", {"column": "close"}, where="symbol = 'BBB'")
+    assert (outcome.status, outcome.observed) == ("pass", 0)
+
+
+def test_accepted_values_lists_the_unexpected_value(candles):
+    outcome = run_one(candles, "accepted_values", {"column": "status", "values": ["ok", "suspended"]})
+    assert (outcome.status, outcome.observed) == ("fail", 1)
+    assert outcome.samples == [{"value": "halted", "occurrences": 1}]
+
+
+def test_monotonic_finds_the_day_that_goes_backwards_in_load_order(candles):
+    params = {"column": "day", "order_by": ["seq"], "partition_by": ["symbol"]}
+    outcome = run_one(candles, "monotonic", params)
+    assert (outcome.status, outcome.observed) == ("fail", 1)
+    (sample,) = outcome.samples
+    assert (sample["seq"], sample["day"], sample["previous_value"]) == (1000, "2026-11-10", "2026-11-30")
+
+
+def test_monotonic_with_a_where_filter_runs_alone_and_passes_without_the_late_row(candles):
+    params = {"column": "day", "order_by": ["seq"], "partition_by": ["symbol"]}
+    outcome = run_one(candles, "monotonic", params, where="seq < 1000")
+    assert (outcome.status, outcome.observed) == ("pass", 0)
+
+
+def test_freshness_with_max_age_is_fresh_then_stale(candles):
+    fresh = run_one(candles, "freshness", {"column": "loaded_at", "max_age": "12h"}, name="fresh")
+    assert (fresh.status, fresh.observed, fresh.threshold) == ("pass", 6 * 3600, 12 * 3600)
+    stale = run_one(
+        candles,
+        "freshness",
+        {"column": "loaded_at", "max_age": "12h"},
+        name="late",
+        now=NOW + timedelta(days=1),
+    )
+    assert (stale.status, stale.observed) == ("fail", 30 * 3600)
+    assert "30 h" not in stale.message and "1 d 6 h old" in stale.message
+
+
+@pytest.mark.parametrize(
+    ("now", "status"),
+    [
+        (datetime(2026, 12, 6, 12, 0, tzinfo=UTC), "pass"),  # Sunday: Friday's load is the last due
+        (datetime(2026, 12, 7, 7, 30, tzinfo=UTC), "pass"),  # Monday, within the grace of 06:00
+        (datetime(2026, 12, 7, 9, 0, tzinfo=UTC), "fail"),  # Monday's load is late
+    ],
+)
+def test_freshness_by_cron_is_calendar_aware(registry_object, now, status):
+    params = {"column": "loaded_at", "expected": "0 6 * * 1-5", "timezone": "UTC", "grace": "2h"}
+    outcome = run_one(registry_object("fx"), "freshness", params, now=now)
+    assert outcome.status == status
+    assert outcome.extra["newest"] == "2026-12-04T06:05:00+00:00"
+
+
+def test_freshness_by_cron_follows_the_time_zone(registry_object):
+    # Sunday 23:00 UTC is Monday 08:00 in Tokyo: Monday's 06:00 Tokyo load is due there,
+    # while in UTC the last due load is still Friday's.
+    sunday_night = datetime(2026, 12, 6, 23, 0, tzinfo=UTC)
+    tokyo = {"column": "loaded_at", "expected": "0 6 * * 1-5", "timezone": "Asia/Tokyo", "grace": "1h"}
+    assert run_one(registry_object("fx"), "freshness", tokyo, now=sunday_night).status == "fail"
+    utc = {**tokyo, "timezone": "UTC"}
+    assert run_one(registry_object("fx"), "freshness", utc, now=sunday_night, name="utc").status == "pass"
+
+
+def test_freshness_of_a_query(candles):
+    params = {"query": "SELECT max(loaded_at) FROM raw.candles WHERE symbol = 'BBB'", "max_age": "1d"}
+    outcome = run_one(candles, "freshness", params)
+    assert (outcome.status, outcome.observed) == ("pass", 6 * 3600)
+
+
+def test_row_count_between_bounds(candles):
+    assert run_one(candles, "row_count", {"min": 10, "max": 100}, name="ok").observed == 60
+    below = run_one(candles, "row_count", {"min": 100}, name="low")
+    assert (below.status, below.observed, below.threshold) == ("fail", 60, {"min": 100})
+
+
+def test_row_count_change_against_the_median_of_the_same_weekday(candles):
+    check = check_of(candles, "row_count", {"change_pct": 20})
+    run = RunFactory(pipeline=PipelineFactory(name=PIPELINE))
+    # Tuesdays of the last 4 weeks: 100, 100, 90, 110 (median 100); a Monday's 60 is ignored.
+    for weeks, count in [(1, 100), (2, 100), (3, 90), (4, 110)]:
+        CheckResultFactory(
+            run=run,
+            asset_key="raw.candles",
+            check_name=check.name,
+            checked_at=NOW - timedelta(weeks=weeks),
+            metrics={"data_check_id": check.pk, "observed": count},
+        )
+    CheckResultFactory(
+        run=run,
+        check_name=check.name,
+        checked_at=NOW - timedelta(days=1),
+        metrics={"data_check_id": check.pk, "observed": 60},
+    )
+    with time_machine.travel(NOW, tick=False):
+        (result,) = run_checks([check])
+    outcome = result.outcome
+    assert (outcome.status, outcome.observed) == ("fail", 60)
+    assert outcome.threshold == {"change_pct": 20, "baseline": 100}
+    assert outcome.extra["change_pct"] == -40.0
+
+
+def test_row_count_change_without_history_is_not_judged(candles):
+    outcome = run_one(candles, "row_count", {"change_pct": 20})
+    assert outcome.status == "pass" and "no result" in outcome.extra["baseline"]
+
+
+def test_gap_days_finds_the_missing_day_per_symbol(candles):
+    params = {"date_column": "day", "window_days": 30, "partition_by": ["symbol"]}
+    outcome = run_one(candles, "gap_days", params)
+    assert (outcome.status, outcome.observed) == ("fail", 1)
+    assert outcome.samples == [{"symbol": "BBB", "day": "2026-11-15"}]
+
+
+def test_gap_days_honours_excluded_dates_and_whole_table_days(candles):
+    excluded = {"date_column": "day", "partition_by": ["symbol"], "exclude_dates": ["2026-11-15"]}
+    assert run_one(candles, "gap_days", excluded, name="excluded").status == "pass"
+    assert run_one(candles, "gap_days", {"date_column": "day"}, name="whole").status == "pass"
+    # a longer window reaches back into October, which has no rows
+    longer = run_one(candles, "gap_days", {"date_column": "day", "window_days": 32}, name="longer")
+    assert (longer.status, longer.observed) == ("fail", 2)
+    assert [s["day"] for s in longer.samples] == ["2026-10-30", "2026-10-31"]
+
+
+def test_relationships_finds_the_orphan(registry_object):
+    outcome = run_one(
+        registry_object("trades"), "relationships", {"column": "symbol", "to": "raw.symbols.symbol"}
+    )
+    assert (outcome.status, outcome.observed) == ("fail", 1)
+    assert outcome.samples == [{"trade_id": 3, "symbol": "ZZZ"}]
+
+
+def test_custom_sql_fails_on_rows_and_samples_them(candles):
+    query = "SELECT symbol, day FROM raw.candles WHERE close IS NULL OR close < 0 ORDER BY day"
+    outcome = run_one(candles, "custom_sql", {"sql": query})
+    assert (outcome.status, outcome.observed, outcome.severity) == ("fail", 2, None)
+    assert outcome.samples == [{"symbol": "BBB", "day": "2026-11-05"}, {"symbol": "AAA", "day": "2026-11-20"}]
+
+
+def test_custom_sql_thresholds_choose_the_severity(candles):
+    query = "SELECT * FROM raw.candles WHERE close IS NULL OR close < 0"
+    warn = run_one(candles, "custom_sql", {"sql": query, "warn_if": "> 1", "error_if": "> 5"}, name="warn")
+    assert (warn.status, warn.severity) == ("fail", "warn")
+    error = run_one(candles, "custom_sql", {"sql": query, "error_if": ">= 2"}, name="error")
+    assert (error.status, error.severity) == ("fail", "error")
+    calm = run_one(candles, "custom_sql", {"sql": query, "warn_if": "> 2"}, name="calm")
+    assert (calm.status, calm.samples) == ("pass", [])
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("not_null", {}, "column: a column name is required."),
+        ("not_null", {"column": "close", "mostly": 2}, "mostly: a share between 0 and 1."),
+        ("unique", {"columns": []}, "columns: a list of column names is required."),
+        ("unique", {"columns": ["a"], "colums": 1}, "colums: unknown parameter of unique."),
+        ("freshness", {"column": "t"}, "max_age or expected (a cron expression): exactly one is required."),
+        ("freshness", {"column": "t", "max_age": "soon"}, "max_age: 'soon' is not a duration"),
+        (
+            "freshness",
+            {"column": "t", "expected": "every day"},
+            "expected: 'every day' is not a cron expression",
+        ),
+        (
+            "freshness",
+            {"column": "t", "expected": "0 6 * * *", "timezone": "Mars/Olympus"},
+            "timezone: unknown",
+        ),
+        ("row_count", {}, "min, max or change_pct: at least one is required."),
+        ("row_count", {"min": 5, "max": 1}, "min: greater than max."),
+        ("gap_days", {"date_column": "day", "exclude_dates": ["soon"]}, "exclude_dates: a list of dates"),
+        (
+            "relationships",
+            {"column": "s", "to": "symbols"},
+            "to: the referenced column as schema.object.column.",
+        ),
+        ("custom_sql", {"sql": "SELECT 1; DROP TABLE raw.candles"}, "sql: one query, without ';' inside."),
+        ("custom_sql", {"sql": "SELECT 1", "warn_if": "lots"}, "warn_if: a comparison with a row count"),
+    ],
+)
+def test_invalid_params_are_refused_with_a_clear_message(candles, kind, params, message):
+    check = DataCheck(object=candles, name="bad", kind=kind, params=params)
+    with pytest.raises(ValidationError) as excinfo:
+        check.full_clean()
+    assert message in excinfo.value.message_dict["params"][0]

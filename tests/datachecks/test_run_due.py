@@ -1,0 +1,37 @@
+"""The scheduled job `opshealth.data_checks`: each check runs when its cron says."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+
+from checks.datachecks.models import PIPELINE
+from checks.datachecks.runner import run_due
+from ledger.models import CheckResult, Run
+from tests.factories.checks import DataCheckFactory
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def test_a_new_check_is_due_at_once_then_at_its_next_cron_time(candles):
+    hourly = DataCheckFactory(object=candles, name="hourly")
+    daily = DataCheckFactory(object=candles, name="daily", schedule="30 6 * * *")
+    DataCheckFactory(object=candles, name="off", enabled=False)
+    assert {r.check.name for r in run_due(NOW)} == {"hourly", "daily"}
+    assert run_due(NOW + timedelta(minutes=30)) == []
+    assert [r.check.name for r in run_due(NOW + timedelta(hours=1))] == ["hourly"]
+    hourly.refresh_from_db(), daily.refresh_from_db()
+    assert hourly.next_run_at == NOW + timedelta(hours=2)
+    assert daily.next_run_at == datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
+    runs = Run.objects.filter(pipeline__name=PIPELINE, triggered_by="scheduler")
+    assert runs.count() == 2  # nothing due: no run recorded
+    assert CheckResult.objects.filter(check_name="hourly").count() == 2
+
+
+def test_checks_of_inactive_sources_are_not_run(candles):
+    DataCheckFactory(object=candles)
+    candles.source.is_active = False
+    candles.source.save()
+    with time_machine.travel(NOW, tick=False):
+        assert run_due() == []
