@@ -95,6 +95,13 @@ JOBS: dict[str, Job] = {
             kwargs={"due": True},
         ),
         Job(
+            "opshealth.data_checks",
+            "* * * * *",
+            "checks.datachecks.runner.run_due",
+            timedelta(minutes=5),
+            "run the data checks that are due by their own cron schedule",
+        ),
+        Job(
             "opshealth.prune",
             "30 4 * * *",
             "checks.jobs.prune",

@@ -45,6 +45,7 @@ from checks.jobs import exclusive, record_skipped
 from common.secrets import safe_message
 from ledger import ingest
 from ledger.logger import RunLogger
+from ledger.models import Run
 from registry.engines import engine_for
 from registry.models import Source
 
@@ -254,20 +255,37 @@ def run_on_connection(conn, checks: list[DataCheck], ctx: RunContext) -> list[Re
     return results
 
 
+@dataclass
+class RunReport:
+    """The results of one run; its text is what the command prints last and what the
+    scheduled task stores as its result."""
+
+    results: list[Result]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.outcome.status == status)
+
+    def __str__(self) -> str:
+        objects = len({r.check.object_id for r in self.results})
+        counts = ", ".join(f"{self.count(s)} {s}" for s in ("pass", "fail", "error", "skip") if self.count(s))
+        return f"{len(self.results)} data check(s) on {objects} object(s)" + (f": {counts}" if counts else "")
+
+
 def run_checks(
-    checks: Iterable[DataCheck], *, now: datetime | None = None, triggered_by: str = "cli"
-) -> list[Result]:
-    """Run these checks now; returns their results (also written to the ledger)."""
+    checks: Iterable[DataCheck], *, now: datetime | None = None, trigger: str = "cli"
+) -> RunReport:
+    """Run these checks now; their results are also written to the ledger. `trigger`:
+    cli, api (an action) or schedule."""
     now = now or timezone.now()
     checks = sorted(checks, key=lambda c: (c.object.source_id, c.object_id, c.pk))
     if not checks:
-        return []
+        return RunReport([])
     counted = [
         c.pk for c in checks if isinstance(c.kind_class, RowCount) and c.params.get("change_pct") is not None
     ]
     ctx = RunContext(now, queries.observed_history(counted, now - timedelta(weeks=RowCount.WEEKS, days=1)))
-    args = {"checks": len(checks), "objects": len({c.object_id for c in checks})}
-    with RunLogger(PIPELINE, triggered_by=triggered_by, args=args) as run:
+    args = {"trigger": trigger, "checks": len(checks), "objects": len({c.object_id for c in checks})}
+    with RunLogger(PIPELINE, triggered_by=Run.triggered_by_for(trigger), args=args) as run:
         results: list[Result] = []
         for _, group in groupby(checks, key=lambda c: c.object.source_id):
             group = list(group)
@@ -276,16 +294,17 @@ def run_checks(
     queries.link_results(
         run.run.pk, [r.check.pk for r in results], [r.check.next_run_after(now) for r in results]
     )
-    return results
+    return RunReport(results)
 
 
-def run_due(now: datetime | None = None, *, triggered_by: str = "scheduler") -> list[Result] | None:
-    """The scheduled job: run every enabled check whose next run time has come, on active
-    sources. None when another run holds the job's lock (the overlap is recorded)."""
+def run_due(now: datetime | None = None, *, trigger: str = "cli") -> RunReport | None:
+    """The scheduled job `opshealth.data_checks`: run every enabled check whose next run
+    time has come, on active sources. None when another run holds the job's lock (the
+    overlap is recorded); nothing due records no run."""
     now = now or timezone.now()
     with exclusive(PIPELINE) as acquired:
         if not acquired:
-            record_skipped(PIPELINE, triggered_by=triggered_by)
+            record_skipped(PIPELINE, triggered_by=Run.triggered_by_for(trigger))
             return None
         due = DataCheck.objects.due(now).filter(object__source__is_active=True).with_latest()
-        return run_checks(due, now=now, triggered_by=triggered_by)
+        return run_checks(due, now=now, trigger=trigger)

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("checks", "0001_health_evaluations"),
         ("ledger", "0005_checkresult_status_error"),
-        ("registry", "0005_effective_critical"),
+        ("registry", "0006_engines_edge_provenance"),
     ]
 
     operations = [

@@ -53,3 +53,9 @@ def test_needs_a_selection_and_something_to_run(db):
         call()
     with pytest.raises(CommandError, match="no data check matches"):
         call("--all")
+
+
+def test_due_runs_what_the_schedule_says(candles):
+    DataCheckFactory(object=candles, name="hourly")
+    assert "1 data check(s) on 1 object(s): 1 pass" in call("--due")
+    assert call("--due").strip() == "0 data check(s) on 0 object(s)"

@@ -28,7 +28,7 @@ def check_of(obj, kind: str, params: dict, **fields) -> DataCheck:
 def run_one(obj, kind: str, params: dict, *, now: datetime = NOW, **fields):
     check = check_of(obj, kind, params, **fields)
     with time_machine.travel(now, tick=False):
-        (result,) = run_checks([check])
+        (result,) = run_checks([check]).results
     return result.outcome
 
 
@@ -159,7 +159,7 @@ def test_row_count_change_against_the_median_of_the_same_weekday(candles):
         metrics={"data_check_id": check.pk, "observed": 60},
     )
     with time_machine.travel(NOW, tick=False):
-        (result,) = run_checks([check])
+        (result,) = run_checks([check]).results
     outcome = result.outcome
     assert (outcome.status, outcome.observed) == ("fail", 60)
     assert outcome.threshold == {"change_pct": 20, "baseline": 100}

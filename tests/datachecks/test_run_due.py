@@ -9,6 +9,7 @@ import time_machine
 from checks.datachecks.models import PIPELINE
 from checks.datachecks.runner import run_due
 from ledger.models import CheckResult, Run
+from opshealth import schedules
 from tests.factories.checks import DataCheckFactory
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -18,9 +19,11 @@ def test_a_new_check_is_due_at_once_then_at_its_next_cron_time(candles):
     hourly = DataCheckFactory(object=candles, name="hourly")
     daily = DataCheckFactory(object=candles, name="daily", schedule="30 6 * * *")
     DataCheckFactory(object=candles, name="off", enabled=False)
-    assert {r.check.name for r in run_due(NOW)} == {"hourly", "daily"}
-    assert run_due(NOW + timedelta(minutes=30)) == []
-    assert [r.check.name for r in run_due(NOW + timedelta(hours=1))] == ["hourly"]
+    first = run_due(NOW, trigger="schedule")
+    assert {r.check.name for r in first.results} == {"hourly", "daily"}
+    assert str(first) == "2 data check(s) on 1 object(s): 2 pass"
+    assert run_due(NOW + timedelta(minutes=30), trigger="schedule").results == []
+    assert [r.check.name for r in run_due(NOW + timedelta(hours=1), trigger="schedule").results] == ["hourly"]
     hourly.refresh_from_db(), daily.refresh_from_db()
     assert hourly.next_run_at == NOW + timedelta(hours=2)
     assert daily.next_run_at == datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
@@ -34,4 +37,10 @@ def test_checks_of_inactive_sources_are_not_run(candles):
     candles.source.is_active = False
     candles.source.save()
     with time_machine.travel(NOW, tick=False):
-        assert run_due() == []
+        assert run_due().results == []
+
+
+def test_the_scheduled_job_runs_the_due_checks(candles):
+    DataCheckFactory(object=candles, name="hourly")
+    assert schedules.run("opshealth.data_checks") == "1 data check(s) on 1 object(s): 1 pass"
+    assert Run.objects.get(pipeline__name=PIPELINE).triggered_by == "scheduler"

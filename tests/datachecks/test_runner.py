@@ -57,7 +57,7 @@ def make_checks(obj, specs) -> list[DataCheck]:
 
 def run(checks):
     with time_machine.travel(NOW, tick=False):
-        return {r.check.name: r for r in run_checks(checks)}
+        return {r.check.name: r for r in run_checks(checks).results}
 
 
 @override_settings(OPSHEALTH_DATA_CHECK_SAMPLES=False)

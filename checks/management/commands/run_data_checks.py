@@ -1,11 +1,9 @@
-"""`manage.py run_data_checks [--source S] [--object schema.name] [--check ID] [--all]`."""
-
-from collections import Counter
+"""`manage.py run_data_checks [--source S] [--object schema.name] [--check ID] [--all] [--due]`."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from checks.datachecks.models import DataCheck
-from checks.datachecks.runner import run_checks
+from checks.datachecks.runner import RunReport, run_checks, run_due
 from ledger.keys import split_identifier
 
 
@@ -20,10 +18,18 @@ class Command(BaseCommand):
         parser.add_argument("--object", metavar="SCHEMA.NAME", help="the enabled checks of this object")
         parser.add_argument("--check", type=int, metavar="ID", help="this check, even when disabled")
         parser.add_argument("--all", action="store_true", help="every enabled check")
+        parser.add_argument("--due", action="store_true", help="the checks due by their schedule (cron)")
 
-    def handle(self, *args, source, object, check, all, **options):
+    def handle(self, *args, source, object, check, all, due, **options):
+        if due:
+            report = run_due()
+            if report is None:
+                raise CommandError("another run of the data checks holds the lock; skipped (recorded)")
+            return self.report(report)
         if not (source or object or check or all):
-            raise CommandError("say which checks: --source S, --object schema.name, --check ID or --all")
+            raise CommandError(
+                "say which checks: --source S, --object schema.name, --check ID, --all or --due"
+            )
         checks = DataCheck.objects.with_latest().order_by(
             "object__source__name", "object__schema_name", "object__object_name", "name"
         )
@@ -38,14 +44,13 @@ class Command(BaseCommand):
         checks = list(checks)
         if not checks:
             raise CommandError("no data check matches")
-        results = run_checks(checks)
-        for r in results:
+        self.report(run_checks(checks))
+
+    def report(self, report: RunReport) -> None:
+        for r in report.results:
             self.stdout.write(
                 f"{r.outcome.status:5} {r.check.object.qualified_name} {r.check.name}: {r.outcome.message}"
             )
-        counts = Counter(r.outcome.status for r in results)
-        tables = len({r.check.object_id for r in results})
-        summary = ", ".join(f"{counts[s]} {s}" for s in ("pass", "fail", "error", "skip") if counts[s])
-        self.stdout.write(f"{len(results)} data check(s) on {tables} object(s): {summary}")
-        if counts["error"]:
-            raise CommandError(f"{counts['error']} data check(s) could not run")
+        self.stdout.write(str(report))
+        if report.count("error"):
+            raise CommandError(f"{report.count('error')} data check(s) could not run")

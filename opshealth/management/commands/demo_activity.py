@@ -275,9 +275,9 @@ class Command(BaseCommand):
         refresh_asset_links()
         call_command("discover", source=SOURCE, stdout=self.stdout, stderr=self.stderr)
         self._enable_health("public", "audit_trail")
-        results = run_checks(DataCheck.objects.filter(object__source=source, enabled=True).with_latest())
-        failing = sorted(r.check.name for r in results if r.outcome.status != "pass")
-        self.stdout.write(f"ran {len(results)} data checks; not passing: {', '.join(failing) or 'none'}")
+        report = run_checks(DataCheck.objects.filter(object__source=source, enabled=True).with_latest())
+        failing = sorted(r.check.name for r in report.results if r.outcome.status != "pass")
+        self.stdout.write(f"{report}; not passing: {', '.join(failing) or 'none'}")
         evaluation = evaluate_as_job(trigger="demo")
         if evaluation is None:
             raise CommandError("an evaluation is already running; try again")
