@@ -32,7 +32,7 @@ from common.durations import parse_duration
 from ledger.keys import split_identifier
 
 SAMPLE_ROWS = 5
-PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
+PASS, FAIL, ERROR = "pass", "fail", "error"
 COUNT_COLUMN = "__opshealth_failing"
 
 

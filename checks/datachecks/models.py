@@ -17,8 +17,6 @@ from datetime import UTC, datetime, timedelta
 from croniter import croniter
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from checks.datachecks.kinds import KINDS
@@ -55,6 +53,12 @@ def find_object(name: str, source: str | None) -> RegistryObject:
     if len(found) > 1:
         raise ValidationError(f"{name!r} is in several sources: say which with `source`.")
     return found[0]
+
+
+def trend_start(days: int, now: datetime | None = None) -> datetime:
+    """Midnight UTC of the first of the last `days` days."""
+    today = (now or timezone.now()).astimezone(UTC).date()
+    return datetime.combine(today - timedelta(days=days - 1), datetime.min.time(), UTC)
 
 
 class DataCheckQuerySet(models.QuerySet):
@@ -153,24 +157,9 @@ class DataCheck(models.Model):
 
     def trend(self, *, days: int, now: datetime | None = None) -> list[dict]:
         """Pass rate per day (UTC) over the last `days` days, days without results left out."""
-        now = now or timezone.now()
-        since = datetime.combine(
-            (now - timedelta(days=days - 1)).astimezone(UTC).date(), datetime.min.time(), UTC
-        )
-        rows = (
-            self.results()
-            .filter(checked_at__gte=since)
-            .annotate(day=TruncDate("checked_at", tzinfo=UTC))
-            .values("day")
-            .annotate(
-                runs=Count("id"),
-                passed=Count("id", filter=Q(status="pass")),
-                failed=Count("id", filter=Q(status="fail")),
-                errors=Count("id", filter=Q(status="error")),
-            )
-            .order_by("day")
-        )
-        return [{**row, "pass_rate": round(row["passed"] / row["runs"], 4)} for row in rows]
+        from checks.datachecks.queries import daily_results  # queries imports this module
+
+        return daily_results([self.pk], trend_start(days, now)).get(self.pk, [])
 
     def next_run_after(self, moment: datetime) -> datetime:
         return croniter(self.schedule, moment).get_next(datetime)

@@ -62,3 +62,37 @@ def link_results(run_pk: int, check_ids: list[int], next_runs: list[datetime]) -
             [check_ids, next_runs, run_pk],
         )
         return cursor.rowcount
+
+
+def daily_results(check_ids: list[int], since: datetime) -> dict[int, list[dict]]:
+    """{check id: [{day, runs, passed, failed, errors, pass_rate}]} per UTC day since
+    `since`, oldest first, days without results left out: the trend of the API and the
+    dashboard's sparklines, one statement for any number of checks (ledger_check_time)."""
+    if not check_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT (metrics->>'data_check_id')::bigint AS check_id,
+                   (checked_at AT TIME ZONE 'UTC')::date AS day,
+                   count(*), count(*) FILTER (WHERE status = 'pass'),
+                   count(*) FILTER (WHERE status = 'fail'), count(*) FILTER (WHERE status = 'error')
+            FROM {_CR}
+            WHERE checked_at >= %s AND (metrics->>'data_check_id')::bigint = ANY(%s)
+            GROUP BY 1, 2 ORDER BY 1, 2
+            """,
+            [since, check_ids],
+        )
+        days: dict[int, list[dict]] = {}
+        for check_id, day, runs, passed, failed, errors in cursor.fetchall():
+            days.setdefault(check_id, []).append(
+                {
+                    "day": day,
+                    "runs": runs,
+                    "passed": passed,
+                    "failed": failed,
+                    "errors": errors,
+                    "pass_rate": round(passed / runs, 4),
+                }
+            )
+        return days
