@@ -23,6 +23,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from common.throttle import client_ident, token_failures
+
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
@@ -56,7 +58,12 @@ class TokenUser(AnonymousUser):
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <token>` (what openlineage-python sends) or `Token <token>`."""
+    """`Authorization: Bearer <token>` (what openlineage-python sends) or `Token <token>`.
+
+    A client (address) with OPSHEALTH_TOKEN_FAILURES_PER_MINUTE failed attempts in the
+    current minute gets 429 until it ends, whatever token it sends next: guessing tokens
+    costs a minute per handful of tries.
+    """
 
     keywords = ("bearer", "token")
 
@@ -64,7 +71,13 @@ class TokenAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1").split()
         if not header or header[0].lower() not in self.keywords:
             return None
+        throttle, client = token_failures(), client_ident(request)
+        if throttle.blocked(client):
+            raise exceptions.Throttled(
+                throttle.wait_s(), detail="Too many failed token authentications from this address."
+            )
         if len(header) != 2:
+            throttle.failed(client)
             raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <token>'.")
         model = token_model()
         # Every API request runs this: a raw query costs a third of the ORM's query
@@ -80,6 +93,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
             None,
         )
         if token is None or not token.is_active:
+            throttle.failed(client)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         # One cheap UPDATE, no read-modify-write: concurrent requests cannot conflict.
         # At most once a minute per token: a write (and its commit) on every request

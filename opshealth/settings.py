@@ -243,6 +243,12 @@ SPECTACULAR_SETTINGS = {
     # Model.objects can be shadowed by a reverse relation named "objects".
     "DEFAULT_QUERY_MANAGER": "_default_manager",
 }
+# Throttles (common/throttle.py; counts in CACHES, per process by default): failed token
+# authentications per client per minute before 429, and failed admin logins per user
+# name and client before that user is refused from that client for the lockout.
+OPSHEALTH_TOKEN_FAILURES_PER_MINUTE = envint("OPSHEALTH_TOKEN_FAILURES_PER_MINUTE", 20)
+OPSHEALTH_LOGIN_FAILURES = envint("OPSHEALTH_LOGIN_FAILURES", 5)
+OPSHEALTH_LOGIN_LOCKOUT_MINUTES = envint("OPSHEALTH_LOGIN_LOCKOUT_MINUTES", 15)
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = OPSHEALTH_MAX_PAYLOAD_BYTES

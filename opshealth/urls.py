@@ -3,6 +3,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from checks.metrics import metrics_view
+from common.login import ThrottledAdminLoginForm
+
+# Failed logins are counted per user name and address; past the limit, refused for a while.
+admin.site.login_form = ThrottledAdminLoginForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

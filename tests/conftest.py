@@ -6,6 +6,7 @@ import os
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from ledger.models import ApiToken
@@ -18,6 +19,13 @@ def _forget_linked_keys():
     linked keys must go with them."""
     yield
     links._linked_keys.clear()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: throttle counts (common/throttle.py) and
+    rendered responses of one test must not reach the next."""
+    cache.clear()
 
 
 def require_service(name: str, reason: str) -> None:
