@@ -141,6 +141,9 @@ def safe_message(error: BaseException | str, *, dsn: str = "", limit: int = 300)
 
 
 def _parses(dsn: str) -> bool:
+    scheme = _SCHEME.match(dsn)
+    if scheme and scheme.group(1).lower() not in POSTGRES_SCHEMES:
+        return True  # another engine's URL: urlsplit reads any, its password is known
     try:
         parse_dsn(dsn)
     except DsnError:

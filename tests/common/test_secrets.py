@@ -94,6 +94,12 @@ def test_a_dsn_libpq_cannot_parse_is_refused_without_quoting_it():
             "webhook https://bot:***@hooks.example/x failed",
         ),
         (r"conninfo password=abc\ S3cretPW port=1", "", "conninfo password=***"),
+        # another engine's URL: its password hidden, the rest of the message kept
+        (
+            "(1045, \"Access denied for user 'root'@'10.0.0.1' (password S3cretPW)\")",
+            "mysql://root:S3cretPW@10.0.0.1:3306/shop",
+            "(1045, \"Access denied for user 'root'@'10.0.0.1' (password ***)\")",
+        ),
         # first line only: drivers put row values in DETAIL
         ("duplicate key\nDETAIL: Key (token)=(S3cretPW) exists", "", "duplicate key"),
     ],
