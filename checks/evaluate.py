@@ -10,8 +10,11 @@ Steps:
 
 from __future__ import annotations
 
+import logging
 import time
+import urllib.request
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +25,8 @@ from checks.jobs import exclusive, record_skipped
 from checks.models import ERROR, INFO, OK, WARN, CheckRun, Evaluation, Violation, band_for, global_status_for
 from ledger.logger import RunLogger
 from ledger.models import Run
+
+logger = logging.getLogger("opshealth.evaluate")
 
 PIPELINE = "opshealth.evaluate_health"
 MAX_NAMES_IN_REMEDY = 5
@@ -145,4 +150,21 @@ def evaluate_as_job(*, trigger: str = "cli", now: datetime | None = None) -> Eva
             record_skipped(PIPELINE, triggered_by=ledger_trigger)
             return None
         with RunLogger(PIPELINE, triggered_by=ledger_trigger, args={"trigger": trigger}):
-            return evaluate(now=now, trigger=trigger)
+            evaluation = evaluate(now=now, trigger=trigger)
+    ping_heartbeat()
+    return evaluation
+
+
+def ping_heartbeat() -> None:
+    """The dead-man switch: GET OPSHEALTH_HEARTBEAT_URL (healthchecks.io or a compatible
+    service) after each successful evaluation, so a scheduler that stopped, or a
+    database that went away, pages from outside. A failed ping is logged (the URL's host
+    only: the rest is a secret), never raised."""
+    url = settings.OPSHEALTH_HEARTBEAT_URL
+    if not url:
+        return
+    try:
+        with urllib.request.urlopen(url, timeout=settings.OPSHEALTH_HEARTBEAT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        logger.warning("heartbeat ping to %s failed: %s", urlsplit(url).hostname, type(exc).__name__)

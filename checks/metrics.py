@@ -3,12 +3,16 @@
 Authentication: a scrape presents an API token with the `read` scope as
 `Authorization: Bearer <token>` (Prometheus `authorization: {credentials: …}`), or a
 logged-in session. Anything else is 401: check statuses and pipeline names are not
-public. Every scrape is built from 5 queries (latest evaluation, its results, latest terminal
-run per pipeline, flip rates, watermarks);
+public. Every scrape is built from 6 queries (OpsHealth's own jobs, latest evaluation, its
+results, latest terminal run per pipeline, flip rates, watermarks);
 it never runs an evaluation.
 
 Gauges:
-  opshealth_global_status            0 OK, 1 WARN, 2 ERROR (latest evaluation)
+  opshealth_global_status            0 OK, 1 WARN, 2 ERROR (latest evaluation; at least 1
+                                     while the scheduler is stopped)
+  opshealth_scheduler_running        0 when one of OpsHealth's own jobs is late or missing
+  opshealth_job_overdue{job}         1 when that job is late or missing (judged on read)
+  opshealth_job_last_success_timestamp_seconds{job}
   opshealth_health_score_percent     share of monitored objects with no failing check
   opshealth_health_band{band}        1 for the current band
   opshealth_last_evaluation_timestamp_seconds
@@ -30,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from rest_framework.exceptions import AuthenticationFailed
 
 from checks.models import LEVEL_RANK, Evaluation
+from checks.selfmonitor import STOPPED, SchedulerState, scheduler_state
 from common.auth import TokenAuthentication
 from ledger.analytics import flaky_ranking, flaky_window_start
 from ledger.models import ApiToken, Run
@@ -38,7 +43,9 @@ from ledger.models import ApiToken, Run
 class OpsHealthCollector:
     def collect(self):
         now = timezone.now()
-        yield from self._evaluation()
+        scheduler = scheduler_state(now)
+        yield from self._evaluation(scheduler)
+        yield from self._scheduler(scheduler)
         yield from self._pipelines(now)
         age = GaugeMetricFamily(
             "opshealth_watermark_age_seconds",
@@ -51,14 +58,14 @@ class OpsHealthCollector:
                 age.add_metric([key, scope], (now - ts).total_seconds())
         yield age
 
-    def _evaluation(self):
+    def _evaluation(self, scheduler: SchedulerState):
         e = Evaluation.latest()
         if e is None:
             return
         yield GaugeMetricFamily(
             "opshealth_global_status",
-            "Global status: 0 OK, 1 WARN, 2 ERROR.",
-            value=LEVEL_RANK[e.global_status],
+            "Global status: 0 OK, 1 WARN, 2 ERROR (at least WARN while the scheduler is stopped).",
+            value=LEVEL_RANK[scheduler.global_status(e.global_status)],
         )
         yield GaugeMetricFamily(
             "opshealth_health_score_percent",
@@ -85,6 +92,27 @@ class OpsHealthCollector:
             items.add_metric([r.check_key], r.offending_count)
         yield status
         yield items
+
+    def _scheduler(self, scheduler: SchedulerState):
+        yield GaugeMetricFamily(
+            "opshealth_scheduler_running",
+            "1 while every scheduled OpsHealth job runs on time, 0 when one is late or missing.",
+            value=0 if scheduler.status == STOPPED else 1,
+        )
+        overdue = GaugeMetricFamily(
+            "opshealth_job_overdue", "1 when an OpsHealth job is late or missing.", labels=["job"]
+        )
+        success = GaugeMetricFamily(
+            "opshealth_job_last_success_timestamp_seconds",
+            "End of the last successful run of each OpsHealth job.",
+            labels=["job"],
+        )
+        for job in scheduler.jobs:
+            overdue.add_metric([job.job], 1 if job.overdue else 0)
+            if job.last_success_at:
+                success.add_metric([job.job], job.last_success_at.timestamp())
+        yield overdue
+        yield success
 
     def _pipelines(self, now):
         success = GaugeMetricFamily(

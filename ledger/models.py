@@ -121,6 +121,14 @@ class PipelineQuerySet(models.QuerySet):
             running_since=Subquery(running.values("started_at")[:1]),
         )
 
+    def with_last_success(self) -> PipelineQuerySet:
+        """Annotated with last_success_at: the end of the newest successful run (an index
+        probe on ledger_run_pipe_started, reading back to the newest success)."""
+        success = Run.objects.filter(
+            pipeline=OuterRef("pk"), status=Run.SUCCESS, started_at__isnull=False
+        ).order_by("-started_at", "-id")
+        return self.annotate(last_success_at=Subquery(success.values("ended_at")[:1]))
+
 
 class Pipeline(models.Model):
     """A stable job name. OpenLineage jobs map here by (namespace, name)."""

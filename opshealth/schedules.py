@@ -45,7 +45,10 @@ class Job:
     name: str
     cron: str  # default cadence
     func: str  # dotted path of the function the task and the management command call
-    grace: timedelta  # how late a run may start before the job is overdue
+    # How late a run may start before the job is overdue. Shorter than the interval: a
+    # run covers the tick `grace` after it (ledger/schedule.py), so a stopped cluster
+    # shows as overdue one interval plus grace after its last run.
+    grace: timedelta
     description: str
     kwargs: dict = field(default_factory=dict)
 
@@ -83,14 +86,14 @@ JOBS: dict[str, Job] = {
             "opshealth.evaluate_health",
             "*/5 * * * *",
             "checks.evaluate.evaluate_as_job",
-            timedelta(minutes=5),
+            timedelta(minutes=2),
             "evaluate every health and coverage check",
         ),
         Job(
             "opshealth.refresh_matviews",
             "0 * * * *",
             "checks.refresh.refresh_matviews",
-            timedelta(minutes=30),
+            timedelta(minutes=15),
             "refresh the materialized views that are due by their refresh schedule",
             kwargs={"due": True},
         ),
@@ -105,7 +108,7 @@ JOBS: dict[str, Job] = {
             "opshealth.prune",
             "30 4 * * *",
             "checks.jobs.prune",
-            timedelta(hours=2),
+            timedelta(hours=1),
             "prune the ledger and the evaluation history",
         ),
     )

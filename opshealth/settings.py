@@ -322,6 +322,11 @@ if os.environ.get("REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
 
+# Dead-man switch: pinged (GET) after each successful evaluation, e.g. a healthchecks.io
+# check URL. A secret (it names the check): OPSHEALTH_HEARTBEAT_URL_FILE works too.
+OPSHEALTH_HEARTBEAT_URL = envsecret("OPSHEALTH_HEARTBEAT_URL")
+OPSHEALTH_HEARTBEAT_TIMEOUT_S = envint("OPSHEALTH_HEARTBEAT_TIMEOUT_S", 5)
+
 # --- Mail -------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "opshealth@localhost")

@@ -1,5 +1,7 @@
 """Misconfiguration caught at start, with stable ids (`manage.py check`)."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -36,6 +38,15 @@ def check_settings(app_configs, **kwargs):
             Error(
                 "OPSHEALTH_MAX_PAYLOAD_BYTES must be positive.",
                 id="opshealth.E003",
+            )
+        )
+    heartbeat = settings.OPSHEALTH_HEARTBEAT_URL
+    if heartbeat and urlsplit(heartbeat).scheme not in ("http", "https"):
+        problems.append(
+            Error(
+                "OPSHEALTH_HEARTBEAT_URL must be an http:// or https:// URL.",
+                hint="The URL a healthchecks-compatible service gives for a check.",
+                id="opshealth.E004",
             )
         )
     return problems

@@ -94,10 +94,29 @@ class ThresholdsSerializer(serializers.Serializer):
     degraded = serializers.FloatField()
 
 
+class SchedulerJobSerializer(serializers.Serializer):
+    job = serializers.CharField()
+    state = serializers.CharField(help_text="ok | late | missing | running_too_long | unknown")
+    reason = serializers.CharField()
+    expected_at = serializers.DateTimeField(allow_null=True)
+    last_started_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+
+
+class SchedulerSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text="running | stopped | not_set_up")
+    message = serializers.CharField()
+    jobs = SchedulerJobSerializer(many=True)
+
+
 class HealthGlobalResponseSerializer(serializers.Serializer):
-    """The seed's HealthGlobalResponse, plus score, band and explanation."""
+    """The seed's HealthGlobalResponse, plus score, band, explanation and the scheduler's
+    live state (`global_status` is at least WARN while it is stopped;
+    `evaluated_global_status` is the evaluation's own)."""
 
     global_status = STATUS
+    evaluated_global_status = STATUS
+    scheduler = SchedulerSerializer()
     error_count = serializers.IntegerField()
     warn_count = serializers.IntegerField()
     ok_count = serializers.IntegerField()

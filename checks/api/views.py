@@ -25,6 +25,7 @@ from checks.api import serializers as s
 from checks.evaluate import evaluate_as_job
 from checks.health import CHECKS
 from checks.models import Evaluation, Violation
+from checks.selfmonitor import scheduler_state
 from checks.staleness import Staleness, object_staleness
 from common.api import cached_json
 from common.auth import IsAdmin, ReadOrAdmin
@@ -107,13 +108,19 @@ class SnapshotView(ReadView):
     def snapshot(self, e: Evaluation) -> dict:
         raise NotImplementedError
 
+    def live_version(self) -> str:
+        """What the response shows besides the evaluation, as a cache key part."""
+        return ""
+
     def get(self, request):
         latest = Evaluation.latest_version()
         if latest is None:
             return Response(self.snapshot(latest_evaluation()))
         pk, evaluated_at = latest
         return cached_json(
-            self, f"{pk} {evaluated_at.isoformat()}", lambda: self.snapshot(Evaluation.objects.get(pk=pk))
+            self,
+            f"{pk} {evaluated_at.isoformat()} {self.live_version()}",
+            lambda: self.snapshot(Evaluation.objects.get(pk=pk)),
         )
 
 
@@ -181,9 +188,22 @@ class HealthCheckDetailView(ReadView):
 
 @extend_schema_view(get=extend_schema(responses=s.HealthGlobalResponseSerializer, tags=["ops"]))
 class HealthGlobalView(SnapshotView):
+    """The latest evaluation, and OpsHealth's own scheduler judged now (checks/selfmonitor.py):
+    a stopped scheduler shows here, and lifts the global status to WARN, even when no
+    evaluation ran since it stopped."""
+
+    def get(self, request):
+        self.scheduler = scheduler_state(timezone.now())
+        return super().get(request)
+
+    def live_version(self) -> str:
+        return self.scheduler.fingerprint
+
     def snapshot(self, e: Evaluation) -> dict:
         return {
-            "global_status": e.global_status,
+            "global_status": self.scheduler.global_status(e.global_status),
+            "evaluated_global_status": e.global_status,
+            "scheduler": self.scheduler.as_dict(),
             "error_count": e.error_count,
             "warn_count": e.warn_count,
             "ok_count": e.ok_count,

@@ -156,6 +156,8 @@ def test_health_global_carries_counts_score_band_and_explanation(viewer_client, 
         "monitored_count",
         "failing_monitored_count",
         "explanation",
+        "evaluated_global_status",
+        "scheduler",
     }
     assert body["global_status"] == "ERROR"
     assert body["error_count"] + body["warn_count"] + body["ok_count"] == len(CHECKS)
