@@ -21,6 +21,7 @@ without writing to OpsHealth's ledger: the benchmark measures the source's work 
 
     .venv/bin/python bench/data_checks.py                    # 10,000,000 rows, 3 runs
     .venv/bin/python bench/data_checks.py --rows 1000000 --repeat 5
+    .venv/bin/python bench/data_checks.py --server "host=127.0.0.1 user=postgres dbname=postgres"
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from psycopg import sql  # noqa: E402
-from psycopg.conninfo import make_conninfo  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from checks.datachecks.kinds import KINDS, RunContext  # noqa: E402
 from checks.datachecks.models import DataCheck  # noqa: E402
@@ -82,10 +83,15 @@ class CountingCursor(psycopg.Cursor):
         return super().execute(query, params, **kwargs)
 
 
-def dsn_for(dbname: str) -> str:
-    s = connection.settings_dict
-    params = {"host": s["HOST"], "port": s["PORT"], "user": s["USER"], "password": s["PASSWORD"]}
-    params = {k: v for k, v in params.items() if v}
+def dsn_for(dbname: str, server: str | None) -> str:
+    """A database on `server` (a DSN naming a database we may connect to), by default
+    OpsHealth's own server."""
+    if server:
+        params = conninfo_to_dict(server)
+    else:
+        s = connection.settings_dict
+        params = {"host": s["HOST"], "port": s["PORT"], "user": s["USER"], "password": s["PASSWORD"]}
+    params = {k: v for k, v in params.items() if v and k not in ("dbname", "options")}
     return make_conninfo(dbname=dbname, options="-c max_parallel_workers_per_gather=0", **params)
 
 
@@ -183,12 +189,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--server", metavar="DSN", help="another PostgreSQL server to run on (a DSN of a database there)"
+    )
     args = parser.parse_args()
     name = f"bench_datachecks_{os.getpid()}"
-    admin = dsn_for(connection.settings_dict["NAME"])
+    admin = args.server or dsn_for(connection.settings_dict["NAME"], None)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = dsn_for(name)
+    dsn = dsn_for(name, args.server)
     settings.OPSHEALTH_DATA_CHECK_SAMPLES = False  # the scans, not the samples' reads
     settings.OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = 30 * 60 * 1000
     ctx = RunContext(datetime.now(UTC))

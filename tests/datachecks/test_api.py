@@ -161,3 +161,19 @@ def test_unknown_query_parameters_are_refused(read_client, candles):
     assert response.status_code == 400 and response.json() == {"kindd": ["Unknown query parameter."]}
     assert read_client.get(f"{URL}/{check.pk}/results", {"days": 3}).status_code == 400
     assert read_client.get(URL, {"object": "raw.candles", "kind": "row_count"}).json()["count"] == 1
+
+
+def test_the_list_costs_the_same_queries_for_one_check_or_many(read_client, candles, django_assert_num_queries):
+    DataCheckFactory(object=candles)
+    with time_machine.travel(NOW, tick=False):
+        run_checks(DataCheck.objects.with_latest())
+    read_client.get(URL)  # the token's last use is recorded once a minute: not in the count
+    # token lookup, COUNT(*), the page (checks with their object, source and latest result)
+    with django_assert_num_queries(3):
+        assert read_client.get(URL).status_code == 200
+    for n in range(5):
+        DataCheckFactory(object=candles, name=f"more_{n}")
+    with time_machine.travel(NOW, tick=False):
+        run_checks(DataCheck.objects.with_latest())
+    with django_assert_num_queries(3):
+        assert len(read_client.get(URL).json()["results"]) == 6
