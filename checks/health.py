@@ -28,6 +28,11 @@ Definitions that the spec leaves open, made precise here:
   registry object has `exists_in_db = false`, or the name is neither registered nor in
   the live catalog. Names of an unreachable source are not judged (source_unreachable
   says why). Level ERROR when an endpoint uses it, else WARN.
+* **used_column_missing**: a code usage of an existing registry object names a column
+  (the scan qualifies columns against the source's catalog: aliases, CTEs, `SELECT *`)
+  that the object's discovered columns lack (`CodeUsage.missing_columns`). Level ERROR
+  when an HTTP endpoint uses it, else WARN. `schema_changed` names, per removed or
+  retyped column, the code usages that name it (`breaks`).
 * *Monitored* = `health_enabled` override when set, else the inferred `should_monitor`.
 """
 
@@ -50,7 +55,7 @@ from ledger.analytics import schedule_states
 from ledger.models import Pipeline, Run
 from registry.catalog import Relation
 from registry.engines import engine_for
-from registry.models import RegistryObject, SchemaChange, Source
+from registry.models import CodeUsage, RegistryObject, SchemaChange, Source
 from registry.resolver import InvalidName, split_identifier
 
 
@@ -328,6 +333,43 @@ class UsedObjectMissing(HealthCheck):
         return self.outcome(items, "Every object named in code exists.", "{n} referenced object(s) missing.")
 
 
+class UsedColumnMissing(HealthCheck):
+    check_key = "used_column_missing"
+    severity = "warning"
+    description = "Code references a column its object does not have (ERROR when an endpoint uses it)."
+    remedy = "Fix the code to use the object's real columns, or add the missing columns"
+
+    def evaluate(self, ctx):
+        items = []
+        usages = CodeUsage.objects.naming_columns().order_by(
+            "object__schema_name", "object__object_name", "file", "line", "id"
+        )
+        for usage in usages:
+            for column in usage.missing_columns(usage.real_columns):
+                obj = usage.object
+                items.append(
+                    Item(
+                        ERROR if usage.context == "endpoint" else WARN,
+                        f"{obj.qualified_name}.{column}",
+                        subject_type="column",
+                        object_id=obj.pk,
+                        detail={
+                            "source": usage.source.name,
+                            "object": obj.qualified_name,
+                            "column": column,
+                            "location": usage.location,
+                            "context": usage.context,
+                            "route": usage.route or None,
+                            "function": usage.function,
+                            "columns": usage.real_columns,
+                        },
+                    )
+                )
+        return self.outcome(
+            items, "Every column named in code exists.", "{n} column reference(s) to missing columns."
+        )
+
+
 class MonitoredNotInHealthViews(HealthCheck):
     check_key = "monitored_not_in_health_views"
     severity = "warning"
@@ -527,18 +569,43 @@ class SchemaChanged(HealthCheck):
                     "detected_at": iso(c["detected_at"]),
                 }
             )
+        breaks = _breaking_usages(grouped)
         items = [
             Item(
                 WARN if any(c["change"] != "added" for c in cs) else INFO,
                 names[pk],
                 object_id=pk,
-                detail={"changes": cs},
+                detail={"changes": cs, "breaks": breaks.get(pk, [])},
             )
             for pk, cs in grouped.items()
         ]
         return self.outcome(
             items, "No breaking column change recently.", "{n} object(s) lost or retyped columns recently."
         )
+
+
+def _breaking_usages(grouped: dict[int, list[dict]]) -> dict[int, list[dict]]:
+    """Object id → the code usages naming a column that was removed or retyped (one
+    query); each change of `grouped` also gets the locations it breaks."""
+    touched = {pk: {c["column"] for c in cs if c["change"] != "added"} for pk, cs in grouped.items()}
+    usages = CodeUsage.objects.filter(object_id__in=[pk for pk, cols in touched.items() if cols]).exclude(
+        columns=[]
+    )
+    breaks: dict[int, list[dict]] = {}
+    for usage in usages.order_by("file", "line", "id"):
+        for column in sorted(touched[usage.object_id] & set(usage.columns)):
+            breaks.setdefault(usage.object_id, []).append(
+                {
+                    "column": column,
+                    "location": usage.location,
+                    "context": usage.context,
+                    "route": usage.route or None,
+                }
+            )
+    for pk, cs in grouped.items():
+        for change in cs:
+            change["breaks"] = [b["location"] for b in breaks.get(pk, []) if b["column"] == change["column"]]
+    return breaks
 
 
 class FreshnessSlaBreach(HealthCheck):
@@ -706,6 +773,7 @@ CHECKS: dict[str, type[HealthCheck]] = {
         MvRefreshFailed,
         MvNotPopulated,
         UsedObjectMissing,
+        UsedColumnMissing,
         SchemaChanged,
         FreshnessSlaBreach,
         PipelineRunFailed,

@@ -34,6 +34,7 @@ from ledger.logger import RunLogger
 from ledger.models import Run
 from registry import bulk, catalog, inference, links
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
+from registry.codescan.sql import ColumnCatalog
 from registry.engines import engine_for
 from registry.models import (
     CodeUsage,
@@ -140,7 +141,7 @@ def discover(
         if code_scan and source.code_paths:
             phase = "code scan"
             progress(phase, {})
-            references, scan_errors = scan_code(source, scanner)
+            references, scan_errors = scan_code(source, scanner, snapshot)
             progress(phase, {"references": len(references)})
         phase = "registry write"
         with transaction.atomic():
@@ -269,9 +270,25 @@ def _own_oids_if_same_database(conn) -> list[int]:
         return catalog.own_relation_oids(cur, own_table_names())
 
 
-def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, int]:
+def scan_code(
+    source: Source, scanner: Callable | None = None, snapshot: CatalogSnapshot | None = None
+) -> tuple[list, int]:
+    """The references in the source's code paths, and how many files or paths failed.
+
+    With the catalog just read, the scan knows each object's columns: an unqualified
+    column of a statement reading several tables is given to the one that has it.
+    """
     if scanner is None:
         from registry.codescan import scan_paths as scanner
+    column_catalog = None
+    if snapshot is not None:
+        column_catalog = ColumnCatalog(
+            {
+                (obj.schema, obj.name): frozenset(c.name for c in snapshot.columns.get(obj.oid, []))
+                for obj in snapshot.objects
+            },
+            tuple(source.search_path or snapshot.search_path),
+        )
     paths = [Path(p) if Path(p).is_absolute() else Path(settings.BASE_DIR) / p for p in source.code_paths]
     # Saved under the code roots, but a symlink on the way may have been re-pointed since.
     outside = [p for p in paths if resolve_code_path(str(p)) is None]
@@ -281,7 +298,9 @@ def scan_code(source: Source, scanner: Callable | None = None) -> tuple[list, in
     # A code path that is not there (not deployed here) is an error of the scan, not
     # of the discovery: the catalog part is still worth writing.
     missing = [p for p in paths if not p.is_dir()]
-    result = scanner([p for p in paths if p.is_dir()], dialect=engine_for(source).dialect)
+    result = scanner(
+        [p for p in paths if p.is_dir()], dialect=engine_for(source).dialect, catalog=column_catalog
+    )
     return list(result.references), len(result.errors) + len(missing) + len(outside)
 
 
@@ -562,7 +581,7 @@ class _Sync:
             usage = self._usage(resolver, ref)
             wanted.setdefault(_usage_key(usage), usage)
         known = {
-            tuple(row[1:]): row[0]
+            _hashable(row[1:]): row[0]
             for row in CodeUsage.objects.filter(source=self.source).values_list("id", *_USAGE_KEY_FIELDS)
         }
         removed = [pk for key, pk in known.items() if key not in wanted]
@@ -597,6 +616,8 @@ class _Sync:
             context=ref.context,
             route=(ref.route or "")[:300],
             function=(ref.function or "")[:300],
+            columns=sorted({c[:200] for c in ref.columns}),
+            evidence=ref.evidence[:2000],
             discovered_at=self.now,
         )
 
@@ -615,11 +636,17 @@ _USAGE_KEY_FIELDS = (
     "context",
     "route",
     "function",
+    "columns",
+    "evidence",
 )
 
 
 def _usage_key(usage: CodeUsage) -> tuple:
-    return tuple(getattr(usage, f) for f in _USAGE_KEY_FIELDS)
+    return _hashable(tuple(getattr(usage, f) for f in _USAGE_KEY_FIELDS))
+
+
+def _hashable(key: tuple) -> tuple:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in key)
 
 
 # --- CSV artifacts -------------------------------------------------------------------

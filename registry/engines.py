@@ -9,7 +9,9 @@ what the registry may expect of it:
 * `has_materialized_views`: checks and refreshes of materialized views apply;
 * `exact_dependencies`: every view edge comes from the server's own records
   (provenance `catalog`); otherwise some or all are parsed from view definitions;
-* `row_estimates`: tables carry the server's estimated row count.
+* `row_estimates`: tables carry the server's estimated row count;
+* `case_insensitive_columns`: column names match whatever their case (code naming
+  `Revenue` uses `revenue`).
 
 `dialect` is the sqlglot dialect of the engine's SQL: view definitions and the code scan.
 """
@@ -49,6 +51,7 @@ class SourceEngine:
     has_materialized_views: bool = False
     exact_dependencies: bool = False
     row_estimates: bool = False
+    case_insensitive_columns: bool = True
 
     def validate_dsn(self, dsn: str) -> str:
         """Why `dsn` is unusable, or "". Never echoes the DSN: it may hold a password."""
@@ -99,6 +102,7 @@ class PostgresEngine(SourceEngine):
     has_materialized_views = True
     exact_dependencies = True  # pg_depend
     row_estimates = True
+    case_insensitive_columns = False  # the scan folds unquoted names as PostgreSQL does
 
     def validate_dsn(self, dsn: str) -> str:
         try:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -318,6 +320,33 @@ class RegistryObject(models.Model):
     def effective_refresh_schedule(self):
         return self.refresh_schedule or self.inferred_refresh_schedule
 
+    def column_usages(self) -> list[ColumnUse]:
+        """Which code uses which of this object's columns: one row per column named by
+        code (in the object's column order, then the missing ones), with the usages
+        naming it and whether the object has it. Two queries."""
+        columns = list(self.columns.values_list("name", flat=True))
+        usages = list(self.code_usages.exclude(columns=[]).select_related("source").order_by("file", "line"))
+        by_column: dict[str, list[CodeUsage]] = {}
+        missing: set[str] = set()
+        for usage in usages:
+            missing.update(usage.missing_columns(columns))
+            for column in usage.columns:
+                by_column.setdefault(column, []).append(usage)
+        order = {name: i for i, name in enumerate(columns)}
+        return [
+            ColumnUse(column, column not in missing, by_column[column])
+            for column in sorted(by_column, key=lambda c: (c in missing, order.get(c, len(order)), c))
+        ]
+
+
+@dataclass(frozen=True)
+class ColumnUse:
+    """A column named by code: "*" stands for `SELECT *` (every column)."""
+
+    column: str
+    exists: bool
+    usages: list[CodeUsage]
+
 
 class Column(models.Model):
     object = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="columns")
@@ -378,8 +407,26 @@ class Dependency(models.Model):
         return f"{self.upstream} → {self.downstream}"
 
 
+class CodeUsageQuerySet(models.QuerySet):
+    def naming_columns(self) -> CodeUsageQuerySet:
+        """Usages of an existing registry object that name some of its columns, each
+        with the object's columns as discovered (`real_columns`, in position order) and
+        its source: one query."""
+        return (
+            self.filter(object__exists_in_db=True)
+            .exclude(columns=[])
+            .select_related("object", "source")
+            .annotate(
+                real_columns=ArrayAgg(
+                    "object__columns__name", order_by="object__columns__position", default=[]
+                )
+            )
+        )
+
+
 class CodeUsage(models.Model):
-    """A place in the source's code that names a database object."""
+    """A place in the source's code that names a database object (and which of its
+    columns, when the statement says)."""
 
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="code_usages")
     object = models.ForeignKey(
@@ -399,7 +446,15 @@ class CodeUsage(models.Model):
     context = models.CharField(max_length=10, choices=[("endpoint", "endpoint"), ("script", "script")])
     route = models.CharField(max_length=300, blank=True)
     function = models.CharField(max_length=300, blank=True)
+    # Columns of the object the statement names, folded like identifiers; "*" for
+    # `SELECT *`. Empty when the statement could not be parsed that far.
+    columns = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    # How the scan got here when it had to choose: e.g. an import with two candidate
+    # modules, resolved to the nearest.
+    evidence = models.TextField(blank=True)
     discovered_at = models.DateTimeField(default=timezone.now)
+
+    objects = CodeUsageQuerySet.as_manager()
 
     class Meta:
         ordering = ["file", "line"]
@@ -407,6 +462,21 @@ class CodeUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.raw_name} at {self.file}:{self.line}"
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+    def missing_columns(self, real_columns: list[str]) -> list[str]:
+        """The columns this usage names that its object does not have (the rule of
+        `used_column_missing`). An object whose columns were never read has none missing."""
+        if not real_columns:
+            return []
+        if engine_for(self.source).case_insensitive_columns:
+            real = {name.lower() for name in real_columns}
+            return [c for c in self.columns if c != "*" and c.lower() not in real]
+        real = set(real_columns)
+        return [c for c in self.columns if c != "*" and c not in real]
 
 
 class ResolverRule(models.Model):

@@ -136,7 +136,30 @@ class EdgeEndSerializer(RelatedObjectSerializer):
 class CodeUsageSerializer(serializers.ModelSerializer):
     class Meta:
         model = CodeUsage
-        fields = ["raw_name", "code_path", "file", "line", "kind", "context", "route", "function"]
+        fields = [
+            "raw_name",
+            "code_path",
+            "file",
+            "line",
+            "kind",
+            "context",
+            "route",
+            "function",
+            "columns",
+            "evidence",
+        ]
+
+
+class ColumnUseSerializer(serializers.Serializer):
+    """A column named by code ("*": `SELECT *`), whether the object has it, and where."""
+
+    column = serializers.CharField()
+    exists = serializers.BooleanField()
+    usages = serializers.SerializerMethodField()
+
+    @extend_schema_field(CodeUsageSerializer(many=True))
+    def get_usages(self, use) -> list[dict]:
+        return CodeUsageSerializer(use.usages, many=True).data
 
 
 class SchemaChangeSerializer(serializers.ModelSerializer):
@@ -156,6 +179,7 @@ class RegistryObjectDetailSerializer(RegistryObjectRowSerializer):
     upstream = serializers.SerializerMethodField()
     downstream = serializers.SerializerMethodField()
     usages = CodeUsageSerializer(source="code_usages", many=True, read_only=True)
+    column_usages = serializers.SerializerMethodField()
     schema_changes = serializers.SerializerMethodField()
     audit = serializers.SerializerMethodField()
 
@@ -171,10 +195,16 @@ class RegistryObjectDetailSerializer(RegistryObjectRowSerializer):
             "upstream",
             "downstream",
             "usages",
+            "column_usages",
             "schema_changes",
             "audit",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ColumnUseSerializer(many=True))
+    def get_column_usages(self, obj: RegistryObject) -> list[dict]:
+        """Which code uses which column (RegistryObject.column_usages)."""
+        return ColumnUseSerializer(obj.column_usages(), many=True).data
 
     # Append-only histories: the newest entries only, one query each (a detail is one object).
     @extend_schema_field(SchemaChangeSerializer(many=True))

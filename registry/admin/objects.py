@@ -82,6 +82,7 @@ def object_sections(obj: RegistryObject) -> dict[str, Any]:
             for e in obj.downstream_edges.select_related("downstream").order_by("downstream")
         ],
         "usages": list(obj.code_usages.all()[:SECTION_LIMIT]),
+        "column_usages": obj.column_usages(),
         "provenance": provenance_rows(obj),
         "audit": list(obj.audit.select_related("changed_by")[:SECTION_LIMIT]),
         "schema_changes": list(obj.schema_changes.all()[:SECTION_LIMIT]),

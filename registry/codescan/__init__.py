@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import tokenize
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from pathlib import Path
 from registry.codescan.callgraph import CallGraph
 from registry.codescan.pymodule import Module, read_module
 from registry.codescan.routes import RoutePatterns
-from registry.codescan.sql import HOLE_RE, SqlReference, find_references, normalize
+from registry.codescan.sql import HOLE_RE, ColumnCatalog, SqlReference, find_references, normalize
 
-__all__ = ["CodeReference", "RoutePatterns", "ScanError", "ScanResult", "scan_paths"]
+__all__ = ["CodeReference", "ColumnCatalog", "RoutePatterns", "ScanError", "ScanResult", "scan_paths"]
 
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", "site-packages", ".venv", "venv",
              ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache"}  # fmt: skip
@@ -52,6 +53,8 @@ class CodeReference:
     route: str | None
     function: str
     search_path: tuple[str, ...] | None
+    columns: tuple[str, ...] = ()  # of this object, named by the statement ("*" for all)
+    evidence: str = ""  # choices the scan made to get here (an ambiguous import)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,14 @@ class ScanResult:
     files_scanned: int
 
 
+@dataclass(frozen=True)
+class _SqlOptions:
+    """How one scan parses SQL (hashable: part of the parse cache's key)."""
+
+    dialect: str
+    catalog: ColumnCatalog | None
+
+
 def default_route_patterns() -> RoutePatterns:
     from django.conf import settings
 
@@ -75,19 +86,25 @@ def default_route_patterns() -> RoutePatterns:
 
 
 def scan_paths(
-    code_paths: list[Path], *, route_patterns: RoutePatterns | None = None, dialect: str = "postgres"
+    code_paths: list[Path],
+    *,
+    route_patterns: RoutePatterns | None = None,
+    dialect: str = "postgres",
+    catalog: ColumnCatalog | None = None,
 ) -> ScanResult:
     """Scan every code path; unreadable files become ScanErrors, never exceptions.
 
-    `dialect` is the sqlglot dialect SQL is parsed in (the source engine's).
+    `dialect` is the sqlglot dialect SQL is parsed in (the source engine's); `catalog`
+    (the source's columns) tells which table an unqualified column belongs to.
     """
+    sql = _SqlOptions(dialect, catalog)
     patterns = route_patterns or default_route_patterns()
     result = ScanResult([], [], 0)
     for code_path in code_paths:
         if not Path(code_path).is_dir():  # a typo in a Source's code paths must show, not scan nothing
             result.errors.append(ScanError(str(code_path), 0, "code path is not a directory"))
             continue
-        _scan_root(Path(code_path), str(code_path), patterns, result, dialect)
+        _scan_root(Path(code_path), str(code_path), patterns, result, sql)
     return result
 
 
@@ -102,13 +119,17 @@ def source_files(root: Path) -> list[Path]:
     return found
 
 
-def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, dialect: str) -> None:
-    modules = _read_files(root, code_path, patterns, result, dialect)
-    graph = CallGraph(modules, patterns)
+def _scan_root(
+    root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, sql: _SqlOptions
+) -> None:
+    directories: set[str] = set()
+    modules = _read_files(root, code_path, patterns, result, sql, directories)
+    graph = CallGraph(modules, patterns, directories)
     graph.find_handlers()
     reached = graph.reach()
     users = _constant_users(graph, modules)
     for module in modules:
+        evidence = "; ".join(sorted(graph.ambiguities.get(module.name, ())))
         for literal in module.literals:
             key = f"{module.name}:{literal.function}" if literal.function else ""
             if literal.constant:  # SQL in a module constant is used where the constant is read
@@ -117,20 +138,30 @@ def _scan_root(root: Path, code_path: str, patterns: RoutePatterns, result: Scan
                           default="")  # fmt: skip
             context = "endpoint" if key in reached else "script"
             string = literal.string
-            for ref in _references(string.text, track_search_path=False, dialect=dialect):
+            for ref in _references(string.text, track_search_path=False, sql=sql):
                 line = string.lines[ref.offset]
                 result.references.append(
                     _reference(
-                        ref, code_path, module.file, line, string.holes, context, reached.get(key), key
+                        ref,
+                        code_path,
+                        module.file,
+                        line,
+                        string.holes,
+                        context,
+                        reached.get(key),
+                        key,
+                        evidence,
                     )
                 )
     result.references.sort(key=lambda r: (r.code_path, r.file, r.line, r.raw_name))
 
 
 def _read_files(
-    root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, dialect: str
-) -> list[Module]:
-    """Scan the .sql files into `result` and return the parsed Python modules."""
+    root: Path, code_path: str, patterns: RoutePatterns, result: ScanResult, sql: _SqlOptions,
+    directories: set[str],
+) -> list[Module]:  # fmt: skip
+    """Scan the .sql files into `result` and return the parsed Python modules; every
+    directory holding a scanned file is added to `directories`."""
     modules: list[Module] = []
     real_root = root.resolve()
     for path in source_files(root):
@@ -140,10 +171,14 @@ def _read_files(
             result.errors.append(ScanError(rel, 0, "a symlink out of the code path: not read"))
             continue
         result.files_scanned += 1
+        parent = posixpath.dirname(rel)
+        while parent and parent not in directories:
+            directories.add(parent)
+            parent = posixpath.dirname(parent)
         try:
             source = _read_source(path)
             if rel.endswith(".sql"):
-                result.references += _sql_file(code_path, rel, source, dialect)
+                result.references += _sql_file(code_path, rel, source, sql)
             else:
                 modules.append(read_module(_module_name(rel), rel, source, patterns))
         except SyntaxError as error:
@@ -188,8 +223,8 @@ def _module_name(rel: str) -> str:
     return ".".join(parts)
 
 
-def _sql_file(code_path: str, rel: str, source: str, dialect: str) -> list[CodeReference]:
-    refs = _references(source, track_search_path=True, dialect=dialect)
+def _sql_file(code_path: str, rel: str, source: str, sql: _SqlOptions) -> list[CodeReference]:
+    refs = _references(source, track_search_path=True, sql=sql)
     line_starts = _line_starts(source)
     return [
         _reference(ref, code_path, rel, _line_of(line_starts, ref.offset), [], "script", None, "")
@@ -198,9 +233,11 @@ def _sql_file(code_path: str, rel: str, source: str, dialect: str) -> list[CodeR
 
 
 @lru_cache(maxsize=4096)
-def _references(text: str, *, track_search_path: bool, dialect: str) -> tuple[SqlReference, ...]:
+def _references(text: str, *, track_search_path: bool, sql: _SqlOptions) -> tuple[SqlReference, ...]:
     # The same SQL often appears many times (copy-pasted queries): parse it once.
-    return tuple(find_references(text, track_search_path=track_search_path, dialect=dialect))
+    return tuple(
+        find_references(text, track_search_path=track_search_path, dialect=sql.dialect, catalog=sql.catalog)
+    )
 
 
 def _line_starts(source: str) -> list[int]:
@@ -215,7 +252,7 @@ def _line_of(line_starts: list[int], offset: int) -> int:
 
 def _reference(
     ref: SqlReference, code_path: str, file: str, line: int, holes: list[str], context: str,
-    route: str | None, key: str,
+    route: str | None, key: str, evidence: str = "",
 ) -> CodeReference:  # fmt: skip
     parts = ref.parts[-2:]  # a catalog-qualified name: the database part is not ours
     resolvable = not any(HOLE_RE.search(part) for part in parts)
@@ -239,4 +276,6 @@ def _reference(
         route=route if context == "endpoint" else None,
         function=key,
         search_path=ref.search_path,
+        columns=ref.columns,
+        evidence=evidence,
     )

@@ -3,12 +3,22 @@
 Names are resolved statically and conservatively: a call counts when its target is a
 function or method defined in the scanned tree and reachable by plain names (`f()`,
 `mod.f()`, `from x import f`, relative imports, `self.m()`, `Class.m()`,
-`obj = Class(); obj.m()`). Calls through variables, getattr or dependency injection
+`obj = Class(); obj.m()`). A decorated function also calls its decorators (their
+wrapper runs first). Calls through variables, getattr or dependency injection
 containers are not followed: such a helper is reported as `script`.
+
+Imports are resolved as CPython does for the way a file runs (`imported`): on a
+`sys.path` of the script's own directory (`sys.path[0]`; for a module of a regular
+package, the directory above its top package), then the scan root, then `src/`; in
+each entry a package before a module of the same name; a directory without
+`__init__.py` is a namespace package only when nothing else matches. When several
+candidates exist, the nearest wins and the choice is kept (`ambiguities`) for the
+evidence of the usages it decides.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections import deque
 
 from registry.codescan.pymodule import Function, Module
@@ -20,8 +30,14 @@ _LIST_ACTIONS = {"list", "create"}
 
 
 class CallGraph:
-    def __init__(self, modules: list[Module], patterns: RoutePatterns):
+    def __init__(self, modules: list[Module], patterns: RoutePatterns, directories: set[str] = frozenset()):
         self.modules = {m.name: m for m in modules}
+        self.by_file = {m.file: m for m in modules}
+        # Every directory of the tree (posix, relative): namespace package candidates.
+        self.directories = set(directories) | {posixpath.dirname(m.file) for m in modules}
+        self._imports: dict[tuple[tuple[str, ...], str], Module | None] = {}
+        # module name → how an ambiguous import was decided in its favour
+        self.ambiguities: dict[str, set[str]] = {}
         self.patterns = patterns
         self.handlers: dict[str, list[str | None]] = {}  # handler key → [method, path]
         self._view_classes: dict[str, bool] = {}
@@ -31,6 +47,44 @@ class CallGraph:
         self.mount_prefixes: dict[tuple[str, str], str] = {}  # (module, router var) → prefix
 
     # --- name resolution ---------------------------------------------------------------
+    def search_path(self, importer: Module) -> tuple[str, ...]:
+        """`sys.path` as `importer` sees it: its script directory, the root, `src/`."""
+        directory = posixpath.dirname(importer.file)
+        if not importer.is_script:  # imported as part of its package: from above the top package
+            while directory and posixpath.join(directory, "__init__.py") in self.by_file:
+                directory = posixpath.dirname(directory)
+        return tuple(dict.fromkeys([directory, "", "src"]))
+
+    def imported(self, importer: Module, name: str) -> Module | None:
+        """The module `import name` gives `importer`; None for a namespace package or a
+        module outside the tree."""
+        key = (self.search_path(importer), name)
+        if key not in self._imports:
+            self._imports[key] = self._find(importer, name, key[0])
+        return self._imports[key]
+
+    def _find(self, importer: Module, name: str, path: tuple[str, ...]) -> Module | None:
+        rel = name.replace(".", "/")
+        found: list[Module] = []
+        folders: list[str] = []
+        for entry in path:
+            where = posixpath.join(entry, rel) if entry else rel
+            module = self.by_file.get(f"{where}/__init__.py") or self.by_file.get(f"{where}.py")
+            if module is not None:
+                found.append(module)
+            elif where in self.directories:
+                folders.append(f"{where}/")
+        if not found:
+            # A namespace package has no functions; a name the path does not give may
+            # still be a module of the tree when the code path is inside the package.
+            return None if folders else self.module(name)
+        if len(found) > 1 or folders:
+            others = ", ".join([m.file for m in found[1:]] + folders)
+            self.ambiguities.setdefault(found[0].name, set()).add(
+                f"import {name} in {importer.file}: {found[0].file} (nearest on sys.path), not {others}"
+            )
+        return found[0]
+
     def module(self, name: str) -> Module | None:
         """A module by dotted name; also when the code path is inside the package
         (`app.services.x` imported, the tree holds `services/x.py`)."""
@@ -49,14 +103,14 @@ class CallGraph:
             return None
         if ":" in target:
             mod_name, attr = target.split(":")
-            other = self.module(mod_name)
+            other = self.imported(module, mod_name) if mod_name else None
             if other is not None and other is not module:
                 found = self.symbol(other, attr, depth + 1)
                 if found:
                     return found
-            submodule = self.module(f"{mod_name}.{attr}" if mod_name else attr)
+            submodule = self.imported(module, f"{mod_name}.{attr}" if mod_name else attr)
             return (submodule, "") if submodule else None
-        submodule = self.module(target)
+        submodule = self.imported(module, target)
         return (submodule, "") if submodule else None
 
     def method(
@@ -85,6 +139,14 @@ class CallGraph:
         """(module, 'func' or 'Class' or 'Class.method') for a dotted reference."""
         found = self.symbol(module, name[0])
         rest = list(name[1:])
+        target = module.imports.get(name[0], ":")
+        if found is None and ":" not in target:
+            # `import a.b` binds `a`, maybe a namespace package: the longest module prefix.
+            for k in range(len(rest), 0, -1):
+                submodule = self.imported(module, ".".join([target, *rest[:k]]))
+                if submodule is not None:
+                    found, rest = (submodule, ""), rest[k:]
+                    break
         while found and not found[1] and rest:  # a module: walk into it
             mod, head = found[0], rest.pop(0)
             submodule = self.module(f"{mod.name}.{head}")

@@ -105,6 +105,7 @@ class Module:
     name: str  # dotted module name relative to the code path
     file: str  # posix path relative to the code path
     is_package: bool
+    is_script: bool = False  # has an `if __name__ == "__main__":` block: runs as a script
     imports: dict[str, str] = field(default_factory=dict)  # alias → 'pkg.mod' or 'pkg.mod:attr'
     functions: dict[str, Function] = field(default_factory=dict)
     classes: dict[str, ClassDef] = field(default_factory=dict)
@@ -144,6 +145,13 @@ class ModuleReader(ast.NodeVisitor):
             self.stack[-1].calls.append((node.name,))
         self.module.functions[qualname] = function
         self.stack.append(function)
+        # A decorator's wrapper runs whenever the function is called, and SQL given to a
+        # decorator (`@query("select …")`) is the function's: both belong to it.
+        for decorator in node.decorator_list:
+            name = dotted(decorator)
+            if name:
+                function.calls.append(name)
+            self.visit(decorator)
         for stmt in node.body:
             self.visit(stmt)
         self.stack.pop()
@@ -160,6 +168,18 @@ class ModuleReader(ast.NodeVisitor):
         for stmt in node.body:
             self.visit(stmt)
         self.class_stack.pop()
+
+    def visit_If(self, node: ast.If) -> None:
+        test = node.test
+        if (
+            not self.stack
+            and isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+        ):
+            self.module.is_script = True
+        self.generic_visit(node)
 
     # --- imports -----------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.scope import traverse_scope
 
 # sqlglot logs a warning for every statement it only understands as a Command
 # (REFRESH MATERIALIZED VIEW…); we handle those ourselves, the log would be noise.
@@ -40,6 +41,24 @@ class SqlReference:
     parts: tuple[str, ...]  # identifiers as written, e.g. ('mart', '"Daily.Stats"')
     kind: str  # read | write | refresh | ddl
     search_path: tuple[str, ...] | None
+    # Columns of this table the statement names, folded like identifiers; "*" for
+    # `SELECT *` / `t.*`. Empty when the statement was not parsed by sqlglot.
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnCatalog:
+    """The column names of a source's objects, to qualify the columns of a statement
+    that reads several tables (`SELECT revenue FROM a JOIN b`): a column belongs to the
+    one table that has it. Hashed by identity, so parse results can be cached per scan."""
+
+    columns: dict[tuple[str, str], frozenset[str]]
+    search_path: tuple[str, ...] = ()
+
+    def of(self, schema: str | None, name: str) -> frozenset[str] | None:
+        if schema:
+            return self.columns.get((schema, name))
+        return next((self.columns[(s, name)] for s in self.search_path if (s, name) in self.columns), None)
 
 
 @dataclass(frozen=True)
@@ -135,12 +154,14 @@ def find_references(
     base: int = 0,
     search_path: tuple[str, ...] | None = None,
     dialect: str = "postgres",
+    catalog: ColumnCatalog | None = None,
 ) -> list[SqlReference]:
     """Every table-like name in `text` with its statement kind, in text order.
 
     With `track_search_path` (a `.sql` file), `SET search_path` applies to the
     statements after it and is recorded on their references. `dialect` is the sqlglot
-    dialect of the source's engine.
+    dialect of the source's engine; `catalog` qualifies the columns of statements that
+    read several tables.
     """
     refs: list[SqlReference] = []
     for statement in split_statements(tokenize(text)):
@@ -149,18 +170,26 @@ def find_references(
             search_path = new_path if track_search_path else search_path
             continue
         start, end = statement[0].start, statement[-1].start + len(statement[-1].text)
-        found = _parse_with_sqlglot(text[start:end], dialect)
+        found = _parse_with_sqlglot(text[start:end], dialect, catalog)
         if found is None:
-            found = [(statement[i].start - start, parts, kind) for i, parts, kind in _fallback(statement)]
-        refs += [SqlReference(base + start + off, parts, kind, search_path) for off, parts, kind in found]
+            found = [(statement[i].start - start, parts, kind, ()) for i, parts, kind in _fallback(statement)]
+        refs += [
+            SqlReference(base + start + off, parts, kind, search_path, columns)
+            for off, parts, kind, columns in found
+        ]
         for token in statement:
             if token.kind == "dollar":
-                refs += _dollar_body(token, base, track_search_path, search_path, dialect)
+                refs += _dollar_body(token, base, track_search_path, search_path, dialect, catalog)
     return sorted(refs, key=lambda ref: ref.offset)
 
 
 def _dollar_body(
-    token: Token, base: int, track: bool, search_path: tuple[str, ...] | None, dialect: str
+    token: Token,
+    base: int,
+    track: bool,
+    search_path: tuple[str, ...] | None,
+    dialect: str,
+    catalog: ColumnCatalog | None,
 ) -> list[SqlReference]:
     tag_len = token.text.index("$", 1) + 1
     body = token.text[tag_len:-tag_len]
@@ -170,6 +199,7 @@ def _dollar_body(
         base=base + token.start + tag_len,
         search_path=search_path,
         dialect=dialect,
+        catalog=catalog,
     )
 
 
@@ -191,8 +221,11 @@ _DDL_KINDS = {"TABLE", "VIEW", "MATERIALIZED VIEW", "FOREIGN TABLE"}
 _DDL_KINDS_CREATE = _DDL_KINDS | {"INDEX"}
 
 
-def _parse_with_sqlglot(sql: str, dialect: str) -> list[tuple[int, tuple[str, ...], str]] | None:
-    """(offset, parts, kind) of each table in one statement; None when sqlglot can't tell."""
+def _parse_with_sqlglot(
+    sql: str, dialect: str, catalog: ColumnCatalog | None = None
+) -> list[tuple[int, tuple[str, ...], str, tuple[str, ...]]] | None:
+    """(offset, parts, kind, columns) of each table in one statement; None when sqlglot
+    can't tell."""
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except SqlglotError:
@@ -207,6 +240,7 @@ def _parse_with_sqlglot(sql: str, dialect: str) -> list[tuple[int, tuple[str, ..
         return []  # maintenance and privileges are no use of the data
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     writes = {id(table) for table in _write_targets(tree)}
+    uses = column_uses(tree, catalog)
     found = []
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier) or table.find_ancestor(exp.Into, exp.Reference):
@@ -219,7 +253,7 @@ def _parse_with_sqlglot(sql: str, dialect: str) -> list[tuple[int, tuple[str, ..
         kind = _kind(tree, table, writes)
         if kind:
             parts = tuple(f'"{i.this}"' if i.quoted else i.this for i in identifiers)
-            found.append((identifiers[0].meta["start"], parts, kind))
+            found.append((identifiers[0].meta["start"], parts, kind, tuple(sorted(uses.get(id(table), ())))))
     return found
 
 
@@ -242,6 +276,111 @@ def _kind(tree: exp.Expression, table: exp.Table, writes: set[int]) -> str | Non
         allowed = _DDL_KINDS_CREATE if isinstance(tree, exp.Create) else _DDL_KINDS
         return "ddl" if str(tree.args.get("kind") or "").upper() in allowed else None
     return "read"
+
+
+# --- columns ----------------------------------------------------------------------------
+
+
+def _folded(identifier: exp.Expression) -> str:
+    return identifier.this if getattr(identifier, "quoted", False) else str(identifier.this).lower()
+
+
+def column_uses(tree: exp.Expression, catalog: ColumnCatalog | None) -> dict[int, set[str]]:
+    """id(table node) → the column names the statement uses of that table.
+
+    Scope by scope (sqlglot's optimizer scopes: each SELECT, CTE and subquery), a
+    column goes to the table its qualifier names (an alias or the table's name); an
+    unqualified one to the only source of its scope, or to the one source that has it
+    (a table by the catalog, a CTE or subquery by its output). A CTE's or subquery's
+    column is followed to the table column it passes through (`SELECT *` included);
+    computed outputs stop there (their inputs are counted in their own scope).
+    INSERT column lists and the SET/WHERE columns of UPDATE and DELETE go to the target.
+    """
+    uses: dict[int, set[str]] = {}
+    try:
+        scopes = traverse_scope(tree)
+    except Exception:  # sqlglot cannot scope it (odd input): no columns, the tables stay
+        scopes = []
+    for scope in scopes:
+        for column in scope.columns:
+            name = _folded(column.this)
+            if HOLE_RE.search(name):
+                continue
+            for table in _owners(scope, column.table, name, catalog, 0):
+                uses.setdefault(id(table), set()).add(name)
+        if isinstance(scope.expression, exp.Select):
+            for projection in scope.expression.expressions:
+                if isinstance(projection, exp.Star):
+                    tables = [s for _, s in scope.selected_sources.values() if isinstance(s, exp.Table)]
+                elif isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star):
+                    tables = [t for t in _sources(scope, projection.table) if isinstance(t, exp.Table)]
+                else:
+                    continue
+                for table in tables:
+                    uses.setdefault(id(table), set()).add("*")
+    _dml_uses(tree, uses)
+    return uses
+
+
+def _sources(scope, qualifier: str) -> list:
+    if qualifier:
+        found = scope.selected_sources.get(qualifier) or (None, scope.sources.get(qualifier))
+        return [found[1]] if found[1] is not None else []
+    return [source for _, source in scope.selected_sources.values()]
+
+
+def _has(source, name: str, catalog: ColumnCatalog | None) -> bool:
+    if not isinstance(source, exp.Table):  # a CTE or subquery: by its output
+        select = source.expression
+        return isinstance(select, exp.Select) and (name in select.named_selects or select.is_star)
+    if catalog is None or not isinstance(source.this, exp.Identifier):
+        return False
+    schema = _folded(source.args["db"]) if source.args.get("db") else None
+    columns = catalog.of(schema, _folded(source.this))
+    return columns is not None and name in columns
+
+
+def _owners(scope, qualifier: str, name: str, catalog: ColumnCatalog | None, depth: int) -> list[exp.Table]:
+    candidates = _sources(scope, qualifier)
+    if len(candidates) > 1:
+        candidates = [c for c in candidates if _has(c, name, catalog)]
+    if len(candidates) != 1 or depth > 10:
+        return []  # not in any source, or in several: cannot tell whose it is
+    source = candidates[0]
+    if isinstance(source, exp.Table):
+        return [source] if isinstance(source.this, exp.Identifier) else []
+    select = source.expression
+    if not isinstance(select, exp.Select):
+        return []  # a UNION: its branches count their own columns
+    for projection in select.expressions:
+        inner = projection.unalias() if isinstance(projection, exp.Alias) else projection
+        if (
+            projection.alias_or_name == name
+            and isinstance(inner, exp.Column)
+            and not isinstance(inner.this, exp.Star)
+        ):
+            return _owners(source, inner.table, _folded(inner.this), catalog, depth + 1)
+    if name not in select.named_selects and select.is_star:
+        return _owners(source, "", name, catalog, depth + 1)
+    return []
+
+
+def _dml_uses(tree: exp.Expression, uses: dict[int, set[str]]) -> None:
+    if isinstance(tree, exp.Insert) and isinstance(tree.this, exp.Schema):
+        target = tree.this.this
+        names = {_folded(i) for i in tree.this.expressions if isinstance(i, exp.Identifier)}
+        uses.setdefault(id(target), set()).update(names)
+    if not isinstance(tree, exp.Update | exp.Delete) or not isinstance(tree.this, exp.Table):
+        return
+    if tree.args.get("from") or tree.args.get("using") or tree.args.get("joins"):
+        return  # several tables: columns are ambiguous without the scopes of a query
+    target = tree.this
+    aliases = {"", target.name, target.alias}
+    for column in tree.find_all(exp.Column):
+        if column.find_ancestor(exp.Subquery, exp.Select) is None and column.table in aliases:
+            name = _folded(column.this)
+            if not HOLE_RE.search(name):
+                uses.setdefault(id(target), set()).add(name)
 
 
 # --- token-level fallback ---------------------------------------------------------------

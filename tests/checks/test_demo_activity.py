@@ -55,8 +55,16 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
         ("health_view_source_unknown", "raw.clickstream_legacy"),
         ("monitored_not_in_health_views", "public.audit_trail"),
         ("used_object_missing", "mart.v_churn_forecast"),
+        ("used_column_missing", "mart.daily_sales.revenue"),
         ("unregistered_used_object", "ops.job_log"),
     } <= subjects
+    columns = {v.subject: v for v in evaluation.violations.filter(check_key="used_column_missing")}
+    assert {s: v.level for s, v in columns.items()} == {
+        "mart.daily_sales.revenue": "ERROR",  # GET /revenue/daily fails
+        "mart.v_revenue_by_day.revenue": "WARN",  # only a script would call revenue_with_fx()
+    }
+    assert columns["mart.daily_sales.revenue"].detail["location"] == "services/revenue.py:10"
+    assert columns["mart.daily_sales.revenue"].detail["route"] == "GET /revenue/daily"
     # the flaky pipeline recovered: it is not failing, but its history flips
     latest = Run.objects.filter(pipeline__name="load_customers").order_by("-started_at").first()
     assert latest.status == Run.SUCCESS

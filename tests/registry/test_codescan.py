@@ -47,6 +47,8 @@ def test_reference_carries_the_documented_fields(tmp_path):
             route=None,
             function="jobs.load:load",
             search_path=None,
+            columns=("*",),
+            evidence="",
         )
     ]
     assert result.errors == []

@@ -18,6 +18,9 @@ DEMO_APP = Path(settings.BASE_DIR) / "demo" / "app"
 # (file, line, raw name, kind, context, route)
 EXPECTED = [
     ("api/fastapi_orders.py", 58, "mart.v_active_customers", "read", "endpoint", "GET /customers/active"),
+    ("catalog/__init__.py", 13, "canon.products", "read", "script", None),
+    ("catalog/importer.py", 10, "canon.products", "write", "script", None),
+    ("catalog/importer.py", 11, "raw.products", "read", "script", None),
     ("django_site/views.py", 19, "canon.customers", "read", "endpoint", "GET /customers/<int:customer_id>/"),
     (
         "django_site/views.py",
@@ -87,6 +90,12 @@ EXPECTED = [
     ("sql/mart_refresh.sql", 4, "mart.session_funnel", "refresh", "script", None),
     ("sql/mart_refresh.sql", 5, "mart.product_performance", "refresh", "script", None),
     ("sql/mart_refresh.sql", 8, "ops.job_log", "write", "script", None),
+    # CherryPy handlers (no URL known) reach storefront/catalog.py, imported from the
+    # script's own directory although a top-level catalog/ package has the same name.
+    ("storefront/catalog.py", 23, "mart.product_performance", "read", "endpoint", None),
+    ("storefront/catalog.py", 32, "raw.inventory_snapshots", "read", "endpoint", None),
+    ("storefront/catalog.py", 40, "mart.v_active_customers", "read", "endpoint", None),
+    ("storefront/catalog.py", 46, "raw.web_sessions", "write", "script", None),
     ("web/flask_reports.py", 17, "mart.top_products", "read", "endpoint", "GET /reports/products"),
     ("web/flask_reports.py", 18, "mart.product_performance", "read", "endpoint", "GET /reports/products"),
     ("web/flask_reports.py", 28, "mart.{name}", "read", "endpoint", "GET /reports/by-name/<name>"),
@@ -156,3 +165,20 @@ def test_endpoint_helpers_name_their_function(demo):
     )
     assert payments.function == "services.orders:record_payment"
     assert payments.route == "POST /orders/{order_id}/payments"
+
+
+def test_the_storefront_import_is_resolved_as_python_runs_the_script(demo):
+    by_place = {(r.file, r.line): r for r in demo.references}
+    best = by_place[("storefront/catalog.py", 23)]
+    assert best.function == "storefront.catalog:best_sellers"
+    assert best.evidence == (
+        "import catalog in storefront/server.py: storefront/catalog.py (nearest on sys.path), "
+        "not catalog/__init__.py"
+    )
+    assert by_place[("catalog/__init__.py", 13)].evidence == ""
+
+
+def test_the_demo_columns_name_the_deliberate_bug(demo):
+    by_place = {(r.file, r.line): r for r in demo.references}
+    assert by_place[("services/revenue.py", 10)].columns == ("orders", "revenue", "sales_day")
+    assert by_place[("storefront/catalog.py", 32)].columns == ("on_hand", "product_id", "snapshot_date")

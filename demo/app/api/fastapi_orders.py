@@ -54,9 +54,9 @@ def churn():
 def active_customers():
     return fetch_all(
         """
-        select customer_id, last_seen_at
+        select customer_id, last_session_at
           from mart.v_active_customers
-         order by last_seen_at desc
+         order by last_session_at desc
         """
     )
 

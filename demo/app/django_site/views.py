@@ -27,7 +27,7 @@ def customer_detail(request, customer_id):
 def toggle_flag(request, name):
     with _warehouse() as cur:
         cur.execute(
-            "update public.feature_flags set enabled = not enabled where name = %s",
+            "update public.feature_flags set enabled = not enabled where flag = %s",
             [name],
         )
         _audit(cur, request.user.username, f"toggled {name}")
@@ -35,13 +35,13 @@ def toggle_flag(request, name):
 
 
 def _audit(cur, who, what):
-    cur.execute("insert into public.audit_trail (actor, action, at) values (%s, %s, now())", [who, what])
+    cur.execute("insert into public.audit_trail (action, happened_at) values (%s, now())", [f"{who}: {what}"])
 
 
 class AppUsersView(View):
     def get(self, request):
         with _warehouse() as cur:
-            cur.execute("select user_id, email, last_login from public.app_users order by email")
+            cur.execute("select user_id, email, created_at from public.app_users order by email")
             return JsonResponse({"users": cur.fetchall()})
 
 
@@ -51,7 +51,7 @@ class InventoryViewSet(viewsets.ViewSet):
     def list(self, request):
         with _warehouse() as cur:
             cur.execute(
-                """select product_id, max(snapshot_at) as latest, sum(quantity)
+                """select product_id, max(snapshot_date) as latest, sum(on_hand)
                      from raw.inventory_snapshots
                     group by product_id"""
             )
@@ -60,7 +60,7 @@ class InventoryViewSet(viewsets.ViewSet):
     def retrieve(self, request, pk=None):
         with _warehouse() as cur:
             cur.execute(
-                "select * from raw.inventory_snapshots where product_id = %s order by snapshot_at desc limit 30",
+                "select * from raw.inventory_snapshots where product_id = %s order by snapshot_date desc limit 30",
                 [pk],
             )
             return Response(cur.fetchall())
@@ -68,5 +68,5 @@ class InventoryViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["get"], url_path="lifetime-value")
     def lifetime_value(self, request, pk=None):
         with _warehouse() as cur:
-            cur.execute("select ltv from mart.customer_ltv where customer_id = %s", [pk])
+            cur.execute("select orders, first_order, last_order from mart.customer_ltv where customer_id = %s", [pk])
             return Response(cur.fetchone())

@@ -6,18 +6,18 @@ import psycopg
 from services.db import WAREHOUSE_DSN
 
 SYNC_RAW = """
-    insert into raw.fx_rates (currency, rate_date, rate)
-    select currency, rate_date, rate from raw.remote_rates
+    insert into raw.fx_rates (currency, rate_date, rate_to_eur)
+    select currency, rate_date, rate_to_eur from raw.remote_rates
     on conflict (currency, rate_date) do nothing
 """
 
 # The canon table is rebuilt from raw: it keeps one rate per currency and day.
 SYNC_CANON = (
-    "insert into canon.fx_rates_daily (currency, rate_date, rate) "
-    "select distinct on (currency, rate_date) currency, rate_date, rate "
+    "insert into canon.fx_rates_daily (currency, rate_date, rate_to_eur) "
+    "select distinct on (currency, rate_date) currency, rate_date, rate_to_eur "
     "from raw.fx_rates "
-    "order by currency, rate_date, fetched_at desc "
-    "on conflict (currency, rate_date) do update set rate = excluded.rate"
+    "order by currency, rate_date, rate_to_eur desc "
+    "on conflict (currency, rate_date) do update set rate_to_eur = excluded.rate_to_eur"
 )
 
 

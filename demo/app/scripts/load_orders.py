@@ -32,8 +32,8 @@ def load_items(conn, items):
 def upsert_canon(conn):
     conn.execute(
         """
-        insert into canon.orders (order_id, customer_id, ordered_at, status)
-        select order_id, customer_id, ordered_at, status
+        insert into canon.orders (order_id, customer_id, order_date, order_ts, status, currency)
+        select order_id, customer_id, order_ts::date, order_ts, status, currency
           from raw.orders
          where loaded_at > now() - interval '1 day'
         on conflict (order_id) do update
@@ -42,7 +42,7 @@ def upsert_canon(conn):
     )
     conn.execute(
         """
-        INSERT INTO canon.order_lines (order_id, product_id, quantity, amount)
+        INSERT INTO canon.order_lines (order_id, product_id, quantity, amount_eur)
         SELECT i.order_id, i.product_id, i.quantity, i.quantity * i.unit_price
           FROM raw.order_items i
           JOIN canon.products p
@@ -55,7 +55,7 @@ def upsert_canon(conn):
 def log_job(conn, started, status):
     # Job bookkeeping lives in the ops schema, which OpsHealth does not discover.
     conn.execute(
-        "insert into ops.job_log (job, started_at, finished_at, status) values (%s, to_timestamp(%s), now(), %s)",
+        "insert into ops.job_log (job_name, started_at, finished_at, status) values (%s, to_timestamp(%s), now(), %s)",
         ("load_orders", started, status),
     )
 

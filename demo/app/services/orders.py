@@ -8,7 +8,7 @@ Example (kept here for people reading the module, never executed):
 from services.db import cursor, fetch_all
 
 ORDER_DETAIL_SQL = """
-    SELECT o.order_id, o.ordered_at, o.status, c.email
+    SELECT o.order_id, o.order_ts, o.status, c.email
       FROM mart.v_orders_enriched o
       JOIN canon.customers c ON c.customer_id = o.customer_id
      WHERE o.order_id = %(order_id)s
@@ -24,10 +24,10 @@ def list_recent_orders(days, limit=100):
     # Revenue per order comes from the enriched view; the old table
     # select * from canon.orders_legacy is gone since the 2025 migration.
     return fetch_all(
-        "select order_id, revenue "
+        "select order_id, revenue_eur "
         "from mart.v_order_revenue "
-        "where ordered_at > now() - make_interval(days => %s) "
-        "order by ordered_at desc limit %s",
+        "where order_date > current_date - %s "
+        "order by order_date desc limit %s",
         (days, limit),
     )
 

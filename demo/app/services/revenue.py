@@ -28,9 +28,9 @@ def churn_forecast():
 def revenue_with_fx(currency):
     sql = (
         "with rates as ("
-        "  select rate_date, rate from canon.fx_rates_daily where currency = %s"
+        "  select rate_date, rate_to_eur from canon.fx_rates_daily where currency = %s"
         ") "
-        "select r.sales_day, r.revenue * rates.rate as revenue "
+        "select r.sales_day, r.revenue * rates.rate_to_eur as revenue "
         "from mart.v_revenue_by_day r "
         "join rates on rates.rate_date = r.sales_day"
     )

@@ -3,7 +3,7 @@
 CREATE OR REPLACE FUNCTION mart.fn_top_customers()
 RETURNS TABLE (customer_id bigint, lifetime_revenue numeric)
 LANGUAGE sql STABLE AS $$
-    SELECT o.customer_id, sum(r.revenue) AS lifetime_revenue
+    SELECT o.customer_id, sum(r.revenue_eur) AS lifetime_revenue
       FROM mart.v_order_revenue r
       JOIN canon.orders o ON o.order_id = r.order_id
      GROUP BY o.customer_id

@@ -5,5 +5,5 @@ REFRESH MATERIALIZED VIEW CONCURRENTLY mart.session_funnel;
 REFRESH MATERIALIZED VIEW mart.product_performance;
 
 -- Record the refresh for the ops dashboard.
-INSERT INTO ops.job_log (job, started_at, finished_at, status)
+INSERT INTO ops.job_log (job_name, started_at, finished_at, status)
 VALUES ('mart_refresh', now(), now(), 'success');

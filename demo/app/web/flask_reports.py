@@ -13,7 +13,7 @@ ALLOWED_REPORTS = {"top_products", "v_revenue_by_day", "product_performance"}
 @reports.route("/products")
 def product_report():
     rows = fetch_all(
-        "SELECT p.product_id, p.name, perf.units_sold, perf.revenue"
+        "SELECT p.product_id, p.name, perf.units, perf.revenue_eur"
         "  FROM mart.top_products p"
         "  JOIN mart.product_performance perf USING (product_id)"
     )
@@ -36,7 +36,7 @@ def session_funnel():
 
 def _funnel_for(day):
     return fetch_all(
-        'SELECT step, sessions FROM mart.session_funnel WHERE session_day = %s ORDER BY step',
+        'SELECT country, active_customers, converted_customers FROM mart.session_funnel WHERE country = %s',
         (day,),
     )
 

@@ -1,0 +1,5 @@
+import psycopg
+
+
+def connect():
+    return psycopg.connect("postgresql:///shop")
