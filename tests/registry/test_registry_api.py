@@ -211,8 +211,11 @@ def test_detail_has_columns_lineage_usages_provenance_and_audit(viewer_client, s
             "context": "endpoint",
             "route": "GET /orders",
             "function": "",
+            "columns": [],
+            "evidence": "",
         }
     ]
+    assert body["column_usages"] == []
     assert body["provenance"]["layer"]["rule"] == "schema canon"
     assert body["audit"][0]["field"] == "notes"
     assert body["audit"][0]["changed_by_name"] == ""
