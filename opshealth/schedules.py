@@ -101,7 +101,7 @@ JOBS: dict[str, Job] = {
             "opshealth.data_checks",
             "* * * * *",
             "checks.datachecks.runner.run_due",
-            timedelta(minutes=5),
+            timedelta(seconds=30),
             "run the data checks that are due by their own cron schedule",
         ),
         Job(

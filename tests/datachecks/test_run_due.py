@@ -28,7 +28,7 @@ def test_a_new_check_is_due_at_once_then_at_its_next_cron_time(candles):
     assert hourly.next_run_at == NOW + timedelta(hours=2)
     assert daily.next_run_at == datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
     runs = Run.objects.filter(pipeline__name=PIPELINE, triggered_by="scheduler")
-    assert runs.count() == 2  # nothing due: no run recorded
+    assert runs.count() == 3  # nothing due is recorded too: the job ran
     assert CheckResult.objects.filter(check_name="hourly").count() == 2
 
 
