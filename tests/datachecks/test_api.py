@@ -163,7 +163,9 @@ def test_unknown_query_parameters_are_refused(read_client, candles):
     assert read_client.get(URL, {"object": "raw.candles", "kind": "row_count"}).json()["count"] == 1
 
 
-def test_the_list_costs_the_same_queries_for_one_check_or_many(read_client, candles, django_assert_num_queries):
+def test_the_list_costs_the_same_queries_for_one_check_or_many(
+    read_client, candles, django_assert_num_queries
+):
     DataCheckFactory(object=candles)
     with time_machine.travel(NOW, tick=False):
         run_checks(DataCheck.objects.with_latest())
