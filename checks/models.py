@@ -132,6 +132,25 @@ class CheckRun(models.Model):
     def __str__(self) -> str:
         return f"{self.check_key}: {self.status}"
 
+    @classmethod
+    def failing_since(cls, check_keys: list[str]) -> dict[str, datetime]:
+        """When each check's current failing streak began: its first result after its
+        latest OK one (its oldest kept result when it never was OK). One statement; each
+        key costs two probes of checks_checkrun_key_time, whatever the history's length."""
+        table = cls._meta.db_table
+        sql = f"""
+            SELECT k.key, (
+                SELECT min(c.evaluated_at) FROM {table} c
+                WHERE c.check_key = k.key AND c.evaluated_at > COALESCE(
+                    (SELECT max(o.evaluated_at) FROM {table} o WHERE o.check_key = k.key AND o.status = %s),
+                    '-infinity')
+            )
+            FROM unnest(%s::text[]) AS k(key)
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [OK, list(check_keys)])
+            return {key: since for key, since in cursor.fetchall() if since is not None}
+
 
 class ViolationQuerySet(models.QuerySet):
     def failing(self) -> ViolationQuerySet:

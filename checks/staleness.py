@@ -124,6 +124,7 @@ _FILTERS = {
     "matview": "AND o.object_type = 'matview'",
     "raw": "AND o.layer = 'RAW'",
     "measured": "",  # every existing object; callers drop rows with no signal
+    "ids": "AND o.id = ANY(%(ids)s)",  # the objects of one dashboard page
 }
 
 
@@ -219,9 +220,14 @@ def _hours(value: timedelta | None) -> float | None:
     return None if value is None else round(value.total_seconds() / 3600, 2)
 
 
-def object_staleness(now: datetime, *, only: str | None = None) -> list[Staleness]:
-    """Staleness of every existing registry object (or only matviews / RAW), one query."""
+def object_staleness(
+    now: datetime, *, only: str | None = None, ids: list[int] | None = None
+) -> list[Staleness]:
+    """Staleness of every existing registry object (or only matviews / RAW, or only the
+    objects `ids`), one query."""
     default_age = timedelta(hours=settings.OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS)
+    if ids is not None:
+        only = "ids"
     with connection.cursor() as cursor:
-        cursor.execute(_SQL.format(filter=_FILTERS[only]), {"default_age": default_age})
+        cursor.execute(_SQL.format(filter=_FILTERS[only]), {"default_age": default_age, "ids": ids})
         return [Staleness(*row, now=now) for row in cursor.fetchall()]

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "checks",
     # Before django_q: its `qcluster` command shadows django-q2's (opshealth/cluster.py).
     "opshealth",
+    "opshealth.dashboard",
     "django_q",
 ]
 

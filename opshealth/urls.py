@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/v1/", include("ledger.urls")),
     path("api/v1/", include("checks.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("", include("opshealth.dashboard.urls")),
 ]

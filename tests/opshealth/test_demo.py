@@ -48,6 +48,8 @@ def test_demo_sets_everything_up_and_rerunning_is_safe(db, tmp_path, monkeypatch
     password = credentials.read_text().strip()
     assert len(password) >= 12
     assert oct(credentials.stat().st_mode & 0o777) == "0o600"
+    urls = [line for line in first.splitlines() if "http://" in line]
+    assert urls[0] == "Dashboard: http://0.0.0.0:9000/ops/health  (log in as below)"
     for line in (
         "Admin:     http://0.0.0.0:9000/admin/",
         "API root:  http://0.0.0.0:9000/api/v1/",

@@ -67,6 +67,7 @@ class Command(BaseCommand):
         call_command("setup_schedules", stdout=self.stdout, stderr=self.stderr)
         base = f"http://{options['host']}:{options['port']}"
         self.stdout.write("")
+        self.stdout.write(f"Dashboard: {base}/ops/health  (log in as below)")
         self.stdout.write(f"Admin:     {base}/admin/")
         self.stdout.write(f"API root:  {base}/api/v1/")
         self.stdout.write(f"API docs:  {base}/api/docs/")

@@ -1,0 +1,67 @@
+"""Overview: the global status and band, the score's 30-day trend, what is failing, why
+and since when, what would turn it green, and whether OpsHealth's own jobs run on time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Min
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from checks.models import CheckRun, Evaluation
+from ledger import schedule
+from ledger.analytics import schedule_states
+from ledger.models import Pipeline
+from opshealth.dashboard import svg
+from opshealth.dashboard.tabs.base import Tab
+
+TREND_DAYS = 30
+OWN_JOBS_PREFIX = "opshealth."  # OpsHealth records its own jobs as pipelines opshealth.*
+
+
+def score_trend(now, days: int = TREND_DAYS) -> list[float | None]:
+    """The lowest health score of each of the last `days` days (None: no evaluation)."""
+    first = (now - timedelta(days=days - 1)).date()
+    rows = (
+        Evaluation.objects.filter(evaluated_at__date__gte=first)
+        .annotate(day=TruncDay("evaluated_at"))
+        .values("day")
+        .annotate(score=Min("health_score"))
+        .order_by()
+    )
+    by_day = {row["day"].date(): row["score"] for row in rows}
+    return [by_day.get(first + timedelta(days=i)) for i in range(days)]
+
+
+class Overview(Tab):
+    key = "overview"
+    title = "Overview"
+
+    def context(self, request, evaluation):
+        if evaluation is None:
+            return {}
+        now = timezone.now()
+        explanation = evaluation.explanation or {}
+        contributing = explanation.get("contributing", [])
+        since = CheckRun.failing_since([c["check_key"] for c in contributing])
+        remedies = {r["check_key"]: r["action"] for r in explanation.get("to_turn_green", [])}
+        failing = [
+            c | {"since": since.get(c["check_key"]), "remedy": remedies.get(c["check_key"], "")}
+            for c in contributing
+        ]
+        trend = score_trend(now)
+        own_jobs = schedule_states(now, Pipeline.objects.filter(name__startswith=OWN_JOBS_PREFIX))
+        return {
+            "failing": failing,
+            "trend_svg": svg.sparkline(
+                trend, label=f"Health score, lowest per day, last {TREND_DAYS} days", lo=0, hi=100, width=600
+            ),
+            "trend_known": sum(1 for v in trend if v is not None),
+            "own_jobs": own_jobs,
+            "own_jobs_late": sum(1 for _, s in own_jobs if s.state not in (schedule.OK, schedule.UNKNOWN)),
+            "own_jobs_scheduled": sum(1 for _, s in own_jobs if s.state != schedule.UNKNOWN),
+        }
+
+
+TAB = Overview

@@ -1,0 +1,12 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from opshealth.dashboard import views
+
+urlpatterns = [
+    # The admin's "View site" link points at "/".
+    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False), name="home"),
+    path("ops/health", views.dashboard, name="dashboard"),
+    path("ops/health/objects/<int:pk>", views.object_page, name="dashboard-object"),
+    path("ops/health/actions/evaluate", views.evaluate_now, name="dashboard-evaluate"),
+]
