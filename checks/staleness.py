@@ -22,10 +22,13 @@ and tables but stops at other materialized views: those have their own inputs ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
+
+from ledger.models import RunAsset, Watermark
+from registry.models import AssetLink, RegistryObject
 
 # One statement. `%(filter)s` is a fixed SQL fragment chosen by `object_staleness`, never
 # user text; values go through parameters.
@@ -197,6 +200,29 @@ class Staleness:
             return True
         return self.now + within - self.last_refresh_success_at >= self.allowed_age or self.stale_vs_inputs
 
+    @property
+    def status(self) -> str:
+        """OK | STALE | NO_SIGNAL: the object's freshness in one word (raw-health)."""
+        if self.newest_at is None:
+            return "NO_SIGNAL"
+        return "STALE" if self.is_stale else "OK"
+
+    @property
+    def lateness(self) -> timedelta | None:
+        """How far past its allowed age the object is (negative: time left)."""
+        return None if self.age is None else self.age - self.allowed_age
+
+    def mv_status(self, populated: bool | None) -> str:
+        """A materialized view's state, worst first: FAILED (last refresh failed),
+        NOT_POPULATED, NEVER_REFRESHED, STALE (by age or relative to its inputs), OK."""
+        if self.last_refresh_status == "failed":
+            return "FAILED"
+        if populated is False:
+            return "NOT_POPULATED"
+        if self.newest_at is None:
+            return "NEVER_REFRESHED"
+        return "STALE" if self.is_stale or self.stale_vs_inputs else "OK"
+
     def detail(self) -> dict:
         """The evaluation's explanation, JSON-ready (violations and API rows)."""
         return {
@@ -231,3 +257,79 @@ def object_staleness(
     with connection.cursor() as cursor:
         cursor.execute(_SQL.format(filter=_FILTERS[only]), {"default_age": default_age, "ids": ids})
         return [Staleness(*row, now=now) for row in cursor.fetchall()]
+
+
+def watermarks(object_ids: list[int]) -> list[tuple]:
+    """Every watermark of the objects: (asset_key, scope_key, watermark_ts, updated_at,
+    object_id), oldest first. One statement."""
+    sql = f"""
+        SELECT w.asset_key, w.scope_key, w.watermark_ts, w.updated_at, l.object_id
+        FROM {Watermark._meta.db_table} w JOIN {AssetLink._meta.db_table} l ON l.normalized_key = w.normalized_key
+        WHERE l.object_id = ANY(%s)
+        ORDER BY w.watermark_ts, w.asset_key, w.scope_key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(object_ids)])
+        return cursor.fetchall()
+
+
+INGESTION_FIELDS = (
+    "day",
+    "object_id",
+    "schema_name",
+    "object_name",
+    "runs",
+    "failed",
+    "rows_inserted",
+    "rows_updated",
+    "bytes_written",
+)
+
+
+def ingestion_daily(
+    since: date, *, object_ids: list[int] | None = None, per_object: bool = True
+) -> list[dict]:
+    """Per UTC day (newest first) and RAW object, or per day over all RAW objects
+    (`per_object=False`, object fields None): output run assets written, failed, rows
+    and bytes, from the ledger. `object_ids` limits it to those objects. One statement."""
+    group = "1, 2, 3, 4" if per_object else "1"
+    columns = "o.id, o.schema_name, o.object_name" if per_object else "NULL::bigint, NULL, NULL"
+    sql = f"""
+        SELECT (COALESCE(a.ended_at, a.created_at) AT TIME ZONE 'UTC')::date AS day, {columns},
+               count(*), count(*) FILTER (WHERE a.status = 'failed'),
+               COALESCE(sum(a.rows_inserted), 0), COALESCE(sum(a.rows_updated), 0),
+               COALESCE(sum(a.bytes_written), 0)
+        FROM {RunAsset._meta.db_table} a
+        JOIN {AssetLink._meta.db_table} l ON l.normalized_key = a.normalized_key
+        JOIN {RegistryObject._meta.db_table} o ON o.id = l.object_id
+        WHERE o.layer = 'RAW' AND a.direction = 'output' AND COALESCE(a.ended_at, a.created_at) >= %(since)s
+          AND (%(ids)s::bigint[] IS NULL OR o.id = ANY(%(ids)s))
+        GROUP BY {group}
+        ORDER BY 1 DESC{", 3, 4" if per_object else ""}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"since": since, "ids": object_ids})
+        return [dict(zip(INGESTION_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def refresh_history(object_ids: list[int], *, last: int) -> dict[int, list[tuple]]:
+    """object id → its `last` refreshes, newest first: (ended_at, status, duration_ms,
+    error_message). One statement, one probe of each link's run assets."""
+    sql = f"""
+        SELECT l.object_id, a.ended_at, a.status, a.duration_ms, a.error_message
+        FROM {AssetLink._meta.db_table} l
+        CROSS JOIN LATERAL (
+            SELECT a.ended_at, a.status, a.duration_ms, a.error_message FROM {RunAsset._meta.db_table} a
+            WHERE a.normalized_key = l.normalized_key AND a.kind = 'matview' AND a.direction = 'output'
+              AND a.ended_at IS NOT NULL
+            ORDER BY a.ended_at DESC LIMIT %(last)s
+        ) a
+        WHERE l.object_id = ANY(%(ids)s)
+        ORDER BY l.object_id, a.ended_at DESC
+    """
+    history: dict[int, list[tuple]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"ids": list(object_ids), "last": last})
+        for object_id, *row in cursor.fetchall():
+            history.setdefault(object_id, []).append(tuple(row))
+    return history

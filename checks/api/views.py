@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -26,7 +25,7 @@ from checks.evaluate import evaluate_as_job
 from checks.health import CHECKS
 from checks.models import Evaluation, Violation
 from checks.selfmonitor import scheduler_state
-from checks.staleness import Staleness, object_staleness
+from checks.staleness import Staleness, ingestion_daily, object_staleness, watermarks
 from common.api import cached_json
 from common.auth import IsAdmin, ReadOrAdmin
 from ledger.api.pagination import LimitOffset
@@ -217,19 +216,13 @@ class HealthGlobalView(SnapshotView):
         }
 
 
-def _staleness_status(row: Staleness) -> str:
-    if row.newest_at is None:
-        return "NO_SIGNAL"
-    return "STALE" if row.is_stale else "OK"
-
-
 def _staleness_row(row: Staleness) -> dict:
     return {
         "object_id": row.object_id,
         "schema_name": row.schema_name,
         "object_name": row.object_name,
         "layer": row.layer,
-        "status": _staleness_status(row),
+        "status": row.status,
     } | row.detail()
 
 
@@ -251,17 +244,8 @@ class RawHealthFreshnessView(ReadView):
     def get(self, request):
         now = timezone.now()
         by_id = {r.object_id: r for r in object_staleness(now, only="raw")}
-        sql = """
-            SELECT w.asset_key, w.scope_key, w.watermark_ts, w.updated_at, l.object_id
-            FROM ledger_watermark w JOIN registry_assetlink l ON l.normalized_key = w.normalized_key
-            WHERE l.object_id = ANY(%s)
-            ORDER BY w.watermark_ts, w.asset_key, w.scope_key
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(by_id)])
-            fetched = cursor.fetchall()
         rows = []
-        for asset_key, scope_key, ts, updated_at, object_id in fetched:
+        for asset_key, scope_key, ts, updated_at, object_id in watermarks(list(by_id)):
             obj = by_id[object_id]
             age = now - ts
             rows.append(
@@ -288,51 +272,13 @@ class DaysSerializer(serializers.Serializer):
 class RawHealthIngestionDailyView(ReadView):
     """Per day and RAW object: run assets written, failed, rows and bytes (from the ledger)."""
 
-    SQL = """
-        SELECT (COALESCE(a.ended_at, a.created_at) AT TIME ZONE 'UTC')::date AS day,
-               o.id, o.schema_name, o.object_name,
-               count(*), count(*) FILTER (WHERE a.status = 'failed'),
-               COALESCE(sum(a.rows_inserted), 0), COALESCE(sum(a.rows_updated), 0),
-               COALESCE(sum(a.bytes_written), 0)
-        FROM ledger_runasset a
-        JOIN registry_assetlink l ON l.normalized_key = a.normalized_key
-        JOIN registry_registryobject o ON o.id = l.object_id
-        WHERE o.layer = 'RAW' AND a.direction = 'output' AND COALESCE(a.ended_at, a.created_at) >= %s
-        GROUP BY 1, 2, 3, 4
-        ORDER BY 1 DESC, 3, 4
-    """
-    FIELDS = (
-        "day",
-        "object_id",
-        "schema_name",
-        "object_name",
-        "runs",
-        "failed",
-        "rows_inserted",
-        "rows_updated",
-        "bytes_written",
-    )
-
     @extend_schema(parameters=[DaysSerializer], responses=s.IngestionDailyResponseSerializer, tags=["ops"])
     def get(self, request):
         params = DaysSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         days = params.validated_data["days"]
         since = (timezone.now() - timedelta(days=days - 1)).date()
-        with connection.cursor() as cursor:
-            cursor.execute(self.SQL, [since])
-            rows = [dict(zip(self.FIELDS, r, strict=True)) for r in cursor.fetchall()]
-        return Response({"days": days, "since": since, "results": rows})
-
-
-def _mv_status(row: Staleness, populated: bool | None) -> str:
-    if row.last_refresh_status == "failed":
-        return "FAILED"
-    if populated is False:
-        return "NOT_POPULATED"
-    if row.newest_at is None:
-        return "NEVER_REFRESHED"
-    return "STALE" if row.is_stale or row.stale_vs_inputs else "OK"
+        return Response({"days": days, "since": since, "results": ingestion_daily(since)})
 
 
 class MvHealthView(ReadView):
@@ -358,7 +304,7 @@ class MvHealthView(ReadView):
                     "object_name": r.object_name,
                     "is_critical": r.is_critical,
                     "is_populated": populated.get(r.object_id),
-                    "status": _mv_status(r, populated.get(r.object_id)),
+                    "status": r.mv_status(populated.get(r.object_id)),
                     "last_refresh_at": r.last_refresh_at,
                     "last_refresh_status": r.last_refresh_status,
                     "last_refresh_duration_ms": r.last_refresh_duration_ms,

@@ -131,3 +131,20 @@ def test_pages_load_nothing_from_another_host(viewer, platform):
     assert 'href="/static/opshealth/dashboard.css"' in html
     assert 'src="/static/opshealth/dashboard.js"' in html
     assert "http://" not in html and "https://" not in html and "//" not in html.replace("://", "")
+
+
+def test_raw_ranks_objects_by_lateness_with_watermarks_and_ingestion(viewer, platform):
+    html = viewer.get("/ops/health?tab=raw").content.decode()
+    assert "1 stale, 0 with no signal, 0 fresh" in html
+    assert f'href="/ops/health/objects/{platform.raw.pk}">raw.events</a>' in html
+    assert '<strong class="error">2d 0h</strong>' in html  # 3 days old, 1 day allowed
+    assert "<code>raw.events</code>" in html  # its watermark
+    assert "Rows inserted into raw.events per day" in html
+    assert "10 rows inserted" in html
+
+
+def test_mv_shows_refresh_state_and_duration_history(viewer, platform):
+    html = viewer.get("/ops/health?tab=mv").content.decode()
+    assert f'href="/ops/health/objects/{platform.matview.pk}">mart.daily_events</a>' in html
+    assert ">OK</span>" in html and "1.2 s" in html
+    assert "Duration of the last 1 refreshes of mart.daily_events" in html
