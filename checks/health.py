@@ -234,8 +234,9 @@ class HealthCheck:
 
     @property
     def drilldown_url(self) -> str:
-        """The check's offending items (the API drilldown; the dashboard links here too)."""
-        return reverse("ops-health-check-detail", kwargs={"check_key": self.check_key})
+        """The check's offending items on the dashboard, in the seed's `/ops/health?tab=…`
+        form (the API's drilldown is /api/v1/ops/health-checks/<check_key>)."""
+        return f"{reverse('dashboard')}?tab=checks&check={self.check_key}"
 
     def evaluate(self, ctx: Context) -> CheckOutcome:
         raise NotImplementedError

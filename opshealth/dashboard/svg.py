@@ -81,7 +81,13 @@ def _dot(point: str, css: str = "") -> str:
 
 
 def bars(
-    items: Sequence[tuple[str, float]], *, label: str, width: int = 480, height: int = 80, unit: str = ""
+    items: Sequence[tuple[str, float]],
+    *,
+    label: str,
+    width: int = 480,
+    height: int = 80,
+    unit: str = "",
+    slots: int = 0,
 ) -> SafeString:
     """One bar per (label, value), left to right, scaled to the largest value."""
     return stacked_bars(
@@ -91,6 +97,7 @@ def bars(
         width=width,
         height=height,
         unit=unit,
+        slots=slots,
     )
 
 
@@ -102,15 +109,21 @@ def stacked_bars(
     width: int = 480,
     height: int = 80,
     unit: str = "",
+    slots: int = 0,
 ) -> SafeString:
     """A bar per label, its segments stacked bottom-up in the order of `series`
-    (name → one value per label). Each segment gets the CSS class `s-<name>`."""
+    (name → one value per label). Each segment gets the CSS class `s-<name>`. With
+    `slots`, the bars keep the width of that many and sit at the right (a short history
+    does not draw as one fat bar)."""
     count = len(labels)
     if not count:
         return _svg(width, height, f"{label}: no data", [], "bars")
+    offset = max(slots - count, 0)
+    # Numbers from SQL sums arrive as Decimal.
+    series = {kind: [float(v or 0) for v in values] for kind, values in series.items()}
     totals = [sum(values[i] for values in series.values()) for i in range(count)]
     top = max(totals) or 1
-    slot = width / count
+    slot = width / (count + offset)
     gap = min(2.0, slot / 4)
     body = []
     for i, name in enumerate(labels):
@@ -124,14 +137,14 @@ def stacked_bars(
             base -= h
             text = f"{name}: {_fmt(value)}{unit}" + (f" {kind}" if len(series) > 1 else "")
             body.append(
-                f'<rect class="s-{escape(kind)}" x="{_fmt(i * slot + gap / 2)}" y="{_fmt(base)}" '
+                f'<rect class="s-{escape(kind)}" x="{_fmt((offset + i) * slot + gap / 2)}" y="{_fmt(base)}" '
                 f'width="{_fmt(slot - gap)}" height="{_fmt(h)}"><title>{escape(text)}</title></rect>'
             )
             parts.append(f"{_fmt(value)} {kind}")
         if not parts:
             # An empty slot still says so to a screen reader.
             body.append(
-                f'<rect class="s-none" x="{_fmt(i * slot)}" y="0" width="{_fmt(slot)}" height="{height}">'
+                f'<rect class="s-none" x="{_fmt((offset + i) * slot)}" y="0" width="{_fmt(slot)}" height="{height}">'
                 f"<title>{escape(name)}: 0{escape(unit)}</title></rect>"
             )
     peak = max(range(count), key=lambda i: totals[i])

@@ -110,9 +110,10 @@ def test_health_checks_lists_every_check_of_the_latest_evaluation(viewer_client,
     assert all(set(c) == CHECK_ROW for c in body["checks"])
     failed = next(c for c in body["checks"] if c["check_key"] == "mv_refresh_failed")
     assert (failed["status"], failed["severity"], failed["offending_count"]) == ("ERROR", "error", 1)
-    assert failed["drilldown_url"] == "/api/v1/ops/health-checks/mv_refresh_failed"
-    # The drilldown answers, with the offending item.
-    drilldown = viewer_client.get(failed["drilldown_url"]).json()
+    assert failed["drilldown_url"] == "/ops/health?tab=checks&check=mv_refresh_failed"
+    # The drilldown answers, with the offending item (the dashboard page; the API's is beside it).
+    assert "mart.session_funnel" in viewer_client.get(failed["drilldown_url"]).content.decode()
+    drilldown = viewer_client.get("/api/v1/ops/health-checks/mv_refresh_failed").json()
     assert drilldown["count"] == 1 and drilldown["results"][0]["check_key"] == "mv_refresh_failed"
 
 

@@ -85,7 +85,7 @@ def test_evaluation_persists_every_check_counts_score_band_and_violations():
     assert evaluation.error_count == 2 and evaluation.ok_count + evaluation.warn_count == len(CHECKS) - 2
     result = evaluation.results.get(check_key="expected_source_missing")
     assert (result.status, result.severity, result.offending_count) == (ERROR, "error", 2)
-    assert result.drilldown_url == "/api/v1/ops/health-checks/expected_source_missing"
+    assert result.drilldown_url == "/ops/health?tab=checks&check=expected_source_missing"
     assert sorted(Violation.objects.filter(check_run=result).values_list("subject", flat=True)) == [
         "raw.ignored",
         "raw.t0",

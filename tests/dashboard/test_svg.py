@@ -87,3 +87,10 @@ def test_text_is_escaped():
     root = parse(markup)
     assert root.find("s:a", NS).get("href") == "/o/1?a=1&b=2"
     assert root.find("s:a/s:text", NS).text == 'x."<script>"'
+
+
+def test_bars_keep_their_slot_width_and_sit_right_when_few():
+    root = parse(svg.bars([("a", 1), ("b", 2)], label="Durations", width=100, height=10, slots=10))
+    rects = root.findall("s:rect", NS)
+    assert [r.get("x") for r in rects] == ["81", "91"]  # slots 8 and 9 of 10, 1 px gap
+    assert [r.get("width") for r in rects] == ["8", "8"]

@@ -3,7 +3,6 @@ it fails; `?check=<key>` drills down to its offending items, each linked to its 
 
 from __future__ import annotations
 
-from checks.api.views import _worst_first
 from checks.health import CHECKS
 from checks.models import ERROR, INFO, WARN, CheckRun
 from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
@@ -32,7 +31,7 @@ class Checks(Tab):
         if result is None:
             raise BadParameter(f"The latest evaluation has no result for {key!r}.")
         level = request.GET.get("level", "")
-        items = _worst_first(result.violations.all())
+        items = result.violations.worst_first()
         if level:
             if level not in (ERROR, WARN, INFO):
                 raise BadParameter(f"level must be ERROR, WARN or INFO, not {level!r}.")

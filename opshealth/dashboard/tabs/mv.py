@@ -58,6 +58,7 @@ class Mv(Tab):
             width=180,
             height=28,
             unit=" s",
+            slots=HISTORY,
         )
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from checks.models import INFO, LEVEL_RANK, Evaluation, Violation
+from checks.models import LEVEL_RANK, Evaluation
 from checks.staleness import object_staleness
 from ledger.models import CheckResult, RunAsset
 from opshealth.dashboard import svg
@@ -45,17 +44,17 @@ MAX_USAGES = 200
 
 def worst_items(evaluation: Evaluation | None, object_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
     """object id → its failing (check_key, level) pairs in the evaluation, worst first.
-    One statement over the evaluation's violations (index checks_violation_eval_key)."""
+    One statement over the evaluation's violations (index checks_violation_eval_key); the
+    ids are one page's or one graph's, never more than a few hundred."""
     if evaluation is None or not object_ids:
         return {}
-    table = Violation._meta.db_table
-    sql = f"""
-        SELECT DISTINCT object_id, check_key, level FROM {table}
-        WHERE evaluation_id = %s AND object_id = ANY(%s) AND level <> %s
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [evaluation.pk, list(object_ids), INFO])
-        rows = cursor.fetchall()
+    rows = (
+        evaluation.violations.filter(object_id__in=object_ids)
+        .failing()
+        .values_list("object_id", "check_key", "level")
+        .distinct()
+        .order_by()
+    )
     items: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for object_id, check_key, level in rows:
         items[object_id].append((check_key, level))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from ledger import schedule
-from ledger.analytics import BROKEN, flaky_ranking, runs_per_day, schedule_states
+from ledger.analytics import BROKEN, flaky_ranking, flaky_window_start, runs_per_day, schedule_states
 from ledger.models import Pipeline, Run
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import Tab, page_of
@@ -38,7 +38,8 @@ class Runs(Tab):
             )
         )
         days = runs_per_day(since, now)
-        ranking = flaky_ranking(since)
+        flaky_since = flaky_window_start(now)  # the window /ledger/flaky and /metrics use
+        ranking = flaky_ranking(flaky_since)
         return {
             "pipelines": page_of(states, request.GET.get("page")),
             "attention": [ps for ps in states if ps[1].state in ATTENTION],
@@ -57,6 +58,7 @@ class Runs(Tab):
             "flaky": [f for f in ranking if f.classification != BROKEN],
             "broken": [f for f in ranking if f.classification == BROKEN],
             "window_days": WINDOW_DAYS,
+            "flaky_days": (now - flaky_since).days,
         }
 
 
