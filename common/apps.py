@@ -6,4 +6,4 @@ class CommonConfig(AppConfig):
     verbose_name = "OpsHealth common"
 
     def ready(self) -> None:
-        from common import schema  # noqa: F401  (registers the token auth scheme with drf-spectacular)
+        from common import lookups, schema  # noqa: F401  (register `__any`; the token auth scheme with drf-spectacular)

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from django.db import connection
 from psycopg.types.json import Jsonb
 
+# Rows per statement of an ORM `bulk_create`: a row costs a parameter per column (at most
+# ~35 here), and PostgreSQL refuses a statement of more than 65,535 parameters.
+BATCH_ROWS = 1000
+
 
 def _arrays(rows: Sequence[Sequence], types: Sequence[str]) -> list[list]:
     columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in types]

@@ -436,6 +436,7 @@ class _Sync:
         if writes:
             written = RegistryObject.objects.bulk_create(
                 writes,
+                batch_size=bulk.BATCH_ROWS,
                 update_conflicts=True,
                 unique_fields=["source", "schema_name", "object_name"],
                 update_fields=[*DISCOVERED_FIELDS, "updated_at"],
@@ -445,7 +446,7 @@ class _Sync:
         gone = [o.id for key, o in existing.items() if key not in present and o.exists_in_db]
         self.result.gone = len(gone)
         if gone:
-            RegistryObject.objects.filter(id__in=gone).update(exists_in_db=False, updated_at=self.now)
+            RegistryObject.objects.filter(id__any=gone).update(exists_in_db=False, updated_at=self.now)
         self._link_partitions(existing)
         # Every run: verified now; seen now when present; discovered_at set once.
         RegistryObject.objects.filter(source=self.source).update(
@@ -478,7 +479,7 @@ class _Sync:
             return
         old_ids = [old for _, old in changed if old is not None]
         old_columns: dict[int, dict[str, str]] = {}
-        for object_id, name, data_type in Column.objects.filter(object_id__in=old_ids).values_list(
+        for object_id, name, data_type in Column.objects.filter(object_id__any=old_ids).values_list(
             "object_id", "name", "data_type"
         ):
             old_columns.setdefault(object_id, {})[name] = data_type
@@ -494,14 +495,14 @@ class _Sync:
                 for c in cols
             )
         if old_ids:
-            Column.objects.filter(object_id__in=old_ids).delete()
+            Column.objects.filter(object_id__any=old_ids).delete()
         bulk.insert_rows(
             Column._meta.db_table,
             ["object_id", "name", "position", "data_type", "is_nullable", "is_primary_key", "fk_target"],
             ["bigint", "text", "integer", "text", "boolean", "boolean", "text"],
             new_columns,
         )
-        SchemaChange.objects.bulk_create(changes)
+        SchemaChange.objects.bulk_create(changes, batch_size=bulk.BATCH_ROWS)
         self.result.schema_changes = len(changes)
 
     def _schema_changes(self, object_id: int, old: dict[str, str], cols: list[CatalogColumn]) -> list:
@@ -550,7 +551,7 @@ class _Sync:
             (pk, wanted[pair]) for pair, (pk, old) in known.items() if pair in wanted and wanted[pair] != old
         ]
         if removed:
-            Dependency.objects.filter(id__in=removed).delete()
+            Dependency.objects.filter(id__any=removed).delete()
         if added:
             Dependency.objects.bulk_create(
                 [
@@ -562,7 +563,8 @@ class _Sync:
                         discovered_at=self.now,
                     )
                     for u, d in added
-                ]
+                ],
+                batch_size=bulk.BATCH_ROWS,
             )
         bulk.update_rows(Dependency._meta.db_table, ["provenance"], ["text"], reprovenanced)
         self.result.edges, self.result.edges_added, self.result.edges_removed = (
@@ -587,8 +589,8 @@ class _Sync:
         removed = [pk for key, pk in known.items() if key not in wanted]
         added = [usage for key, usage in wanted.items() if key not in known]
         if removed:
-            CodeUsage.objects.filter(id__in=removed).delete()
-        CodeUsage.objects.bulk_create(added)
+            CodeUsage.objects.filter(id__any=removed).delete()
+        CodeUsage.objects.bulk_create(added, batch_size=bulk.BATCH_ROWS)
         self.result.usages = len(wanted)
         self.result.unresolved = sum(1 for u in wanted.values() if u.object_id is None)
 

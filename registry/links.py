@@ -2,7 +2,9 @@
 a registry object through the resolver rules.
 
 `refresh_asset_links()` is set-based: one read of the distinct normalized keys, the
-resolver's two reads, one upsert. It relinks every key at the end of every discovery
+resolver's two reads, one upsert; every statement takes its keys as one array parameter,
+so 70,000 keys cost what 70 do in statements (PostgreSQL refuses a statement of more
+than 65,535 parameters). It relinks every key at the end of every discovery
 and after a resolver rule changes: the two things that can change a resolution. After a
 ledger ingestion (the `ledger.signals.assets_ingested` signal) only keys never seen
 before are resolved, so steady ingestion costs at most one indexed lookup, not a
@@ -12,10 +14,9 @@ already seen linked.
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from ledger.models import CheckResult, RunAsset, Watermark
 from ledger.signals import assets_ingested
@@ -43,27 +44,36 @@ def refresh_asset_links(keys: list[str] | None = None) -> int:
     resolver = Resolver(fold_case_fallback=True)
     known = {
         key: (obj, rule)
-        for key, obj, rule in AssetLink.objects.filter(normalized_key__in=keys).values_list(
+        for key, obj, rule in AssetLink.objects.filter(normalized_key__any=keys).values_list(
             "normalized_key", "object_id", "resolver_rule"
         )
     }
-    now = timezone.now()
     writes = []
     for key in keys:
         r = resolver.resolve(key)
         rule = r.rule[:200]
         if known.get(key) != (r.object_id, rule):
-            writes.append(
-                AssetLink(normalized_key=key, object_id=r.object_id, resolver_rule=rule, resolved_at=now)
-            )
-    if writes:
-        AssetLink.objects.bulk_create(
-            writes,
-            update_conflicts=True,
-            unique_fields=["normalized_key"],
-            update_fields=["object_id", "resolver_rule", "resolved_at"],
-        )
+            writes.append((key, r.object_id, rule))
+    _upsert_links(writes)
     return len(writes)
+
+
+def _upsert_links(rows: list[tuple[str, int | None, str]]) -> None:
+    """(key, object id, rule) rows as one upsert of three array parameters, whatever
+    their number (an ORM bulk_create sends four parameters per row)."""
+    if not rows:
+        return
+    keys, objects, rules = (list(col) for col in zip(*rows, strict=True))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            INSERT INTO {AssetLink._meta.db_table} (normalized_key, object_id, resolver_rule, resolved_at)
+            SELECT v.k, v.o, v.r, now() FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(k, o, r)
+            ON CONFLICT (normalized_key) DO UPDATE SET object_id = EXCLUDED.object_id,
+                resolver_rule = EXCLUDED.resolver_rule, resolved_at = EXCLUDED.resolved_at
+            """,
+            [keys, objects, rules],
+        )
 
 
 # Keys this process knows to have a link row. Link rows are never deleted (a vanished
@@ -80,7 +90,7 @@ def _on_assets_ingested(sender, keys=(), **kwargs) -> None:
     if not unknown:
         return
     linked = set(
-        AssetLink.objects.filter(normalized_key__in=unknown).values_list("normalized_key", flat=True)
+        AssetLink.objects.filter(normalized_key__any=list(unknown)).values_list("normalized_key", flat=True)
     )
     new = unknown - linked
     if new:

@@ -20,6 +20,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.duration import duration_string
 
+from registry import bulk
 from registry.inference import _should_monitor
 from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject, is_effectively_critical
 
@@ -150,10 +151,10 @@ def apply_overrides(
             obj.updated_at = now
             groups[_derive(obj, changed)].append(obj)
         for derived, objs in groups.items():
-            RegistryObject.objects.filter(pk__in=[o.pk for o in objs]).update(
+            RegistryObject.objects.filter(pk__any=[o.pk for o in objs]).update(
                 **changes, updated_at=now, **_derived_columns(dict(derived))
             )
-        OverrideAudit.objects.bulk_create(audits)
+        OverrideAudit.objects.bulk_create(audits, batch_size=bulk.BATCH_ROWS)
 
     if instance is not None and groups:
         (saved,) = (objs[0] for objs in groups.values())
@@ -185,19 +186,22 @@ def mark_reviewed(
             .select_for_update()
             .values_list("pk", flat=True)
         )
-        RegistryObject.objects.filter(pk__in=flagged).update(needs_review=False, updated_at=now)
+        RegistryObject.objects.filter(pk__any=flagged).update(needs_review=False, updated_at=now)
         audits = OverrideAudit.objects.bulk_create(
-            OverrideAudit(
-                object_id=pk,
-                field="needs_review",
-                old_value="true",
-                new_value="false",
-                changed_by=changed_by,
-                changed_by_name=changed_by_name,
-                via=via,
-                changed_at=now,
-            )
-            for pk in flagged
+            [
+                OverrideAudit(
+                    object_id=pk,
+                    field="needs_review",
+                    old_value="true",
+                    new_value="false",
+                    changed_by=changed_by,
+                    changed_by_name=changed_by_name,
+                    via=via,
+                    changed_at=now,
+                )
+                for pk in flagged
+            ],
+            batch_size=bulk.BATCH_ROWS,
         )
     if isinstance(target, RegistryObject) and flagged:
         target.needs_review = False
