@@ -27,7 +27,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from ledger.logger import RunLogger
@@ -137,7 +137,9 @@ def discover(
         progress(phase, {})
         snapshot = read_source_catalog(source)
         progress(phase, {"objects": len(snapshot.objects)})
-        references, scan_errors = [], 0
+        # None: not scanned (--no-code-scan), so the previous scan's usages stay;
+        # [] : scanned and nothing found (or no code paths), so the usages go.
+        references, scan_errors = (None if not code_scan else []), 0
         if code_scan and source.code_paths:
             phase = "code scan"
             progress(phase, {})
@@ -339,7 +341,7 @@ class _Sync:
     """One discovery's writes; every method is a constant number of queries."""
 
     def __init__(
-        self, source, snapshot: CatalogSnapshot, references: list, now: datetime, progress: Progress
+        self, source, snapshot: CatalogSnapshot, references: list | None, now: datetime, progress: Progress
     ):
         self.source = source
         self.snapshot = snapshot
@@ -574,8 +576,16 @@ class _Sync:
         )
 
     def sync_usages(self) -> None:
-        """Diff the source's code usages against the scan: insert new, delete gone."""
+        """Diff the source's code usages against the scan: insert new, delete gone.
+        Without a scan (`code_scan=False`) the previous scan's usages stay, evidence
+        for inference as they were."""
         self.source.discovered_search_path = self.snapshot.search_path
+        if self.references is None:
+            counts = CodeUsage.objects.filter(source=self.source).aggregate(
+                n=Count("id"), unresolved=Count("id", filter=Q(object__isnull=True))
+            )
+            self.result.usages, self.result.unresolved = counts["n"], counts["unresolved"]
+            return
         index = [(pk, schema, name) for (schema, name), pk in self.ids.items()]
         resolver = Resolver(self.source, objects=index)
         wanted: dict[tuple, CodeUsage] = {}

@@ -386,3 +386,18 @@ def test_detached_partition_loses_its_parent(wh_source, warehouse):
     part = RegistryObject.objects.get(source=wh_source, object_name="events_2026_10")
     assert (part.is_partition, part.partition_of) == (False, None)
     assert result.changed == 1
+
+
+def test_no_code_scan_keeps_the_previous_scans_usages_and_classification(ro_source, tmp_path):
+    ro_source.code_paths = [str(tmp_path)]
+    ro_source.save()
+    refs = [Ref("raw.orders", context="endpoint", route="GET /orders"), Ref("mart.nothing", line=7)]
+    discover(ro_source, scanner=scanner_of(refs))
+    result = discover(ro_source, code_scan=False, scanner=scanner_of([]))
+    assert (result.usages, result.unresolved) == (2, 1)
+    assert CodeUsage.objects.filter(source=ro_source).count() == 2
+    orders = RegistryObject.objects.get(source=ro_source, schema_name="raw", object_name="orders")
+    assert (orders.criticality, orders.usage_context) == ("important", "endpoint")
+    # A scan that finds nothing does remove them.
+    discover(ro_source, scanner=scanner_of([]))
+    assert not CodeUsage.objects.filter(source=ro_source).exists()
