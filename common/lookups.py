@@ -9,6 +9,7 @@ its plan differs with every list length. An array is one parameter and one plan.
 
 from __future__ import annotations
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import Field, ForeignObject, Lookup
 
 
@@ -23,6 +24,8 @@ class Any(Lookup):
         return [field.get_prep_value(v) for v in self.rhs]
 
     def as_sql(self, compiler, connection):
+        if not self.rhs:
+            raise EmptyResultSet  # as `__in=[]`: matches nothing, and costs no query
         lhs, lhs_params = self.process_lhs(compiler, connection)
         field = self.lhs.output_field
         values = [field.get_db_prep_value(v, connection, prepared=True) for v in self.rhs]
