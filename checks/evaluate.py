@@ -1,6 +1,7 @@
 """One health evaluation: run every check, persist the snapshot, results and violations.
 
 Steps:
+  0. re-infer the sources whose classification evidence is newer than their inference;
   1. evaluate each check of `CHECKS` against one shared `Context` (constant queries);
   2. aggregate: global status (seed rule), counts, health score over monitored objects,
      band from the thresholds in settings, explanation;
@@ -25,6 +26,7 @@ from checks.jobs import exclusive, record_skipped
 from checks.models import ERROR, INFO, OK, WARN, CheckRun, Evaluation, Violation, band_for, global_status_for
 from ledger.logger import RunLogger
 from ledger.models import Run
+from registry import inference
 
 logger = logging.getLogger("opshealth.evaluate")
 
@@ -41,6 +43,7 @@ def evaluate(*, now: datetime | None = None, trigger: str = "cli") -> Evaluation
     """Evaluate all checks and persist the snapshot. Returns the saved Evaluation."""
     now = now or timezone.now()
     started = time.perf_counter()
+    inference.infer_stale()  # judge the classification the evidence gives now
     ctx = Context(now)
     results: list[tuple[HealthCheck, CheckOutcome, int]] = []
     for cls in CHECKS.values():

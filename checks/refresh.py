@@ -33,6 +33,7 @@ from checks.jobs import exclusive, record_skipped
 from checks.staleness import object_staleness
 from ledger.logger import RunLogger
 from ledger.models import Run, RunAsset
+from registry import inference
 from registry.engines import engine_for
 from registry.links import refresh_asset_links
 from registry.models import Dependency, RegistryObject, Source
@@ -125,6 +126,9 @@ def refresh_matviews(
             if logger.run is not None:
                 keys = RunAsset.objects.filter(run=logger.run).values_list("normalized_key", flat=True)
                 refresh_asset_links(list(keys))
+                # "refreshed by OpsHealth's refresh job" is inference evidence: classify now,
+                # not at the next discovery (a critical view's stale inputs must fire).
+                inference.infer_stale()
     return report
 
 

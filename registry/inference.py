@@ -20,6 +20,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from registry.models import (
     CodeUsage,
     Dependency,
     InferenceRule,
+    OverrideAudit,
     RegistryObject,
     Source,
     is_effectively_critical,
@@ -366,6 +368,8 @@ _TYPES = ("text", "text", "text", "boolean", "jsonb", "text", "interval", "boole
 
 def infer(source: Source) -> int:
     """Re-infer every object of the source; returns how many rows changed."""
+    # Read before the evidence: what is written meanwhile makes the source stale again.
+    marks = evidence_marks()
     changed = _Inference(source).run()
     now = timezone.now()
     bulk.update_rows(
@@ -374,4 +378,41 @@ def infer(source: Source) -> int:
         _TYPES,
         [(o.id, *(getattr(o, f) for f in INFERRED_FIELDS), now) for o in changed],
     )
+    mark = marks.get(source.pk, marks[None])
+    if source.inferred_from != mark:
+        Source._default_manager.filter(pk=source.pk).update(inferred_from=mark)
+        source.inferred_from = mark
     return len(changed)
+
+
+def evidence_marks() -> dict[int | None, str]:
+    """Per source id, a mark of the evidence that reaches inference other than through
+    discovery (which infers): the newest successful refresh by OpsHealth's job, the
+    newest override edit of the source's objects. By id, not time: a backfill of old
+    refreshes is new evidence too, and ids need no clock. Key None: a source with no
+    override edit. Two aggregate reads."""
+    refresh = RunAsset.objects.filter(run__pipeline__name=REFRESH_PIPELINE, status="success").aggregate(
+        n=Max("id")
+    )["n"]
+    audits = OverrideAudit.objects.values_list("object__source_id").annotate(n=Max("id")).order_by()
+    marks: dict[int | None, str] = {source_id: f"{refresh}:{n}" for source_id, n in audits}
+    marks[None] = f"{refresh}:None"
+    return marks
+
+
+def infer_stale() -> int:
+    """Re-infer the active sources whose evidence moved since their last inference;
+    returns how many rows changed.
+
+    Discovery infers, and so do an override edit and `refresh_matviews`; this catches
+    what reached the evidence otherwise (a refresh logged by another path, an override
+    written by another process), so an evaluation never judges a stale classification.
+    Three reads when nothing moved (`evidence_marks`, the sources). A source never
+    inferred is left to its first discovery.
+    """
+    marks = evidence_marks()
+    changed = 0
+    for source in Source.objects.filter(is_active=True).exclude(inferred_from="").order_by("name"):
+        if source.inferred_from != marks.get(source.pk, marks[None]):
+            changed += infer(source)
+    return changed

@@ -92,6 +92,9 @@ class Source(models.Model):
     last_discovery_status = models.CharField(max_length=10, choices=STATUSES, default="never", editable=False)
     last_discovery_error = models.TextField(blank=True, editable=False)
     server_version = models.CharField(max_length=100, blank=True, editable=False)
+    # The evidence inference last read for this source: the newest refresh and override
+    # edit, by id (registry.inference.evidence_marks); re-inferred when it moves.
+    inferred_from = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

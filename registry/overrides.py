@@ -21,8 +21,8 @@ from django.utils import timezone
 from django.utils.duration import duration_string
 
 from registry import bulk
-from registry.inference import _should_monitor
-from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject, is_effectively_critical
+from registry.inference import _should_monitor, infer
+from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject, Source, is_effectively_critical
 
 VIA = ("admin", "api", "cli")
 # Overrides that feed should_monitor (see registry.inference._should_monitor).
@@ -115,6 +115,7 @@ def apply_overrides(
             .select_for_update(of=("self",))
             .only(
                 "pk",
+                "source_id",
                 "criticality",
                 "is_critical",
                 "health_enabled",
@@ -156,6 +157,12 @@ def apply_overrides(
             )
         OverrideAudit.objects.bulk_create(audits, batch_size=bulk.BATCH_ROWS)
 
+    # Overrides are inference evidence (criticality propagates from effective
+    # criticality): the touched sources are re-inferred once the edit is committed, not
+    # at the next discovery.
+    touched = sorted({obj.source_id for objs in groups.values() for obj in objs})
+    if touched:
+        transaction.on_commit(lambda: _reinfer(touched))
     if instance is not None and groups:
         (saved,) = (objs[0] for objs in groups.values())
         for name in ("updated_at", "should_monitor", "provenance", "needs_review", *changes):
@@ -163,6 +170,11 @@ def apply_overrides(
         # PostgreSQL computed the stored column; the instance in memory gets the same rule.
         instance.effective_critical = is_effectively_critical(saved.is_critical, saved.criticality)
     return audits
+
+
+def _reinfer(source_ids: list[int]) -> None:
+    for source in Source.objects.filter(pk__any=source_ids):
+        infer(source)
 
 
 def mark_reviewed(

@@ -283,15 +283,16 @@ def test_query_count_does_not_depend_on_the_number_of_objects(
         # On OpsHealth's database (the catalog is read on the source's own connection):
         # 1 database identity (own tables?); 2 savepoint; 3 source row lock; 4 known
         # objects; 5 object upsert; 6 stamp last_verified_at; 7 column insert; 8 known
-        # edges; 9 edge insert; 10 resolver rules; 11 known usages; 12 inference rules;
-        # 13 objects; 14 usages; 15 resolver rules; 16 refresh history; 17 edges;
-        # 18 inferred fields update; 19 distinct ledger keys; 20 source update;
-        # 21 release savepoint. (Empty writes issue no query.)
-        with django_assert_num_queries(21):
+        # edges; 9 edge insert; 10 resolver rules; 11 known usages; 12-13 inference's
+        # evidence marks (newest refresh, newest override edit); 14 inference rules;
+        # 15 objects; 16 usages; 17 resolver rules; 18 refresh history; 19 edges;
+        # 20 inferred fields update; 21 the source's evidence mark; 22 distinct ledger
+        # keys; 23 source update; 24 release savepoint. (Empty writes issue no query.)
+        with django_assert_num_queries(24):
             first = discover(source)
         assert first.found == n and first.edges == n // 2
-        # Repeat, nothing changed: no upsert, column, edge or inference write.
-        with django_assert_num_queries(17):
+        # Repeat, nothing changed: no upsert, column, edge, inference or mark write.
+        with django_assert_num_queries(19):
             discover(source)
 
 

@@ -189,6 +189,7 @@ def test_only_changed_rows_are_written_in_constant_queries(source, make, django_
     for obj in objs[:5]:
         _endpoint(obj)
     assert infer(source) == 20
-    # rules; objects; usages; refresh history; resolver rules; edges — and no write
-    with django_assert_num_queries(6):
+    # evidence marks (newest refresh; newest override edit per source); rules; objects;
+    # usages; refresh history; resolver rules; edges — and no write
+    with django_assert_num_queries(8):
         assert infer(source) == 0
