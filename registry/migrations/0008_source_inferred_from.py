@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0006_engines_edge_provenance"),
+        ("registry", "0007_code_usage_columns_evidence"),
     ]
 
     operations = [
