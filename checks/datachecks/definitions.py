@@ -170,7 +170,7 @@ def load_file(path: Path | str, *, source: str | None = None, prune: bool = Fals
         kept = {c.pk for c in checks}
         gone = [c for c in known.values() if c.pk in before and c.pk not in kept]
         if prune and gone:
-            DataCheck.objects.filter(pk__in=[c.pk for c in gone]).delete()
+            DataCheck.objects.filter(pk__any=[c.pk for c in gone]).delete()
         (result.pruned if prune else result.stale).extend(f"{c.object}.{c.name}" for c in gone)
     return result
 
