@@ -197,3 +197,16 @@ class Violation(models.Model):
 
 # Data checks live in their own package; imported here so Django registers the model.
 from checks.datachecks.models import DataCheck  # noqa: E402, F401
+
+# The alerting models live in checks/alerts/ (app label "checks").
+from checks.alerts.models import (  # noqa: E402, F401
+    AlertRule,
+    Channel,
+    Delivery,
+    Incident,
+    IncidentEvent,
+    MaintenanceWindow,
+    Notification,
+    Silence,
+    SubjectState,
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -279,6 +279,9 @@ OPSHEALTH_HEALTH_HISTORY_DAYS = envint("OPSHEALTH_HEALTH_HISTORY_DAYS", 30)
 OPSHEALTH_STALE_ERROR_FACTOR = float(os.environ.get("OPSHEALTH_STALE_ERROR_FACTOR", "2"))
 # schema_changed lists column changes detected within this window.
 OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS = envint("OPSHEALTH_SCHEMA_CHANGE_WINDOW_HOURS", 24)
+# A recovery waits this long before it is sent: a subject failing again meanwhile
+# reopens its incident instead of sending "resolved" then "firing".
+OPSHEALTH_ALERT_RECOVERY_DELAY = timedelta(minutes=envint("OPSHEALTH_ALERT_RECOVERY_DELAY_MINUTES", 10))
 # Statement timeout of one REFRESH MATERIALIZED VIEW (refresh_matviews).
 OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_REFRESH_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000)
 

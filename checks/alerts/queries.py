@@ -1,0 +1,359 @@
+"""The raw SQL of alerting: set-based statements whose parameter count never grows
+with the data (ids travel as arrays, rows as one JSON recordset). Table names come
+from the models' `_meta`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+from django.db import connection, models
+
+from checks.alerts.models import (
+    AlertRule,
+    Channel,
+    Delivery,
+    Incident,
+    IncidentEvent,
+    Notification,
+    SubjectState,
+)
+from checks.models import CheckRun, Evaluation, Violation
+from ledger.models import Client, Pipeline, Run
+from registry.models import Dependency, RegistryObject, Source
+
+RULE = AlertRule._meta.db_table
+INCIDENT = Incident._meta.db_table
+NOTIFICATION = Notification._meta.db_table
+CHANNEL = Channel._meta.db_table
+
+
+def fetch(sql: str, params=None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def execute(sql: str, params=None) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+# --- Conditions ---------------------------------------------------------------------
+
+# Every (rule, pipeline in its scope) → the failed runs among the last `depth` finished
+# runs, or over the window of a failure_rate rule. The last runs of a pipeline are read
+# once, as deep as its deepest rule needs, through ledger_run_pipe_started.
+_PIPELINES_SQL = f"""
+WITH rp AS (
+    SELECT r.id AS rule_id, r.kind, p.id AS pipeline_id, p.namespace, p.name, COALESCE(c.name, '') AS client,
+           CASE r.kind WHEN 'run_failed' THEN 1 WHEN 'consecutive_failures' THEN (r.params->>'n')::int
+                       WHEN 'failures_of_last' THEN (r.params->>'m')::int ELSE 0 END AS depth,
+           CASE r.kind WHEN 'run_failed' THEN 1 ELSE (r.params->>'n')::int END AS need,
+           (r.params->>'window_seconds')::int AS window_s,
+           (r.params->>'min_sample')::int AS min_sample,
+           (r.params->>'threshold')::float AS threshold
+    FROM {RULE} r
+    JOIN {Pipeline._meta.db_table} p ON r.scope_pipeline IN ('', p.name)
+    LEFT JOIN {Client._meta.db_table} c ON c.id = p.client_id
+    WHERE r.id = ANY(%(rules)s) AND r.scope_client IN ('', COALESCE(c.name, ''))
+),
+deepest AS (SELECT pipeline_id, max(depth) AS depth FROM rp WHERE depth > 0 GROUP BY pipeline_id),
+recent AS (
+    SELECT d.pipeline_id, x.*
+    FROM deepest d
+    CROSS JOIN LATERAL (
+        SELECT r.status, row_number() OVER (ORDER BY r.started_at DESC, r.id DESC) AS pos,
+               json_build_object('run', r.external_run_id, 'ended_at', r.ended_at, 'error_type', r.error_type,
+                                 'error_message', left(r.error_message, 300)) AS run
+        FROM (SELECT * FROM {Run._meta.db_table} r
+              WHERE r.pipeline_id = d.pipeline_id AND r.status IN ('success', 'failed')
+                AND r.started_at IS NOT NULL
+              ORDER BY r.started_at DESC, r.id DESC LIMIT d.depth) r
+    ) x
+),
+counted AS (
+    SELECT rp.rule_id, rp.pipeline_id, count(*) FILTER (WHERE f.status = 'failed') AS failed, count(*) AS total,
+           json_agg(f.run ORDER BY f.pos) FILTER (WHERE f.status = 'failed' AND f.pos <= 5) AS runs
+    FROM rp JOIN recent f ON f.pipeline_id = rp.pipeline_id AND f.pos <= rp.depth
+    GROUP BY rp.rule_id, rp.pipeline_id, rp.need
+    HAVING count(*) FILTER (WHERE f.status = 'failed') >= rp.need
+),
+rated AS (
+    SELECT rp.rule_id, rp.pipeline_id, x.failed, x.total, x.runs
+    FROM rp
+    CROSS JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE r.status = 'failed') AS failed, count(*) AS total,
+               (json_agg(json_build_object('run', r.external_run_id, 'ended_at', r.ended_at,
+                                           'error_type', r.error_type, 'error_message', left(r.error_message, 300))
+                         ORDER BY r.started_at DESC) FILTER (WHERE r.status = 'failed')) AS runs
+        FROM {Run._meta.db_table} r
+        WHERE r.pipeline_id = rp.pipeline_id AND r.status IN ('success', 'failed')
+          AND r.started_at >= %(now)s - make_interval(secs => rp.window_s)
+    ) x
+    WHERE rp.kind = 'failure_rate' AND x.total >= rp.min_sample AND x.failed > 0
+      AND x.failed >= rp.threshold * x.total
+)
+SELECT f.rule_id, f.pipeline_id, p.namespace, p.name, COALESCE(c.name, ''), f.failed, f.total, f.runs
+FROM (SELECT * FROM counted UNION ALL
+      SELECT rule_id, pipeline_id, failed, total,
+             (SELECT json_agg(e) FROM (SELECT json_array_elements(runs) e LIMIT 5) t) FROM rated) f
+JOIN {Pipeline._meta.db_table} p ON p.id = f.pipeline_id
+LEFT JOIN {Client._meta.db_table} c ON c.id = p.client_id
+ORDER BY f.rule_id, f.pipeline_id
+"""
+
+
+def _loads(value):
+    """Django's cursor leaves json/jsonb as text (JSONField parses it, raw SQL must)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def pipeline_firing(rule_ids: list[int], now: datetime) -> list[tuple]:
+    return [(*row[:-1], _loads(row[-1])) for row in fetch(_PIPELINES_SQL, {"rules": rule_ids, "now": now})]
+
+
+def source_names(object_ids: list[int]) -> dict[int, str]:
+    return dict(
+        fetch(
+            f"SELECT o.id, s.name FROM {RegistryObject._meta.db_table} o "
+            f"JOIN {Source._meta.db_table} s ON s.id = o.source_id WHERE o.id = ANY(%s)",
+            [object_ids],
+        )
+    )
+
+
+_LATEST_EVALUATION = (
+    f"(SELECT id FROM {Evaluation._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1)"
+)
+
+# Offending items of the latest evaluation at or above each rule's level, in its scope.
+_CHECKS_SQL = f"""
+WITH r AS (
+    SELECT r.*, x.min_rank FROM {RULE} r
+    JOIN unnest(%(rules)s::bigint[], %(ranks)s::int[]) AS x(id, min_rank) ON x.id = r.id
+)
+SELECT r.id, v.check_key, v.subject_type, v.subject, v.object_id, v.level, v.detail, cr.message,
+       s.name, o.schema_name || '.' || o.object_name
+FROM r
+JOIN {Violation._meta.db_table} v ON v.evaluation_id = {_LATEST_EVALUATION}
+JOIN {CheckRun._meta.db_table} cr ON cr.id = v.check_run_id
+LEFT JOIN {RegistryObject._meta.db_table} o ON o.id = v.object_id
+LEFT JOIN {Source._meta.db_table} s ON s.id = o.source_id
+WHERE (CASE v.level WHEN 'ERROR' THEN 2 WHEN 'WARN' THEN 1 ELSE 0 END) >= r.min_rank
+  AND r.scope_check_key IN ('', v.check_key)
+  AND (r.scope_object = '' OR r.scope_object = o.schema_name || '.' || o.object_name)
+  AND (r.scope_source = '' OR r.scope_source = COALESCE(s.name, v.detail->>'source')
+       OR (v.subject_type = 'source' AND r.scope_source = v.subject))
+  AND (r.scope_pipeline = '' OR (v.subject_type = 'pipeline' AND r.scope_pipeline = v.subject))
+ORDER BY r.id, v.check_key, v.subject
+"""
+
+
+def check_firing(rule_ids: list[int], ranks: list[int]) -> list[tuple]:
+    rows = fetch(_CHECKS_SQL, {"rules": rule_ids, "ranks": ranks})
+    return [(*row[:6], _loads(row[6]), *row[7:]) for row in rows]
+
+
+def latest_global() -> tuple[str, dict, datetime] | None:
+    rows = fetch(
+        f"SELECT global_status, explanation, evaluated_at FROM {Evaluation._meta.db_table} "
+        "ORDER BY evaluated_at DESC, id DESC LIMIT 1"
+    )
+    return (rows[0][0], _loads(rows[0][1]), rows[0][2]) if rows else None
+
+
+# --- Lineage-aware suppression -------------------------------------------------------
+
+# For each unresolved incident on an object: the nearest upstream object (transitively,
+# through the registry's edges) with an unresolved incident of its own, else, when the
+# object's source is unreachable in the latest evaluation, that source's incident (or
+# none, with the reason alone). One statement; CYCLE stops at loops in the lineage.
+_SUPPRESSION_SQL = f"""
+WITH RECURSIVE cand AS (
+    SELECT i.id, i.object_id FROM {INCIDENT} i WHERE i.resolved_at IS NULL AND i.object_id IS NOT NULL
+),
+up(incident_id, anc, depth) AS (
+    SELECT c.id, d.upstream_id, 1
+    FROM cand c JOIN {Dependency._meta.db_table} d ON d.downstream_id = c.object_id
+    UNION ALL
+    SELECT up.incident_id, d.upstream_id, up.depth + 1
+    FROM up JOIN {Dependency._meta.db_table} d ON d.downstream_id = up.anc
+) CYCLE anc SET is_cycle USING path,
+by_upstream AS (
+    SELECT DISTINCT ON (up.incident_id) up.incident_id, r.id AS root_id
+    FROM up JOIN {INCIDENT} r ON r.object_id = up.anc AND r.resolved_at IS NULL
+    WHERE NOT up.is_cycle
+    ORDER BY up.incident_id, up.depth, r.id
+),
+unreachable AS (
+    SELECT v.subject AS source FROM {Violation._meta.db_table} v
+    WHERE v.evaluation_id = {_LATEST_EVALUATION} AND v.check_key = 'source_unreachable'
+),
+by_source AS (
+    SELECT c.id AS incident_id,
+           (SELECT r.id FROM {INCIDENT} r
+            WHERE r.resolved_at IS NULL AND r.labels->>'check_key' = 'source_unreachable'
+              AND r.labels->>'source' = s.name
+            ORDER BY r.id LIMIT 1) AS root_id
+    FROM cand c
+    JOIN {RegistryObject._meta.db_table} o ON o.id = c.object_id
+    JOIN {Source._meta.db_table} s ON s.id = o.source_id
+    WHERE s.name IN (SELECT source FROM unreachable)
+)
+SELECT c.id, COALESCE(bu.root_id, bs.root_id),
+       CASE WHEN bu.incident_id IS NOT NULL THEN 'upstream' ELSE 'unreachable_source' END
+FROM cand c
+LEFT JOIN by_upstream bu ON bu.incident_id = c.id
+LEFT JOIN by_source bs ON bs.incident_id = c.id
+WHERE bu.incident_id IS NOT NULL OR bs.incident_id IS NOT NULL
+"""
+
+
+def suppressions() -> dict[int, tuple[int | None, str]]:
+    """incident id → (suppressing incident id or None, reason)."""
+    return {i: (root, reason) for i, root, reason in fetch(_SUPPRESSION_SQL)}
+
+
+# --- Rows as one JSON recordset --------------------------------------------------------
+
+
+def _columns(model: type[models.Model], names: list[str]) -> list[tuple[str, str, str]]:
+    """(attribute, column, SQL type) of the named fields."""
+    out = []
+    for name in names:
+        f = model._meta.get_field(name)
+        out.append((f.attname, f.column, f.db_type(connection)))
+    return out
+
+
+def _json(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds()} seconds"
+    raise TypeError(type(value).__name__)
+
+
+def _recordset(columns) -> str:
+    return "json_to_recordset(%s::json) AS v(" + ", ".join(f'"{c}" {t}' for _, c, t in columns) + ")"
+
+
+def _rows(objects, columns) -> str:
+    return json.dumps([{c: getattr(o, a) for a, c, _ in columns} for o in objects], default=_json)
+
+
+def insert(model: type[models.Model], objects: list, *, on_conflict: str = "") -> list[int]:
+    """INSERT `objects` (every concrete field but the primary key) in one statement; the
+    new ids, in order (rows skipped by `on_conflict` are missing)."""
+    if not objects:
+        return []
+    cols = _columns(model, [f.name for f in model._meta.concrete_fields if not f.primary_key])
+    column_list = ", ".join(f'"{c}"' for _, c, _ in cols)
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({column_list}) SELECT {column_list} FROM {_recordset(cols)} "
+        f"{on_conflict} RETURNING id"
+    )
+    return [row[0] for row in fetch(sql, [_rows(objects, cols)])]
+
+
+def update(model: type[models.Model], objects: list, names: list[str]) -> int:
+    """UPDATE the `names` fields of `objects` (by primary key) in one statement."""
+    if not objects:
+        return 0
+    cols = _columns(model, ["id", *names])
+    sets = ", ".join(f'"{c}" = v."{c}"' for _, c, _ in cols[1:])
+    return execute(
+        f"UPDATE {model._meta.db_table} t SET {sets} FROM {_recordset(cols)} WHERE t.id = v.id",
+        [_rows(objects, cols)],
+    )
+
+
+# --- Incidents -------------------------------------------------------------------------
+
+
+def incidents_to_judge(now: datetime, reopen_since: datetime) -> list[Incident]:
+    """Unresolved incidents, and each subject's latest incident resolved by itself since
+    `reopen_since` whose recovery was not sent (a re-fire reopens it)."""
+    return list(
+        Incident.objects.raw(
+            f"""
+            SELECT * FROM {INCIDENT} WHERE resolved_at IS NULL
+            UNION ALL
+            SELECT * FROM (
+                SELECT DISTINCT ON (i.rule_id, i.subject_key) i.* FROM {INCIDENT} i
+                WHERE i.resolved_at >= %s AND i.resolved_by_name = ''
+                ORDER BY i.rule_id, i.subject_key, i.resolved_at DESC
+            ) recent
+            WHERE NOT EXISTS (SELECT 1 FROM {NOTIFICATION} n WHERE n.incident_id = recent.id
+                              AND n.kind = 'resolved' AND n.status = 'sent')
+              AND NOT EXISTS (SELECT 1 FROM {INCIDENT} u WHERE u.resolved_at IS NULL
+                              AND u.rule_id = recent.rule_id AND u.subject_key = recent.subject_key)
+            """,
+            [reopen_since],
+        )
+    )
+
+
+def cancel_pending(incident_ids: list[int], kinds: list[str]) -> int:
+    return execute(
+        f"UPDATE {NOTIFICATION} SET status = 'cancelled', last_error = 'cancelled: the incident fired again' "
+        "WHERE incident_id = ANY(%s) AND kind = ANY(%s) AND status = 'pending'",
+        [incident_ids, kinds],
+    )
+
+
+def insert_events(events: list[IncidentEvent]) -> None:
+    insert(IncidentEvent, events)
+
+
+def subject_states(keys: list[tuple[int, str]]) -> list[SubjectState]:
+    """The states of these (rule, subject) pairs, and of every flapping subject."""
+    table = SubjectState._meta.db_table
+    return list(
+        SubjectState.objects.raw(
+            f"SELECT * FROM {table} WHERE flapping_since IS NOT NULL "
+            f"OR (rule_id, subject_key) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))",
+            [[k[0] for k in keys], [k[1] for k in keys]],
+        )
+    )
+
+
+def save_subject_states(states: list[SubjectState]) -> None:
+    insert(
+        SubjectState,
+        states,
+        on_conflict="ON CONFLICT (rule_id, subject_key) DO UPDATE SET changes = EXCLUDED.changes, "
+        "last_change_at = EXCLUDED.last_change_at, flapping_since = EXCLUDED.flapping_since",
+    )
+
+
+# --- Outbox ----------------------------------------------------------------------------
+
+# Claim due rows: lock them (skipping rows another dispatcher holds), set a lease and
+# count the attempt, in one short statement committed before anything is sent. A row
+# whose lease ran out (its dispatcher died mid-send) is due again.
+_CLAIM_SQL = f"""
+UPDATE {NOTIFICATION} n SET claimed_until = %(lease)s, attempts = n.attempts + 1
+FROM (SELECT id FROM {NOTIFICATION}
+      WHERE status = 'pending' AND due_at <= %(now)s AND (claimed_until IS NULL OR claimed_until < %(now)s)
+      ORDER BY due_at, id LIMIT %(limit)s
+      FOR UPDATE SKIP LOCKED) c,
+     {CHANNEL} ch
+WHERE n.id = c.id AND ch.id = n.channel_id
+RETURNING n.id, n.channel_id, n.idempotency_key, n.payload, n.attempts,
+          ch.kind, ch.target, ch.secret, ch.enabled, ch.broken_at, ch.name
+"""
+
+
+def claim(now: datetime, lease_until: datetime, limit: int) -> list[tuple]:
+    rows = fetch(_CLAIM_SQL, {"now": now, "lease": lease_until, "limit": limit})
+    return [(*row[:3], _loads(row[3]), *row[4:]) for row in rows]
+
+
+def record_deliveries(notifications: list, deliveries: list[Delivery], broken: list[Channel]) -> None:
+    update(Notification, notifications, ["status", "due_at", "claimed_until", "sent_at", "last_error"])
+    insert(Delivery, deliveries)
+    update(Channel, broken, ["broken_at", "broken_reason"])
