@@ -9,7 +9,7 @@ queries whatever the number of rules, pipelines and objects.
 Subjects:
   * pipeline conditions: a pipeline (`pipeline:<id>`), judged on its finished runs
     (success or failed; an aborted run, such as a skipped overlap, is no outcome);
-  * `stale`: a registry object (`object:<id>`) older than its allowed age × factor;
+  * `stale`: a registry object (`object:<id>`) older than its allowed age times a factor;
   * `check_status`: one offending item of a health or data check in the latest
     evaluation (`check:<check_key>:<type>:<subject>`);
   * `global_status`: the platform (`global`).

@@ -9,7 +9,7 @@
      silence_expired, ack_expired);
   5. deliver the due notifications (`outbox.deliver_due`).
 
-Steps 1–4 ("judging") run in one transaction under a transaction-level advisory lock:
+Steps 1-4 ("judging") run in one transaction under a transaction-level advisory lock:
 concurrent dispatchers judge one at a time (the others skip to delivery), and a crash
 leaves nothing half-judged. The number of statements is constant whatever the number
 of rules, subjects and incidents.
@@ -92,7 +92,7 @@ class CycleReport:
 
 
 def run_cycle(now: datetime | None = None) -> CycleReport:
-    """Judge (steps 1–4) and deliver (step 5). Safe to run concurrently."""
+    """Judge (steps 1-4) and deliver (step 5). Safe to run concurrently."""
     now = now or timezone.now()
     report = CycleReport()
     with transaction.atomic():
@@ -308,9 +308,9 @@ class Judge:
         due = self.now + settings.OPSHEALTH_ALERT_RECOVERY_DELAY
         for incident in resolved:
             key = (incident.rule_id, incident.subject_key)
-            if incident.rule.send_resolved and incident.notified_at and not incident.resolved_by_name:
-                if key not in flapping:
-                    self.enqueue(incident, "resolved", due_at=due)
+            told = incident.rule.send_resolved and incident.notified_at
+            if told and not incident.resolved_by_name and key not in flapping:
+                self.enqueue(incident, "resolved", due_at=due)
 
     def enqueue(self, incident: Incident, kind: str, *, due_at: datetime | None = None) -> None:
         """The inbox always has the incident; its rule's channels get a message each."""
