@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
-import urllib.error
-import urllib.request
+import threading
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -21,6 +22,8 @@ from django.core.mail import send_mail
 TIMEOUT_S = 10
 # Answers that say "later", not "never".
 TRANSIENT_4XX = {408, 425, 429}
+# Each sending thread keeps one connection per host open (HTTP keep-alive).
+_local = threading.local()
 
 
 class ChannelError(Exception):
@@ -71,18 +74,54 @@ class Webhook(Transport):
         if self.secret:
             digest = hmac.new(self.secret.encode(), data, hashlib.sha256).hexdigest()
             headers["X-OpsHealth-Signature"] = f"sha256={digest}"
-        request = urllib.request.Request(self.target, data=data, headers=headers, method="POST")
+        code = post(self.target, data, headers)
+        if not 200 <= code < 300:
+            permanent = 300 <= code < 500 and code not in TRANSIENT_4XX
+            raise ChannelError(f"HTTP {code}", permanent=permanent)
+
+
+def post(url: str, data: bytes, headers: dict) -> int:
+    """POST on this thread's kept-alive connection to the URL's host; the status code.
+
+    A reused connection the server has closed meanwhile fails at once: that request is
+    sent again on a fresh connection (at least once is the contract; the key dedupes).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ChannelError("not a valid webhook URL", permanent=True)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connections = _local.__dict__.setdefault("connections", {})
+    key = (parts.scheme, parts.netloc)
+    if key in connections:
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-                response.read()
-        except urllib.error.HTTPError as exc:
-            permanent = 400 <= exc.code < 500 and exc.code not in TRANSIENT_4XX
-            raise ChannelError(f"HTTP {exc.code}", permanent=permanent) from exc
-        except (TimeoutError, urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ChannelError(f"not delivered: {type(reason).__name__}") from exc
-        except ValueError as exc:  # not a URL urllib can open
-            raise ChannelError("not a valid webhook URL", permanent=True) from exc
+            return _request(connections, key, path, data, headers)
+        except (OSError, http.client.HTTPException):
+            pass  # closed while idle: send again on a fresh connection
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    try:
+        connections[key] = cls(parts.hostname, parts.port, timeout=TIMEOUT_S)
+    except ValueError as exc:  # a port that is not a number
+        raise ChannelError("not a valid webhook URL", permanent=True) from exc
+    try:
+        return _request(connections, key, path, data, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        raise ChannelError(f"not delivered: {type(exc).__name__}") from exc
+
+
+def _request(connections: dict, key: tuple, path: str, data: bytes, headers: dict) -> int:
+    conn = connections[key]
+    try:
+        conn.request("POST", path, body=data, headers=headers)
+        response = conn.getresponse()
+        response.read()
+    except BaseException:
+        conn.close()
+        del connections[key]
+        raise
+    if response.will_close:
+        conn.close()
+        del connections[key]
+    return response.status
 
 
 class Slack(Webhook):

@@ -34,7 +34,6 @@ from checks.alerts.conditions import Firing, evaluator
 from checks.alerts.models import (
     AlertRule,
     Incident,
-    IncidentEvent,
     MaintenanceWindow,
     Notification,
     Silence,
@@ -121,11 +120,13 @@ def evaluate_rules(rules: list[AlertRule], now: datetime) -> dict[tuple[int, str
 class Judge:
     now: datetime
     report: CycleReport
-    events: list[IncidentEvent] = field(default_factory=list)
-    outbox: list[Notification] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)  # IncidentEvent rows
+    outbox: list[dict] = field(default_factory=list)  # Notification rows
+    channels: dict[int, list[int]] = field(default_factory=dict)  # rule → enabled channel ids
 
     def run(self) -> None:
         rules = {r.pk: r for r in AlertRule.objects.prefetch_related("channels")}
+        self.channels = {pk: [c.pk for c in r.channels.all() if c.enabled] for pk, r in rules.items()}
         enabled = [r for r in rules.values() if r.enabled]
         firing = evaluate_rules(enabled, self.now)
         self.report.firing = len(firing)
@@ -137,24 +138,29 @@ class Judge:
         unresolved = {(i.rule_id, i.subject_key): i for i in known if i.resolved_at is None}
         recent = {(i.rule_id, i.subject_key): i for i in known if i.resolved_at is not None}
         was_quiet = {i.pk: i.quiet_reason for i in unresolved.values()}
+        # Only incidents whose columns changed are written back.
+        before = {i.pk: (_values(i, _STATE_FIELDS), _values(i, _NOTIFY_FIELDS)) for i in known}
 
         changed, resolved, new = self.reconcile(firing, unresolved, recent, rules)
         ids = queries.insert(Incident, new)
         for incident, pk in zip(new, ids, strict=True):
             incident.pk = incident.id = pk
             self.event(incident, "opened")
-        queries.update(Incident, [i for i in known if i.pk not in set(ids)], _STATE_FIELDS)
+        queries.update(Incident, _changed(known, before, 0, _STATE_FIELDS), _STATE_FIELDS)
+        queries.touch([i.pk for key, i in unresolved.items() if key in firing and i.pk in before], self.now)
 
         flapping, flap_started, flap_ended = self.track_changes(changed)
         self.judge_quiet(unresolved, changed, was_quiet, flapping, flap_started, flap_ended)
         self.recoveries(resolved, flapping)
-        queries.update(Incident, [*unresolved.values(), *resolved], _NOTIFY_FIELDS)
+        queries.update(
+            Incident, _changed([*unresolved.values(), *resolved], before, 1, _NOTIFY_FIELDS), _NOTIFY_FIELDS
+        )
         queries.insert(Notification, self.outbox, on_conflict="ON CONFLICT DO NOTHING")
         queries.insert_events(self.events)
         self.report.enqueued = len(self.outbox)
 
     def event(self, incident: Incident, kind: str, note: str = "") -> None:
-        self.events.append(IncidentEvent(incident_id=incident.pk, at=self.now, kind=kind, note=note))
+        self.events.append({"incident_id": incident.pk, "at": self.now, "kind": kind, "note": note})
 
     def reconcile(self, firing, unresolved, recent, rules):
         """Step 2. Returns the subjects that changed state, the incidents resolved now and
@@ -320,18 +326,24 @@ class Judge:
         incident.last_notified_at = self.now
         payload = messages.render(incident, kind, self.now)
         key = messages.idempotency_key(incident.pk, kind, incident.sequence)
-        for channel in incident.rule.channels.all():
-            if channel.enabled:
-                self.outbox.append(
-                    Notification(
-                        incident_id=incident.pk,
-                        channel_id=channel.pk,
-                        kind=kind,
-                        sequence=incident.sequence,
-                        idempotency_key=key,
-                        payload=payload,
-                        status=Notification.PENDING,
-                        created_at=self.now,
-                        due_at=due_at or self.now,
-                    )
-                )
+        for channel_id in self.channels[incident.rule_id]:
+            self.outbox.append(
+                {
+                    "incident_id": incident.pk,
+                    "channel_id": channel_id,
+                    "kind": kind,
+                    "sequence": incident.sequence,
+                    "idempotency_key": key,
+                    "payload": payload,
+                    "created_at": self.now,
+                    "due_at": due_at or self.now,
+                }
+            )
+
+
+def _values(incident: Incident, fields: list[str]) -> tuple:
+    return tuple(getattr(incident, incident._meta.get_field(f).attname) for f in fields)
+
+
+def _changed(incidents: list[Incident], before: dict, part: int, fields: list[str]) -> list[Incident]:
+    return [i for i in incidents if i.pk not in before or before[i.pk][part] != _values(i, fields)]

@@ -184,8 +184,12 @@ up(incident_id, anc, depth) AS (
 ) CYCLE anc SET is_cycle USING path,
 by_upstream AS (
     SELECT DISTINCT ON (up.incident_id) up.incident_id, r.id AS root_id
-    FROM up JOIN {INCIDENT} r ON r.object_id = up.anc AND r.resolved_at IS NULL
-    WHERE NOT up.is_cycle
+    FROM up
+    JOIN cand c ON c.id = up.incident_id
+    JOIN {INCIDENT} r ON r.object_id = up.anc AND r.resolved_at IS NULL
+    WHERE NOT up.is_cycle AND r.object_id <> c.object_id
+      -- objects upstream of each other (a loop): the older incident is the root
+      AND NOT (r.id > c.id AND EXISTS (SELECT 1 FROM up u WHERE u.incident_id = r.id AND u.anc = c.object_id))
     ORDER BY up.incident_id, up.depth, r.id
 ),
 unreachable AS (
@@ -241,13 +245,22 @@ def _recordset(columns) -> str:
     return "json_to_recordset(%s::json) AS v(" + ", ".join(f'"{c}" {t}' for _, c, t in columns) + ")"
 
 
-def _rows(objects, columns) -> str:
-    return json.dumps([{c: getattr(o, a) for a, c, _ in columns} for o in objects], default=_json)
+def _rows(model: type[models.Model], objects, columns) -> str:
+    """The rows as JSON: model instances, or dicts (a missing key takes the field's default)."""
+    defaults = {f.attname: f.get_default() for f in model._meta.concrete_fields}
+    return json.dumps(
+        [
+            {c: o.get(a, defaults[a]) if isinstance(o, dict) else getattr(o, a) for a, c, _ in columns}
+            for o in objects
+        ],
+        default=_json,
+    )
 
 
 def insert(model: type[models.Model], objects: list, *, on_conflict: str = "") -> list[int]:
-    """INSERT `objects` (every concrete field but the primary key) in one statement; the
-    new ids, in order (rows skipped by `on_conflict` are missing)."""
+    """INSERT `objects` (instances or dicts of attribute names, every concrete field but
+    the primary key) in one statement; the new ids, in order (rows skipped by
+    `on_conflict` are missing)."""
     if not objects:
         return []
     cols = _columns(model, [f.name for f in model._meta.concrete_fields if not f.primary_key])
@@ -256,7 +269,7 @@ def insert(model: type[models.Model], objects: list, *, on_conflict: str = "") -
         f"INSERT INTO {model._meta.db_table} ({column_list}) SELECT {column_list} FROM {_recordset(cols)} "
         f"{on_conflict} RETURNING id"
     )
-    return [row[0] for row in fetch(sql, [_rows(objects, cols)])]
+    return [row[0] for row in fetch(sql, [_rows(model, objects, cols)])]
 
 
 def update(model: type[models.Model], objects: list, names: list[str]) -> int:
@@ -267,8 +280,14 @@ def update(model: type[models.Model], objects: list, names: list[str]) -> int:
     sets = ", ".join(f'"{c}" = v."{c}"' for _, c, _ in cols[1:])
     return execute(
         f"UPDATE {model._meta.db_table} t SET {sets} FROM {_recordset(cols)} WHERE t.id = v.id",
-        [_rows(objects, cols)],
+        [_rows(model, objects, cols)],
     )
+
+
+def touch(incident_ids: list[int], now: datetime) -> None:
+    """The incidents still firing were seen now."""
+    if incident_ids:
+        execute(f"UPDATE {INCIDENT} SET last_seen_at = %s WHERE id = ANY(%s)", [now, incident_ids])
 
 
 # --- Incidents -------------------------------------------------------------------------
