@@ -77,3 +77,4 @@ class ViolationAdmin(ReadOnlyAdmin):
 
 # The data checks' admin, and their inline on the registry object page.
 from checks.datachecks import admin as datachecks_admin  # noqa: E402, F401
+from checks.alerts import admin as alerts_admin  # noqa: E402, F401  (registers the alerting admin)

@@ -96,3 +96,15 @@ def format_duration(value: timedelta) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
+
+
+def test_message(channel_name: str, by: str, now: datetime) -> dict:
+    """What `POST /api/v1/alerts/channels/{id}/test` sends."""
+    who = f" by {by}" if by else ""
+    return {
+        "kind": "test",
+        "title": f"[TEST] OpsHealth channel {channel_name}",
+        "text": f"A test message from OpsHealth, sent{who} at {now:%Y-%m-%d %H:%M UTC}. "
+        "Alerts of the rules using this channel will arrive here.",
+        "incident": None,
+    }

@@ -11,6 +11,7 @@ Invariants held by the schema, not by code paths:
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from checks.alerts.channels import CHANNELS
+from checks.alerts.channels import CHANNELS, ChannelError, transport
+from checks.alerts.messages import test_message
 
 SEVERITIES = [("critical", "critical"), ("warning", "warning"), ("info", "info")]
 SCOPE_FIELDS = ("client", "pipeline", "source", "object", "check_key")
@@ -85,9 +87,37 @@ class Channel(models.Model):
     def target_display(self) -> str:
         return mask_target(self.kind, self.target)
 
-    @property
-    def addresses(self) -> list[str]:
-        return [a.strip() for a in self.target.split(",") if a.strip()]
+    def set_target(self, target: str) -> None:
+        """A new target is worth trying again: it clears the broken mark."""
+        if target != self.target:
+            self.target = target
+            self.broken_at, self.broken_reason = None, ""
+
+    def send_test(self, *, by: str = "", now: datetime | None = None) -> Delivery:
+        """Send a test message now, outside the outbox, and record the attempt. A success
+        clears the broken mark; a permanent error sets it."""
+        now = now or timezone.now()
+        started = time.perf_counter()
+        error, permanent = "", False
+        try:
+            key = f"opshealth-test-{self.pk}-{int(now.timestamp())}"
+            transport(self.kind, self.target, self.secret).notify(test_message(self.name, by, now), key)
+        except ChannelError as exc:
+            error, permanent = str(exc), exc.permanent
+        if not error:
+            self.broken_at, self.broken_reason = None, ""
+        elif permanent:
+            self.broken_at, self.broken_reason = now, error[:300]
+        self.save(update_fields=["broken_at", "broken_reason"])
+        return Delivery.objects.create(
+            channel=self,
+            attempted_at=now,
+            outcome="failed" if error else "sent",
+            permanent=permanent,
+            error=error[:500],
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            is_test=True,
+        )
 
 
 def mask_target(kind: str, target: str) -> str:
