@@ -1,12 +1,19 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from checks.alerts import views as alerts
 from checks.api import views
 from checks.datachecks.api import DataCheckViewSet
 
 router = DefaultRouter()
 router.trailing_slash = "/?"  # `/data-checks` and `/data-checks/` (see registry/urls.py)
 router.register("data-checks", DataCheckViewSet, basename="data-check")
+router.register("alerts/rules", alerts.RuleViewSet, basename="alert-rule")
+router.register("alerts/channels", alerts.ChannelViewSet, basename="alert-channel")
+router.register("alerts/silences", alerts.SilenceViewSet, basename="alert-silence")
+router.register("alerts/maintenance-windows", alerts.MaintenanceWindowViewSet, basename="alert-window")
+router.register("alerts/incidents", alerts.IncidentViewSet, basename="alert-incident")
+router.register("alerts/deliveries", alerts.DeliveryViewSet, basename="alert-delivery")
 
 # The seed's contract paths: public API, keep them stable (a trailing slash is optional).
 urlpatterns = [

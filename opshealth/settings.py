@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
         "HealthStatusEnum": ["OK", "WARN", "ERROR"],
         "HealthSeverityEnum": ["info", "warning", "error"],
         "HealthBandEnum": ["healthy", "degraded", "critical"],
+        "AlertSeverityEnum": "checks.alerts.models.SEVERITIES",
+        "IncidentStateEnum": "checks.alerts.models.Incident.STATES",
     },
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",

@@ -16,13 +16,6 @@ pytestmark = pytest.mark.django_db
 SECRET_URL = "https://hooks.example.com/services/T0/B0/xoxb-very-secret"
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize(
     "model", ["alertrule", "channel", "incident", "notification", "delivery", "silence", "maintenancewindow"]
 )
@@ -71,6 +64,6 @@ def test_incidents_are_acknowledged_from_the_admin(admin_client, receiver, clock
         {"action": "acknowledge", "_selected_action": [incident.pk]},
     )
     incident.refresh_from_db()
-    assert (incident.state, incident.acknowledged_by_name) == ("acknowledged", "root")
+    assert (incident.state, incident.acknowledged_by_name) == ("acknowledged", "admin")
     page = admin_client.get(reverse("admin:checks_incident_change", args=[incident.pk]))
     assert page.status_code == 200 and b"acknowledged" in page.content
