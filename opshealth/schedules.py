@@ -111,6 +111,13 @@ JOBS: dict[str, Job] = {
             timedelta(hours=1),
             "prune the ledger and the evaluation history",
         ),
+        Job(
+            "opshealth.dispatch_alerts",
+            "* * * * *",
+            "checks.alerts.cycle.run_cycle_as_job",
+            timedelta(minutes=5),
+            "evaluate the alert rules, deliver the due notifications",
+        ),
     )
 }
 

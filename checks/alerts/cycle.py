@@ -40,6 +40,8 @@ from checks.alerts.models import (
     SubjectState,
 )
 from checks.alerts.outbox import deliver_due
+from ledger.logger import RunLogger
+from ledger.models import Run
 
 JOB = "opshealth.dispatch_alerts"
 FLAP_WINDOW = timedelta(hours=1)
@@ -102,6 +104,13 @@ def run_cycle(now: datetime | None = None) -> CycleReport:
             Judge(now, report).run()
     report.sent, report.retried, report.failed = deliver_due(now)
     return report
+
+
+def run_cycle_as_job(*, trigger: str = "cli") -> CycleReport:
+    """`run_cycle`, recorded in the ledger as a run of `opshealth.dispatch_alerts` (the
+    job of the schedule table and of `manage.py dispatch_alerts`)."""
+    with RunLogger(JOB, triggered_by=Run.triggered_by_for(trigger)):
+        return run_cycle()
 
 
 def evaluate_rules(rules: list[AlertRule], now: datetime) -> dict[tuple[int, str], Firing]:

@@ -6,7 +6,7 @@ import threading
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from checks.alerts.cycle import run_cycle
+from checks.alerts.cycle import run_cycle_as_job
 
 
 class Command(BaseCommand):
@@ -21,13 +21,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, loop: bool, interval: int, **options):
         if not loop:
-            self.stdout.write(str(run_cycle()))
+            self.stdout.write(str(run_cycle_as_job()))
             return
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         while not stop.is_set():
             close_old_connections()
-            self.stdout.write(str(run_cycle()))
+            self.stdout.write(str(run_cycle_as_job()))
             stop.wait(max(1, interval))
         self.stdout.write("stopped")
