@@ -3,8 +3,9 @@
 Authentication: a scrape presents an API token with the `read` scope as
 `Authorization: Bearer <token>` (Prometheus `authorization: {credentials: …}`), or a
 logged-in session. Anything else is 401: check statuses and pipeline names are not
-public. Every scrape is built from 6 queries (OpsHealth's own jobs, latest evaluation, its
-results, latest terminal run per pipeline, flip rates, watermarks);
+public. Every scrape is built from 8 queries (OpsHealth's own jobs, latest evaluation, its
+results, latest terminal run per pipeline, flip rates, watermarks, open incidents, channels
+with their failures);
 it never runs an evaluation.
 
 Gauges:
@@ -22,6 +23,9 @@ Gauges:
   opshealth_pipeline_last_run_timestamp_seconds{pipeline}
   opshealth_pipeline_flip_rate{pipeline}           flip rate over OPSHEALTH_FLAKY_WINDOW_DAYS (as /ledger/flaky)
   opshealth_watermark_age_seconds{asset_key,scope_key}
+  opshealth_incidents_open{severity}              unresolved alert incidents
+  opshealth_notification_failures_total{channel}  failed delivery attempts (a counter)
+  opshealth_channel_broken{channel}               1 when a permanent error marked it broken
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from rest_framework.exceptions import AuthenticationFailed
 
+from checks.alerts.models import Channel, Incident
 from checks.models import LEVEL_RANK, Evaluation
 from checks.selfmonitor import STOPPED, SchedulerState, scheduler_state
 from common.auth import TokenAuthentication
@@ -47,6 +52,7 @@ class OpsHealthCollector:
         yield from self._evaluation(scheduler)
         yield from self._scheduler(scheduler)
         yield from self._pipelines(now)
+        yield from self._alerts()
         age = GaugeMetricFamily(
             "opshealth_watermark_age_seconds",
             "Age of each ledger watermark.",
@@ -142,6 +148,29 @@ class OpsHealthCollector:
         yield success
         yield ended
         yield flips
+
+    def _alerts(self):
+        incidents = GaugeMetricFamily(
+            "opshealth_incidents_open", "Unresolved alert incidents.", labels=["severity"]
+        )
+        for severity, count in Incident.objects.open_by_severity().items():
+            incidents.add_metric([severity], count)
+        yield incidents
+        failures = CounterMetricFamily(
+            "opshealth_notification_failures",
+            "Failed delivery attempts of each alert channel (retried or given up).",
+            labels=["channel"],
+        )
+        broken = GaugeMetricFamily(
+            "opshealth_channel_broken",
+            "1 when a permanent error marked the channel broken.",
+            labels=["channel"],
+        )
+        for channel in Channel.objects.with_failures().order_by("name"):
+            failures.add_metric([channel.name], channel.failures)
+            broken.add_metric([channel.name], 1 if channel.broken_at else 0)
+        yield failures
+        yield broken
 
 
 def _authorized(request: HttpRequest) -> bool:

@@ -59,6 +59,12 @@ class Scoped(models.Model):
         return all(labels.get(f) == v for f, v in self.scope.items())
 
 
+class ChannelQuerySet(models.QuerySet):
+    def with_failures(self):
+        """Each channel with its failed delivery attempts (`failures`), tests included."""
+        return self.annotate(failures=models.Count("deliveries", filter=~Q(deliveries__outcome="sent")))
+
+
 class Channel(models.Model):
     """Where notifications go. `target` is a secret (webhook URLs carry tokens): the API
     never returns it, the admin and the logs show `target_display`."""
@@ -76,6 +82,8 @@ class Channel(models.Model):
     broken_at = models.DateTimeField(null=True, blank=True)
     broken_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = ChannelQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -185,6 +193,11 @@ class AlertRule(Scoped):
 class IncidentQuerySet(models.QuerySet):
     def unresolved(self):
         return self.filter(resolved_at__isnull=True)
+
+    def open_by_severity(self) -> dict[str, int]:
+        """Unresolved incidents per severity, every severity present (/metrics, the inbox)."""
+        counts = dict(self.unresolved().values_list("severity").annotate(n=models.Count("id")))
+        return {severity: counts.get(severity, 0) for severity, _ in SEVERITIES}
 
     def inbox(self):
         """The inbox order: unresolved first, newest first."""
