@@ -75,6 +75,6 @@ class ViolationAdmin(ReadOnlyAdmin):
     paginator = CappedCountPaginator
 
 
-# The data checks' admin, and their inline on the registry object page.
+# The alerting admin; the data checks' admin, and their inline on the registry object page.
+from checks.alerts import admin as alerts_admin  # noqa: E402, F401
 from checks.datachecks import admin as datachecks_admin  # noqa: E402, F401
-from checks.alerts import admin as alerts_admin  # noqa: E402, F401  (registers the alerting admin)

@@ -195,10 +195,8 @@ class Violation(models.Model):
         return f"{self.check_key} {self.level} {self.subject}"
 
 
-# Data checks live in their own package; imported here so Django registers the model.
-from checks.datachecks.models import DataCheck  # noqa: E402, F401
-
-# The alerting models live in checks/alerts/ (app label "checks").
+# The alerting and data-check models live in their own packages (app label "checks");
+# imported here so Django registers them.
 from checks.alerts.models import (  # noqa: E402, F401
     AlertRule,
     Channel,
@@ -210,3 +208,4 @@ from checks.alerts.models import (  # noqa: E402, F401
     Silence,
     SubjectState,
 )
+from checks.datachecks.models import DataCheck  # noqa: E402, F401
