@@ -690,12 +690,15 @@ class PipelineOverdue(HealthCheck):
 class DataCheckFailed(HealthCheck):
     check_key = "data_check_failed"
     severity = "error"
-    description = "The latest error-severity result of a data check on an asset failed."
+    description = (
+        "The latest error-severity result of a data check on an asset failed, or the check could "
+        "not run (status error: bad SQL, a missing column or table, an unreachable source)."
+    )
     remedy = "Fix the data, then re-run the failing data checks"
 
     # Latest error-severity result per (asset, check) via ledger_check_latest.
     SQL = """
-        SELECT x.normalized_key, x.check_name, x.checked_at, x.message, x.metrics, l.object_id
+        SELECT x.normalized_key, x.check_name, x.status, x.checked_at, x.message, x.metrics, l.object_id
         FROM (
             SELECT DISTINCT ON (c.normalized_key, c.check_name)
                    c.normalized_key, c.check_name, c.status, c.checked_at, c.message, c.metrics
@@ -703,7 +706,7 @@ class DataCheckFailed(HealthCheck):
             ORDER BY c.normalized_key, c.check_name, c.checked_at DESC, c.id DESC
         ) x
         LEFT JOIN registry_assetlink l ON l.normalized_key = x.normalized_key
-        WHERE x.status = 'fail'
+        WHERE x.status IN ('fail', 'error')
         ORDER BY x.normalized_key, x.check_name
     """
 
@@ -717,13 +720,14 @@ class DataCheckFailed(HealthCheck):
                 detail={
                     "asset": key,
                     "check": check,
+                    "status": status,
                     "checked_at": iso(at),
                     "message": msg,
                     # a raw cursor returns jsonb as text
                     "metrics": json.loads(m) if isinstance(m, str) else m,
                 },
             )
-            for key, check, at, msg, m, obj in _fetch(self.SQL)
+            for key, check, status, at, msg, m, obj in _fetch(self.SQL)
         ]
         return self.outcome(items, "No data check is failing.", "{n} data check(s) failing.")
 

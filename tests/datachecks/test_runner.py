@@ -231,3 +231,10 @@ def test_quoted_names_are_quoted_in_queries_and_keys(defects_source):
     result = run([check])["day_not_null"]
     assert (result.outcome.status, result.outcome.failing) == ("fail", 1)
     assert CheckResult.objects.get().asset_key == 'public."Daily.Stats"'
+
+
+def test_a_check_that_cannot_run_fires_data_check_failed_too(candles):
+    (check,) = make_checks(candles, [("not_null", {"column": "closing_price"})])
+    run([check])
+    (item,) = CHECKS["data_check_failed"]().evaluate(Context(NOW)).items
+    assert (item.subject, item.detail["status"]) == (f"raw.candles: {check.name}", "error")
