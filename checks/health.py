@@ -49,6 +49,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
+from checks.retry import pending_retries
 from checks.staleness import Staleness, iso, object_staleness
 from ledger import schedule
 from ledger.analytics import schedule_states
@@ -487,12 +488,18 @@ class MvRefreshFailed(HealthCheck):
     remedy = "Fix and re-run the failed refreshes"
 
     def evaluate(self, ctx):
+        # A failure the control loop is retrying says so (checks/retry.py).
+        retrying = pending_retries()
         items = [
             Item(
                 ERROR,
                 s.qualified_name,
                 object_id=s.object_id,
-                detail={"failed_at": iso(s.last_refresh_at), "error": s.last_refresh_error or ""},
+                detail={
+                    "failed_at": iso(s.last_refresh_at),
+                    "error": s.last_refresh_error or "",
+                    **({"retry": str(retrying[s.object_id])} if s.object_id in retrying else {}),
+                },
             )
             for s in ctx.staleness
             if s.object_type == "matview" and s.last_refresh_status == "failed"

@@ -195,6 +195,133 @@ class Violation(models.Model):
         return f"{self.check_key} {self.level} {self.subject}"
 
 
+class Action(models.Model):
+    """A request to rerun a job now (checks/actions.py): from the API or the admin, or a
+    retry planned by the control loop (checks/retry.py). Every one is kept: who asked,
+    when, what, and the outcome, with the ledger run it produced.
+
+    Life cycle: queued → running → done | failed. At most one action of a kind and
+    target is queued at a time (a partial unique index); a request for one already
+    queued or running returns that one.
+    """
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATES = [(s, s) for s in (QUEUED, RUNNING, DONE, FAILED)]
+    IN_FLIGHT = (QUEUED, RUNNING)
+    API, ADMIN, CONTROL_LOOP = "api", "admin", "control_loop"
+    VIA = [(v, v) for v in (API, ADMIN, CONTROL_LOOP)]
+
+    kind = models.CharField(max_length=40)  # a key of checks.actions.ACTIONS
+    # Canonical text of the target (a source name, "source:schema.name", "" for evaluate).
+    target = models.CharField(max_length=600, blank=True)
+    source = models.ForeignKey(
+        "registry.Source", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    object = models.ForeignKey(
+        "registry.RegistryObject", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=STATES, default=QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=200)  # "alice", "token:ops-bot", "control loop"
+    via = models.CharField(max_length=20, choices=VIA)
+    requested_at = models.DateTimeField(default=timezone.now)
+    # A retry waits for its cooldown: it is not run before this time.
+    not_before = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+    run = models.ForeignKey("ledger.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Retries (control loop): the failed run this one retries, and which attempt it is.
+    parent_run = models.ForeignKey(
+        "ledger.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
+    task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "target"], condition=models.Q(state="queued"), name="checks_action_one_queued"
+            )
+        ]
+        indexes = [
+            # the actions list, newest first
+            models.Index(fields=["-requested_at", "-id"], name="checks_action_time"),
+            # in flight per target (idempotent requests, retry states of the checks)
+            models.Index(
+                fields=["kind", "target"],
+                condition=models.Q(state__in=["queued", "running"]),
+                name="checks_action_in_flight",
+            ),
+            # the circuit breaker: recent auto-retries of a source
+            models.Index(fields=["source", "via", "-requested_at"], name="checks_action_source_via"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.target or '-'} ({self.state})"
+
+    @staticmethod
+    def object_target(obj) -> str:
+        """The canonical target of an action on a registry object."""
+        return f"{obj.source.name}:{obj.qualified_name}"
+
+    @property
+    def trigger(self) -> str:
+        """The job trigger of what this action runs (Run.triggered_by_for)."""
+        return "schedule" if self.via == self.CONTROL_LOOP else "api"
+
+    def enqueue(self) -> None:
+        """Hand to the task cluster: now, or (a retry in cooldown) at `not_before`."""
+        from django_q.models import Schedule
+        from django_q.tasks import async_task, schedule
+
+        if self.not_before and self.not_before > timezone.now():
+            task = schedule(
+                "checks.actions.perform", self.pk, schedule_type=Schedule.ONCE, next_run=self.not_before
+            )
+            task_id = f"schedule:{task.pk}"
+        else:
+            task_id = str(async_task("checks.actions.perform", self.pk))
+        Action.objects.filter(pk=self.pk).update(task_id=task_id)
+        self.task_id = task_id
+
+    @classmethod
+    def claim(cls, pk: int) -> Action | None:
+        """queued → running, by a conditional UPDATE: of two workers handed the same
+        action (a duplicate delivery, an expedited retry) only one runs it."""
+        now = timezone.now()
+        if not cls.objects.filter(pk=pk, state=cls.QUEUED).update(state=cls.RUNNING, started_at=now):
+            return None
+        return cls.objects.select_related("source", "object__source", "parent_run").get(pk=pk)
+
+    def finish(self, state: str, outcome: str, run) -> None:
+        self.state, self.outcome, self.run, self.finished_at = state, outcome, run, timezone.now()
+        self.save(update_fields=["state", "outcome", "run", "finished_at"])
+
+
+class RetryPolicy(models.Model):
+    """An object's override of the control loop's retry policy (checks/retry.py); a NULL
+    field takes the default from settings (OPSHEALTH_RETRY_MAX_ATTEMPTS, …_COOLDOWN)."""
+
+    object = models.OneToOneField(
+        "registry.RegistryObject", on_delete=models.CASCADE, related_name="retry_policy"
+    )
+    # Attempts in all, the first included: 1 never retries.
+    max_attempts = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Wait before the first retry; it doubles for each further one.
+    cooldown = models.DurationField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "retry policies"
+
+    def __str__(self) -> str:
+        return f"retry policy of {self.object}"
+
+
 # The alerting and data-check models live in their own packages (app label "checks");
 # imported here so Django registers them.
 from checks.alerts.models import (  # noqa: E402, F401

@@ -28,6 +28,7 @@ from graphlib import CycleError, TopologicalSorter
 from django.conf import settings
 from django.utils import timezone
 
+from checks import retry
 from checks.catalog import quote_ident
 from checks.jobs import exclusive, record_skipped
 from checks.staleness import object_staleness
@@ -51,6 +52,8 @@ class RefreshResult:
     concurrently: bool
     duration_ms: int
     error: str = ""
+    object_id: int | None = None
+    sqlstate: str = ""  # the database's error code, when it raised one
 
 
 @dataclass
@@ -89,12 +92,15 @@ def refresh_matviews(
     sources=None,
     only: set[str] | None = None,
     due: bool = False,
+    attempt: int = 1,
 ) -> RefreshReport | None:
     """Refresh the matviews of `sources` (default: every active source), or `only`
     those, or (with `due`) only the views that are due; one ledger run of PIPELINE.
 
     Returns None (and records the skip) when another refresh holds the job's lock; the
-    report otherwise. The run fails when any refresh fails or a source is unreachable.
+    report otherwise. The run fails when any refresh fails or a source is unreachable;
+    the control loop then plans the retries of its failed views (`attempt`: which
+    attempt this run is, for a retry).
     """
     if sources is None:
         sources = Source.objects.filter(is_active=True).order_by("name")
@@ -129,6 +135,7 @@ def refresh_matviews(
                 # "refreshed by OpsHealth's refresh job" is inference evidence: classify now,
                 # not at the next discovery (a critical view's stale inputs must fire).
                 inference.infer_stale()
+    retry.plan_refreshes(report.run, [r for r in report.results if not r.ok], attempt)
     return report
 
 
@@ -181,7 +188,7 @@ def _refresh_one(conn, source: Source, mv: RegistryObject, relations, run) -> Re
     rel = relations.get((mv.schema_name, mv.object_name))
     concurrently = bool(rel and rel.kind == "m" and rel.is_populated and rel.has_unique_index)
     started_at, t0 = timezone.now(), time.perf_counter()
-    error = ""
+    error, sqlstate = "", ""
     if rel is None or rel.kind != "m":
         error = "not a materialized view in the database (run discovery)"
     else:
@@ -190,6 +197,8 @@ def _refresh_one(conn, source: Source, mv: RegistryObject, relations, run) -> Re
             conn.execute(sql + quote_ident(mv.schema_name, mv.object_name))
         except Exception as exc:  # the database's reason is the finding; carry on
             error = source.safe_message(exc, limit=1000)
+            # The control loop retries transient errors only (checks/retry.py).
+            sqlstate = getattr(exc, "sqlstate", None) or ""
     duration = timedelta(seconds=time.perf_counter() - t0)
     run.log_asset(
         mv.qualified_name,
@@ -198,8 +207,19 @@ def _refresh_one(conn, source: Source, mv: RegistryObject, relations, run) -> Re
         started_at=started_at,
         ended_at=started_at + duration,
         error_message=error,
-        extra={"source": source.name, "concurrently": concurrently},
+        extra={
+            "source": source.name,
+            "concurrently": concurrently,
+            **({"sqlstate": sqlstate} if sqlstate else {}),
+        },
     )
     return RefreshResult(
-        source.name, mv.qualified_name, not error, concurrently, int(duration.total_seconds() * 1000), error
+        source.name,
+        mv.qualified_name,
+        not error,
+        concurrently,
+        int(duration.total_seconds() * 1000),
+        error,
+        object_id=mv.pk,
+        sqlstate=sqlstate,
     )

@@ -2,7 +2,7 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from checks.alerts import views as alerts
-from checks.api import views
+from checks.api import actions, views
 from checks.datachecks.api import DataCheckViewSet
 
 router = DefaultRouter()
@@ -14,6 +14,8 @@ router.register("alerts/silences", alerts.SilenceViewSet, basename="alert-silenc
 router.register("alerts/maintenance-windows", alerts.MaintenanceWindowViewSet, basename="alert-window")
 router.register("alerts/incidents", alerts.IncidentViewSet, basename="alert-incident")
 router.register("alerts/deliveries", alerts.DeliveryViewSet, basename="alert-delivery")
+router.register("actions", actions.ActionViewSet, basename="action")
+router.register("retry-policies", actions.RetryPolicyViewSet, basename="retry-policy")
 
 # The seed's contract paths: public API, keep them stable (a trailing slash is optional).
 urlpatterns = [

@@ -16,6 +16,10 @@ of its own (discovery writes the registry in one): calls made *inside* such a bl
 - `update_watermark` is applied on the commit of that block, and dropped if it rolls
   back: a watermark says data was loaded, which a rollback undid.
 
+`run_context()` lets a caller that runs someone else's job learn which runs it
+recorded (an action links the run it produced) and give them a parent (a retry is a
+run whose parent is the failed run), without passing anything through the job.
+
 What the API refuses, RunLogger refuses too, raising `ledger.bounds.Refused` (a
 `ValueError` naming the field): a time outside the ledger's window, text PostgreSQL
 cannot store, `args`/`extra`/`metrics` nested deeper than `OPSHEALTH_MAX_JSON_DEPTH`.
@@ -26,7 +30,10 @@ from __future__ import annotations
 import hashlib
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
@@ -35,6 +42,27 @@ from django.utils import timezone
 
 from ledger import bounds, ingest
 from ledger.models import Run
+
+
+@dataclass
+class RunContext:
+    parent: Run | None = None
+    runs: list[Run] = field(default_factory=list)
+
+
+_context: ContextVar[RunContext | None] = ContextVar("opshealth_run_context", default=None)
+
+
+@contextmanager
+def run_context(*, parent: Run | None = None) -> Iterator[list[Run]]:
+    """Collect the runs RunLoggers start inside the block (the yielded list), and give
+    `parent` as parent run to those that name none."""
+    ctx = RunContext(parent)
+    token = _context.set(ctx)
+    try:
+        yield ctx.runs
+    finally:
+        _context.reset(token)
 
 
 class RunLoggerInAtomicBlock(RuntimeError):
@@ -84,7 +112,9 @@ class RunLogger:
         self.pipeline = pipeline
         self.namespace = namespace
         self.external_run_id = external_run_id or str(uuid.uuid4())
-        self.parent_run = parent_run
+        ctx = _context.get()
+        self._context_runs = ctx.runs if ctx else None
+        self.parent_run = parent_run or (ctx.parent if ctx else None)
         self._context = dict(
             triggered_by=triggered_by,
             args=args or {},
@@ -128,6 +158,8 @@ class RunLogger:
             )
         now = self.clock()
         self._write(self._event(Run.STARTED, event_time=now, started_at=now))
+        if self._context_runs is not None:
+            self._context_runs.append(self.run)
         return self
 
     def __exit__(self, exc_type, exc: BaseException | None, tb: TracebackType | None) -> bool:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from common.durations import parse_duration
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -327,6 +329,19 @@ Q_CLUSTER = {
 if os.environ.get("REDIS_URL"):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = os.environ["REDIS_URL"]
+
+# The control loop (checks/retry.py): a failed refresh is retried, transient errors only
+# (SQLSTATE codes, or two-character classes: 08 connection, 40001 serialization, 40P01
+# deadlock, 55P03 lock timeout, 57014 statement timeout, 57P0x server shutdown, 53300 too
+# many connections), at most this many attempts in all, after a cooldown that doubles.
+# A source gets at most BREAKER_MAX auto-retries within BREAKER_WINDOW (circuit breaker).
+OPSHEALTH_RETRY_MAX_ATTEMPTS = envint("OPSHEALTH_RETRY_MAX_ATTEMPTS", 3)
+OPSHEALTH_RETRY_COOLDOWN = parse_duration(os.environ.get("OPSHEALTH_RETRY_COOLDOWN") or "10m")
+OPSHEALTH_RETRY_TRANSIENT_SQLSTATES = envlist(
+    "OPSHEALTH_RETRY_TRANSIENT_SQLSTATES", "08,40001,40P01,55P03,57014,57P01,57P02,57P03,53300"
+)
+OPSHEALTH_RETRY_BREAKER_MAX = envint("OPSHEALTH_RETRY_BREAKER_MAX", 5)
+OPSHEALTH_RETRY_BREAKER_WINDOW = parse_duration(os.environ.get("OPSHEALTH_RETRY_BREAKER_WINDOW") or "15m")
 
 # Dead-man switch: pinged (GET) after each successful evaluation, e.g. a healthchecks.io
 # check URL. A secret (it names the check): OPSHEALTH_HEARTBEAT_URL_FILE works too.
