@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(PY) bench/discovery.py
+	$(PY) bench/jobs.py
 
 clean:
 	rm -rf $(VENV) .opshealth

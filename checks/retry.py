@@ -20,6 +20,11 @@ that one view inside `run_context(parent=<the failed run>)`: every retry is a le
 whose parent is the failed run, and a view that keeps failing is tried exactly
 `max_attempts` times.
 
+Another job plugs in by calling `plan(Failure(kind, obj, failed_run, attempt, sqlstate,
+error))` for a failure of its own (a data-check run that errored, not one that found bad
+data), adding its kind to `RETRIED_KINDS` and an action kind of that name to
+`checks.actions.ACTIONS`.
+
 `pending_retries()` / `is_retrying(object_id)` answer "is this failure still being
 retried?": the checks say "retrying (attempt 2 of 3, next at …)", and the alerts
 dispatcher does not page until the retries are exhausted.

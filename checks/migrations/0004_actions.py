@@ -7,54 +7,147 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('checks', '0003_alerts'),
-        ('ledger', '0005_checkresult_status_error'),
-        ('registry', '0006_engines_edge_provenance'),
+        ("checks", "0003_alerts"),
+        ("ledger", "0005_checkresult_status_error"),
+        ("registry", "0006_engines_edge_provenance"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RetryPolicy',
+            name="RetryPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('max_attempts', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('cooldown', models.DurationField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('object', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='retry_policy', to='registry.registryobject')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("max_attempts", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("cooldown", models.DurationField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "object",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="retry_policy",
+                        to="registry.registryobject",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'retry policies',
+                "verbose_name_plural": "retry policies",
             },
         ),
         migrations.CreateModel(
-            name='Action',
+            name="Action",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=40)),
-                ('target', models.CharField(blank=True, max_length=600)),
-                ('state', models.CharField(choices=[('queued', 'queued'), ('running', 'running'), ('done', 'done'), ('failed', 'failed')], default='queued', max_length=10)),
-                ('requested_by_name', models.CharField(max_length=200)),
-                ('via', models.CharField(choices=[('api', 'api'), ('admin', 'admin'), ('control_loop', 'control_loop')], max_length=20)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('not_before', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.TextField(blank=True)),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('object', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='registry.registryobject')),
-                ('parent_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ledger.run')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ledger.run')),
-                ('source', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='registry.source')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=40)),
+                ("target", models.CharField(blank=True, max_length=600)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "queued"),
+                            ("running", "running"),
+                            ("done", "done"),
+                            ("failed", "failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("requested_by_name", models.CharField(max_length=200)),
+                (
+                    "via",
+                    models.CharField(
+                        choices=[("api", "api"), ("admin", "admin"), ("control_loop", "control_loop")],
+                        max_length=20,
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("not_before", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.TextField(blank=True)),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "object",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="registry.registryobject",
+                    ),
+                ),
+                (
+                    "parent_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="ledger.run",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="ledger.run",
+                    ),
+                ),
+                (
+                    "source",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="registry.source",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-requested_at', '-id'],
-                'indexes': [models.Index(fields=['-requested_at', '-id'], name='checks_action_time'), models.Index(condition=models.Q(('state__in', ['queued', 'running'])), fields=['kind', 'target'], name='checks_action_in_flight'), models.Index(fields=['source', 'via', '-requested_at'], name='checks_action_source_via')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state', 'queued')), fields=('kind', 'target'), name='checks_action_one_queued')],
+                "ordering": ["-requested_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["-requested_at", "-id"], name="checks_action_time"),
+                    models.Index(
+                        condition=models.Q(("state__in", ["queued", "running"])),
+                        fields=["kind", "target"],
+                        name="checks_action_in_flight",
+                    ),
+                    models.Index(fields=["source", "via", "-requested_at"], name="checks_action_source_via"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state", "queued")),
+                        fields=("kind", "target"),
+                        name="checks_action_one_queued",
+                    )
+                ],
             },
         ),
     ]
