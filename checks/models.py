@@ -40,6 +40,32 @@ def global_status_for(results: list[tuple[str, str]]) -> str:
     return OK
 
 
+class EvaluationQuerySet(models.QuerySet):
+    def since(self, start: datetime) -> EvaluationQuerySet:
+        return self.filter(evaluated_at__gte=start)
+
+    def trend(self) -> dict:
+        """Figures over these evaluations: count, mean and lowest score, counts by band
+        and by global status, and the score of each in time order (four queries)."""
+        points = list(
+            self.order_by("evaluated_at").values(
+                "evaluated_at", "health_score", "band", "global_status", "violation_count"
+            )
+        )
+        scores = [p["health_score"] for p in points]
+        return {
+            "evaluations": len(points),
+            "avg_consistency_rate": round(sum(scores) / len(scores), 2) if scores else None,
+            "min_consistency_rate": min(scores, default=None),
+            "evaluations_by_band": self._count_by("band"),
+            "evaluations_by_global_status": self._count_by("global_status"),
+            "trend": points,
+        }
+
+    def _count_by(self, field: str) -> dict[str, int]:
+        return dict(self.values_list(field).annotate(n=models.Count("id")).order_by())
+
+
 class Evaluation(models.Model):
     """A snapshot of the whole platform's health at one moment."""
 
@@ -60,6 +86,8 @@ class Evaluation(models.Model):
     degraded_threshold = models.FloatField()
     # {"contributing": [...], "to_turn_green": [...]}: computed once, served as is.
     explanation = models.JSONField(default=dict)
+
+    objects = EvaluationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-evaluated_at", "-id"]
@@ -84,6 +112,18 @@ class Evaluation(models.Model):
                 f"SELECT id, evaluated_at FROM {cls._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1"
             )
             return cursor.fetchone()
+
+    def failing_violations(self) -> ViolationQuerySet:
+        """Its WARN and ERROR items, worst first."""
+        return self.violations.failing().worst_first()
+
+    @property
+    def consistent_count(self) -> int:
+        return self.monitored_count - self.failing_monitored_count
+
+    @property
+    def thresholds(self) -> dict:
+        return {"healthy": self.healthy_threshold, "degraded": self.degraded_threshold}
 
     @property
     def requires_attention(self) -> bool:

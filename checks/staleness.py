@@ -223,6 +223,14 @@ class Staleness:
             return "NEVER_REFRESHED"
         return "STALE" if self.is_stale or self.stale_vs_inputs else "OK"
 
+    @property
+    def age_hours(self) -> float | None:
+        return _hours(self.age)
+
+    @property
+    def allowed_hours(self) -> float:
+        return _hours(self.allowed_age)
+
     def detail(self) -> dict:
         """The evaluation's explanation, JSON-ready (violations and API rows)."""
         return {
@@ -297,8 +305,8 @@ def ingestion_daily(
     sql = f"""
         SELECT (COALESCE(a.ended_at, a.created_at) AT TIME ZONE 'UTC')::date AS day, {columns},
                count(*), count(*) FILTER (WHERE a.status = 'failed'),
-               COALESCE(sum(a.rows_inserted), 0), COALESCE(sum(a.rows_updated), 0),
-               COALESCE(sum(a.bytes_written), 0)
+               COALESCE(sum(a.rows_inserted), 0)::bigint, COALESCE(sum(a.rows_updated), 0)::bigint,
+               COALESCE(sum(a.bytes_written), 0)::bigint
         FROM {RunAsset._meta.db_table} a
         JOIN {AssetLink._meta.db_table} l ON l.normalized_key = a.normalized_key
         JOIN {RegistryObject._meta.db_table} o ON o.id = l.object_id
@@ -333,3 +341,32 @@ def refresh_history(object_ids: list[int], *, last: int) -> dict[int, list[tuple
         for object_id, *row in cursor.fetchall():
             history.setdefault(object_id, []).append(tuple(row))
     return history
+
+
+@dataclass(frozen=True)
+class WatermarkFreshness:
+    """One watermark of a RAW object, aged against the object's allowed age."""
+
+    asset_key: str
+    scope_key: str
+    watermark_ts: datetime
+    updated_at: datetime
+    object: Staleness
+
+    @property
+    def age(self) -> timedelta:
+        return self.object.now - self.watermark_ts
+
+    @property
+    def age_hours(self) -> float:
+        return _hours(self.age)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.age > self.object.allowed_age
+
+
+def raw_watermark_freshness(now: datetime) -> list[WatermarkFreshness]:
+    """Every watermark of a RAW object, oldest first (two statements)."""
+    by_id = {r.object_id: r for r in object_staleness(now, only="raw")}
+    return [WatermarkFreshness(*row[:4], by_id[row[4]]) for row in watermarks(list(by_id))]

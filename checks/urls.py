@@ -1,11 +1,11 @@
 from django.urls import re_path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from checks.alerts import views as alerts
 from checks.api import actions, views
 from checks.datachecks.api import DataCheckViewSet
 
-router = DefaultRouter()
+router = SimpleRouter()
 router.trailing_slash = "/?"  # `/data-checks` and `/data-checks/` (see registry/urls.py)
 router.register("data-checks", DataCheckViewSet, basename="data-check")
 router.register("alerts/rules", alerts.RuleViewSet, basename="alert-rule")

@@ -7,9 +7,15 @@ from collections.abc import Callable
 from django.core.cache import cache
 from django.db import DatabaseError, models
 from django.http import HttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.generators import EndpointEnumerator
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.durations import EXAMPLES, parse_duration
@@ -82,3 +88,108 @@ class ModelSerializer(serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         models.DurationField: DurationField,
     }
+
+
+class StrictViewMixin:
+    """The first base of every API view: the endpoint answers only what it understands.
+
+    - A method the endpoint lacks is a 405, decided before authentication: a GET on a
+      POST-only endpoint is not a 403.
+    - A query parameter the endpoint does not take is a 400 naming it. It takes its
+      filterset's filters, `search` and `ordering` when enabled, its paginator's
+      parameters (on lists), the fields of `query_serializer` and the names in
+      `query_params`; `format` everywhere (DRF's format override).
+    """
+
+    query_serializer: type[serializers.Serializer] | None = None
+    query_params: tuple[str, ...] = ()
+
+    def initial(self, request, *args, **kwargs):
+        method = request.method.lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
+        allowed = self.allowed_query_params()
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            takes = ", ".join(sorted(allowed - {"format"})) or "none"
+            raise ValidationError(
+                {name: [f"Unknown query parameter; this endpoint takes: {takes}."] for name in unknown}
+            )
+
+    def allowed_query_params(self) -> set[str]:
+        names = {"format", *self.query_params}
+        if self.query_serializer is not None:
+            names |= set(self.query_serializer().fields)
+        for backend in getattr(self, "filter_backends", ()):
+            names |= _backend_params(backend, self)
+        paginator = getattr(self, "paginator", None)
+        if paginator is not None and getattr(self, "action", "list") == "list":
+            params = (getattr(paginator, name) for name in dir(paginator) if name.endswith("_query_param"))
+            names |= {param for param in params if isinstance(param, str)}
+        return names
+
+    def query(self) -> dict:
+        """This request's query parameters validated by `query_serializer` (400 naming the
+        bad ones)."""
+        params = self.query_serializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
+
+
+def _backend_params(backend, view) -> set[str]:
+    if issubclass(backend, DjangoFilterBackend):
+        filterset_class = getattr(view, "filterset_class", None)
+        if filterset_class is not None:
+            return set(filterset_class.base_filters)
+        fields = getattr(view, "filterset_fields", None) or ()
+        if isinstance(fields, dict):
+            return {
+                f if lookup == "exact" else f"{f}__{lookup}"
+                for f, lookups in fields.items()
+                for lookup in lookups
+            }
+        return set(fields)
+    if issubclass(backend, SearchFilter):
+        return {backend.search_param} if getattr(view, "search_fields", None) else set()
+    if issubclass(backend, OrderingFilter):
+        return {backend.ordering_param}
+    return set()
+
+
+class ApiRootView(StrictViewMixin, APIView):
+    """Every endpoint of the API under this root with its methods: the operations the
+    OpenAPI schema documents (drf-spectacular's enumeration), so the two cannot differ."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ApiRoot",
+            fields={
+                "schema": serializers.CharField(),
+                "docs": serializers.CharField(),
+                "endpoints": inline_serializer(
+                    "ApiRootEndpoint",
+                    fields={
+                        "path": serializers.CharField(),
+                        "methods": serializers.ListField(child=serializers.CharField()),
+                    },
+                    many=True,
+                ),
+            },
+        )
+    )
+    def get(self, request):
+        prefix = request.path.rstrip("/") + "/"
+        methods: dict[str, list[str]] = {}
+        for path, _regex, method, _view in EndpointEnumerator().get_api_endpoints():
+            if path.startswith(prefix) and path != prefix:
+                methods.setdefault(path.rstrip("/"), []).append(method)
+        return Response(
+            {
+                "schema": request.build_absolute_uri("/api/schema/"),
+                "docs": request.build_absolute_uri("/api/docs/"),
+                "endpoints": [
+                    {"path": path, "methods": sorted(set(m))} for path, m in sorted(methods.items())
+                ],
+            }
+        )

@@ -1,10 +1,10 @@
 from django.urls import re_path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from ledger.api import ingest, lineage, read
 from ledger.api.dispatch import by_method
 
-router = DefaultRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash="/?")
 # DRF turns any truthy trailing_slash into "/": set the optional slash after construction
 # (the OpenLineage client and curl users call paths without one; no 301 redirects).
 router.trailing_slash = "/?"

@@ -7,15 +7,10 @@ Invalid values are errors, not silently ignored: `?should_monitor=maybe` or
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
 
+from common.filters import NULL, FilterSet, StrictBooleanFilter, StrictNullBooleanField
 from registry.models import CRITICALITIES, LAYERS, OBJECT_TYPES, ROLES, RegistryObject, Source
-
-TRUE_VALUES = frozenset({"true", "1", "yes"})
-FALSE_VALUES = frozenset({"false", "0", "no"})
-NULL_VALUES = frozenset({"null", "none"})
-NULL = "null"
 
 
 def has_override_q() -> Q:
@@ -31,36 +26,6 @@ def has_override_q() -> Q:
     )
 
 
-class StrictBooleanField(forms.Field):
-    """true/false (1/0, yes/no); anything else is a validation error.
-
-    Django's NullBooleanField maps junk to None, which would silently drop the filter.
-    """
-
-    allow_null = False
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        text = str(value).strip().lower()
-        if text in TRUE_VALUES:
-            return True
-        if text in FALSE_VALUES:
-            return False
-        if self.allow_null and text in NULL_VALUES:
-            return NULL
-        allowed = "true, false or null" if self.allow_null else "true or false"
-        raise forms.ValidationError(f"Enter {allowed}, not {value!r}.", code="invalid")
-
-
-class StrictNullBooleanField(StrictBooleanField):
-    allow_null = True
-
-
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    field_class = StrictBooleanField
-
-
 class OverrideFilter(django_filters.Filter):
     """A nullable override: true, false, or null (= no override set)."""
 
@@ -74,7 +39,7 @@ class OverrideFilter(django_filters.Filter):
         return qs.filter(**{self.field_name: value})
 
 
-class RegistryObjectFilter(django_filters.FilterSet):
+class RegistryObjectFilter(FilterSet):
     source = django_filters.ModelChoiceFilter(
         field_name="source",
         to_field_name="name",

@@ -1,10 +1,11 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from registry.api.objects import SourceRegistryViewSet
 from registry.api.resolvers import ResolverRuleViewSet
 from registry.api.sources import SourceViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+router = SimpleRouter(trailing_slash="/?")
+# A SimpleRouter: the API root is common.api.ApiRootView, which lists every endpoint.
 # DRF's constructor turns any truthy trailing_slash into "/": set the optional slash
 # afterwards, so `/sources` and `/sources/` both answer (no 301 that drops a POST body).
 router.trailing_slash = "/?"

@@ -1,13 +1,17 @@
 """Response shapes of the ops and health APIs: the public contracts (seed field names),
-documented in the OpenAPI schema through these serializers and pinned by tests."""
+documented in the OpenAPI schema through these serializers and pinned by tests. They
+serialize models and the staleness dataclasses; views only fetch and hand them over."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from checks.models import BANDS, ITEM_LEVELS, SEVERITIES, STATUSES, CheckRun, Violation
 
 STATUS = serializers.ChoiceField(choices=STATUSES)
+REPORT_VIOLATIONS = 500
+STATUS_VIOLATIONS = 20
 
 
 class HealthCheckRowSerializer(serializers.ModelSerializer):
@@ -40,7 +44,7 @@ class HealthCheckRowSerializer(serializers.ModelSerializer):
 class HealthChecksResponseSerializer(serializers.Serializer):
     evaluated_at = serializers.DateTimeField()
     global_status = STATUS
-    checks = HealthCheckRowSerializer(many=True)
+    checks = HealthCheckRowSerializer(many=True, source="results")
 
 
 class ViolationSerializer(serializers.ModelSerializer):
@@ -109,18 +113,34 @@ class SchedulerSerializer(serializers.Serializer):
     jobs = SchedulerJobSerializer(many=True)
 
 
+class HealthQuerySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=["ERROR", "WARN", "INFO"], required=False)
+
+
+class DaysSerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, default=14)
+
+
+class HoursSerializer(serializers.Serializer):
+    hours = serializers.IntegerField(min_value=1, max_value=720, default=24, help_text="window (default 24)")
+
+
+class ViolationsQuerySerializer(serializers.Serializer):
+    evaluation = serializers.IntegerField(min_value=1, required=False, help_text="default: the latest")
+
+
 class HealthGlobalResponseSerializer(serializers.Serializer):
     """The seed's HealthGlobalResponse, plus score, band, explanation and the scheduler's
     live state (`global_status` is at least WARN while it is stopped;
     `evaluated_global_status` is the evaluation's own)."""
 
-    global_status = STATUS
-    evaluated_global_status = STATUS
-    scheduler = SchedulerSerializer()
+    global_status = serializers.SerializerMethodField()
+    evaluated_global_status = serializers.ChoiceField(choices=STATUSES, source="global_status")
+    scheduler = serializers.SerializerMethodField()
     error_count = serializers.IntegerField()
     warn_count = serializers.IntegerField()
     ok_count = serializers.IntegerField()
-    calculated_at = serializers.DateTimeField()
+    calculated_at = serializers.DateTimeField(source="evaluated_at")
     health_score = serializers.FloatField()
     band = serializers.ChoiceField(choices=BANDS)
     thresholds = ThresholdsSerializer()
@@ -128,8 +148,18 @@ class HealthGlobalResponseSerializer(serializers.Serializer):
     failing_monitored_count = serializers.IntegerField()
     explanation = ExplanationSerializer()
 
+    @extend_schema_field(serializers.ChoiceField(choices=STATUSES))
+    def get_global_status(self, e) -> str:
+        return self.context["scheduler"].global_status(e.global_status)
+
+    @extend_schema_field(SchedulerSerializer())
+    def get_scheduler(self, e) -> dict:
+        return self.context["scheduler"].as_dict()
+
 
 class StalenessRowSerializer(serializers.Serializer):
+    """A `checks.staleness.Staleness`."""
+
     object_id = serializers.IntegerField()
     schema_name = serializers.CharField()
     object_name = serializers.CharField()
@@ -137,13 +167,13 @@ class StalenessRowSerializer(serializers.Serializer):
     # plain strings: a second choice set named `status` would collide in the OpenAPI enums
     status = serializers.CharField(help_text="OK | STALE | NO_SIGNAL")
     decided_by = serializers.CharField(allow_null=True)
-    last_signal_at = serializers.DateTimeField(allow_null=True)
+    last_signal_at = serializers.DateTimeField(source="newest_at", allow_null=True)
     age_hours = serializers.FloatField(allow_null=True)
     allowed_hours = serializers.FloatField()
     allowed_by = serializers.CharField()
     watermark_at = serializers.DateTimeField(allow_null=True)
     last_write_at = serializers.DateTimeField(allow_null=True)
-    last_refresh_at = serializers.DateTimeField(allow_null=True)
+    last_refresh_at = serializers.DateTimeField(source="last_refresh_success_at", allow_null=True)
 
 
 class RawCountsSerializer(serializers.Serializer):
@@ -162,16 +192,26 @@ class RawHealthStatusResponseSerializer(serializers.Serializer):
 
 
 class FreshnessRowSerializer(serializers.Serializer):
+    """A `checks.staleness.WatermarkFreshness`."""
+
     asset_key = serializers.CharField()
     scope_key = serializers.CharField()
     watermark_ts = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    object_id = serializers.IntegerField()
-    schema_name = serializers.CharField()
-    object_name = serializers.CharField()
+    object_id = serializers.IntegerField(source="object.object_id")
+    schema_name = serializers.CharField(source="object.schema_name")
+    object_name = serializers.CharField(source="object.object_name")
     age_hours = serializers.FloatField()
-    allowed_hours = serializers.FloatField()
+    allowed_hours = serializers.FloatField(source="object.allowed_hours")
     is_stale = serializers.BooleanField()
+
+
+class FreshnessResponseSerializer(serializers.Serializer):
+    calculated_at = serializers.DateTimeField()
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = FreshnessRowSerializer(many=True)
 
 
 class IngestionDayRowSerializer(serializers.Serializer):
@@ -193,24 +233,40 @@ class IngestionDailyResponseSerializer(serializers.Serializer):
 
 
 class MvHealthRowSerializer(serializers.Serializer):
+    """A matview's `checks.staleness.Staleness`; `context["populated"]` maps object ids to
+    their populated flag as of the last discovery."""
+
     object_id = serializers.IntegerField()
     schema_name = serializers.CharField()
     object_name = serializers.CharField()
     is_critical = serializers.BooleanField()
-    is_populated = serializers.BooleanField(allow_null=True)
-    status = serializers.CharField(help_text="OK | STALE | FAILED | NOT_POPULATED | NEVER_REFRESHED")
+    is_populated = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(
+        help_text="OK | STALE | FAILED | NOT_POPULATED | NEVER_REFRESHED"
+    )
     last_refresh_at = serializers.DateTimeField(allow_null=True)
     last_refresh_status = serializers.CharField(allow_null=True)
     last_refresh_duration_ms = serializers.IntegerField(allow_null=True)
-    last_refresh_error = serializers.CharField(allow_null=True)
-    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_refresh_error = serializers.SerializerMethodField()
+    last_success_at = serializers.DateTimeField(source="last_refresh_success_at", allow_null=True)
     age_hours = serializers.FloatField(allow_null=True)
     allowed_hours = serializers.FloatField()
     allowed_by = serializers.CharField()
-    stale = serializers.BooleanField()
+    stale = serializers.BooleanField(source="is_stale")
     stale_vs_inputs = serializers.BooleanField()
-    upstream = serializers.CharField(allow_null=True)
+    upstream = serializers.CharField(source="upstream_name", allow_null=True)
     upstream_watermark_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_is_populated(self, row) -> bool | None:
+        return self.context["populated"].get(row.object_id)
+
+    def get_status(self, row) -> str:
+        return row.mv_status(self.context["populated"].get(row.object_id))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_last_refresh_error(self, row) -> str | None:
+        return row.last_refresh_error or None
 
 
 class MvHealthResponseSerializer(serializers.Serializer):
@@ -233,32 +289,52 @@ class ReportViolationSerializer(serializers.Serializer):
 class HealthStatusResponseSerializer(serializers.Serializer):
     """The integrity checker's /health/status, on OpsHealth's evaluation."""
 
-    status = serializers.ChoiceField(choices=BANDS)
+    status = serializers.ChoiceField(choices=BANDS, source="band")
     global_status = STATUS
-    last_check = serializers.DateTimeField()
-    consistency_rate = serializers.FloatField(help_text="health score: % of monitored objects not failing")
-    total_violations = serializers.IntegerField()
+    last_check = serializers.DateTimeField(source="evaluated_at")
+    consistency_rate = serializers.FloatField(
+        source="health_score", help_text="health score: % of monitored objects not failing"
+    )
+    total_violations = serializers.IntegerField(source="violation_count")
     requires_attention = serializers.BooleanField()
     thresholds = ThresholdsSerializer()
-    violations = ReportViolationSerializer(many=True, help_text="the first 20 (ERROR first)")
+    violations = serializers.SerializerMethodField(help_text="the first 20 (ERROR first)")
+
+    @extend_schema_field(ReportViolationSerializer(many=True))
+    def get_violations(self, e) -> list:
+        return ReportViolationSerializer(e.failing_violations()[:STATUS_VIOLATIONS], many=True).data
 
 
 class HealthReportSerializer(serializers.Serializer):
     """The integrity checker's report (latest-report, check-now)."""
 
-    evaluation_id = serializers.IntegerField()
-    timestamp = serializers.DateTimeField()
-    total_checked = serializers.IntegerField(help_text="monitored objects")
-    consistent = serializers.IntegerField()
-    inconsistent = serializers.IntegerField()
-    consistency_rate = serializers.FloatField()
-    status = serializers.ChoiceField(choices=BANDS)
+    evaluation_id = serializers.IntegerField(source="pk")
+    timestamp = serializers.DateTimeField(source="evaluated_at")
+    total_checked = serializers.IntegerField(source="monitored_count", help_text="monitored objects")
+    consistent = serializers.IntegerField(source="consistent_count")
+    inconsistent = serializers.IntegerField(source="failing_monitored_count")
+    consistency_rate = serializers.FloatField(source="health_score")
+    status = serializers.ChoiceField(choices=BANDS, source="band")
     global_status = STATUS
     duration_ms = serializers.IntegerField()
-    checks = HealthCheckRowSerializer(many=True)
-    total_violations = serializers.IntegerField()
-    violations_truncated = serializers.BooleanField()
-    violations = ReportViolationSerializer(many=True)
+    checks = HealthCheckRowSerializer(many=True, source="results")
+    total_violations = serializers.IntegerField(source="violation_count")
+    violations_truncated = serializers.SerializerMethodField()
+    violations = serializers.SerializerMethodField()
+
+    def _items(self, e) -> list:
+        # One query for the page of violations and for whether there are more.
+        cache = self.__dict__.setdefault("_violations", {})
+        if e.pk not in cache:
+            cache[e.pk] = list(e.failing_violations()[: REPORT_VIOLATIONS + 1])
+        return cache[e.pk]
+
+    def get_violations_truncated(self, e) -> bool:
+        return len(self._items(e)) > REPORT_VIOLATIONS
+
+    @extend_schema_field(ReportViolationSerializer(many=True))
+    def get_violations(self, e) -> list:
+        return ReportViolationSerializer(self._items(e)[:REPORT_VIOLATIONS], many=True).data
 
 
 class TrendPointSerializer(serializers.Serializer):

@@ -1,22 +1,23 @@
 """The ops API (seed 000: `/api/v1/ops/*`) and the integrity-checker API (seed 003:
 `/api/v1/health/*`).
 
-Reads need an authenticated user or a read token; `POST health/check-now` needs staff.
-Snapshot endpoints serve the latest persisted evaluation (a single indexed read, cheap
-enough for dashboards polling at once); when none exists yet they run the first one.
-The raw/mv endpoints compute staleness live with the one staleness query.
+Reads need an authenticated user or a token; `POST health/check-now` needs an admin
+token or a staff session. Views are fetch → permission → model or queryset method →
+serializer. Snapshot endpoints serve the latest persisted evaluation (a single indexed
+read, cheap enough for dashboards polling at once); a GET never evaluates: before the
+first evaluation they answer 404. The raw/mv endpoints compute staleness live with the
+one staleness query.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, serializers, status
-from rest_framework.exceptions import APIException, NotFound
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,116 +26,80 @@ from checks.evaluate import evaluate_as_job
 from checks.health import CHECKS
 from checks.models import Evaluation, Violation
 from checks.selfmonitor import scheduler_state
-from checks.staleness import Staleness, ingestion_daily, object_staleness, watermarks
-from common.api import cached_json
+from checks.staleness import ingestion_daily, object_staleness, raw_watermark_freshness
+from common.api import StrictViewMixin, cached_json
 from common.auth import IsAdmin, ReadOrAdmin
-from ledger.api.pagination import LimitOffset
+from common.filters import LimitOffsetPagination
 from registry.models import RegistryObject
 
-REPORT_VIOLATIONS = 500
-STATUS_VIOLATIONS = 20
 
-
-class EvaluationInProgress(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "evaluation_in_progress"
-    default_code = "evaluation_in_progress"
+class NoEvaluation(NotFound):
+    default_detail = "No evaluation yet: run `manage.py evaluate_health` or POST /api/v1/health/check-now."
+    default_code = "no_evaluation"
 
 
 def latest_evaluation() -> Evaluation:
-    """The latest snapshot; the first request on a fresh install runs the first evaluation."""
+    """The latest snapshot, or a 404 before the first one (a GET never evaluates)."""
     evaluation = Evaluation.latest()
     if evaluation is None:
-        evaluation = evaluate_as_job(trigger="api")
-        if evaluation is None:
-            raise EvaluationInProgress()
+        raise NoEvaluation()
     return evaluation
 
 
-def _thresholds(e: Evaluation) -> dict:
-    return {"healthy": e.healthy_threshold, "degraded": e.degraded_threshold}
-
-
-def health_status(e: Evaluation) -> dict:
-    failing = e.violations.failing().worst_first()[:STATUS_VIOLATIONS]
-    return {
-        "status": e.band,
-        "global_status": e.global_status,
-        "last_check": e.evaluated_at,
-        "consistency_rate": e.health_score,
-        "total_violations": e.violation_count,
-        "requires_attention": e.requires_attention,
-        "thresholds": _thresholds(e),
-        "violations": list(
-            failing.values("check_key", "level", "subject_type", "subject", "object_id", "detail")
-        ),
-    }
-
-
-def health_report(e: Evaluation) -> dict:
-    failing = e.violations.failing().worst_first()
-    items = list(
-        failing.values("check_key", "level", "subject_type", "subject", "object_id", "detail")[
-            : REPORT_VIOLATIONS + 1
-        ]
-    )
-    return {
-        "evaluation_id": e.pk,
-        "timestamp": e.evaluated_at,
-        "total_checked": e.monitored_count,
-        "consistent": e.monitored_count - e.failing_monitored_count,
-        "inconsistent": e.failing_monitored_count,
-        "consistency_rate": e.health_score,
-        "status": e.band,
-        "global_status": e.global_status,
-        "duration_ms": e.duration_ms,
-        "checks": s.HealthCheckRowSerializer(e.results.all(), many=True).data,
-        "total_violations": e.violation_count,
-        "violations_truncated": len(items) > REPORT_VIOLATIONS,
-        "violations": items[:REPORT_VIOLATIONS],
-    }
-
-
-class ReadView(APIView):
+class ReadView(StrictViewMixin, APIView):
     permission_classes = [ReadOrAdmin]
 
 
 class SnapshotView(ReadView):
-    """GET serves `snapshot()` of the latest evaluation, rendered once per evaluation (an
-    evaluation never changes once saved): a poll costs the lookup of the latest one, not
-    its loading, serializing and encoding."""
+    """GET serves `serializer_class` of the latest evaluation, rendered once per
+    evaluation (an evaluation never changes once saved): a poll costs the lookup of the
+    latest one, not its loading, serializing and encoding."""
 
-    def snapshot(self, e: Evaluation) -> dict:
-        raise NotImplementedError
+    serializer_class: type
 
     def live_version(self) -> str:
         """What the response shows besides the evaluation, as a cache key part."""
         return ""
 
+    def get_serializer_context(self) -> dict:
+        return {}
+
     def get(self, request):
         latest = Evaluation.latest_version()
         if latest is None:
-            return Response(self.snapshot(latest_evaluation()))
+            raise NoEvaluation()
         pk, evaluated_at = latest
         return cached_json(
             self,
             f"{pk} {evaluated_at.isoformat()} {self.live_version()}",
-            lambda: self.snapshot(Evaluation.objects.get(pk=pk)),
+            lambda: (
+                self.serializer_class(
+                    Evaluation.objects.get(pk=pk), context=self.get_serializer_context()
+                ).data
+            ),
         )
 
 
-class ListPaginator(LimitOffset):
-    """Pages a computed list; the response carries extra top-level keys."""
+class ListView(ReadView):
+    """A computed list, paginated (`limit`/`offset`), with extra top-level keys."""
 
-    def response(self, view_request, rows: list, view, **extra) -> Response:
-        page = self.paginate_queryset(rows, view_request, view)
+    pagination_class = LimitOffsetPagination
+
+    @property
+    def paginator(self) -> LimitOffsetPagination:
+        if not hasattr(self, "_paginator"):
+            self._paginator = self.pagination_class()
+        return self._paginator
+
+    def page(self, rows: list, serializer, **extra) -> Response:
+        page = self.paginator.paginate_queryset(rows, self.request, self)
         return Response(
             extra
             | {
-                "count": self.count,
-                "next": self.get_next_link(),
-                "previous": self.get_previous_link(),
-                "results": page,
+                "count": self.paginator.count,
+                "next": self.paginator.get_next_link(),
+                "previous": self.paginator.get_previous_link(),
+                "results": serializer(page),
             }
         )
 
@@ -144,44 +109,32 @@ class ListPaginator(LimitOffset):
 
 @extend_schema_view(get=extend_schema(responses=s.HealthChecksResponseSerializer, tags=["ops"]))
 class HealthChecksView(SnapshotView):
-    def snapshot(self, e: Evaluation) -> dict:
-        return {
-            "evaluated_at": e.evaluated_at,
-            "global_status": e.global_status,
-            "checks": s.HealthCheckRowSerializer(e.results.all(), many=True).data,
-        }
+    serializer_class = s.HealthChecksResponseSerializer
 
 
-class HealthCheckDetailView(ReadView):
+class HealthCheckDetailView(ListView):
     """One check's latest result and its offending items (the drilldown), paginated."""
+
+    query_serializer = s.HealthQuerySerializer
 
     @extend_schema(
         operation_id="ops_health_check_detail",
+        parameters=[s.HealthQuerySerializer],
         responses=s.CheckDetailResponseSerializer,
         tags=["ops"],
-        parameters=[OpenApiParameter("level", str, enum=["ERROR", "WARN", "INFO"])],
     )
     def get(self, request, check_key: str):
         if check_key not in CHECKS:
             raise NotFound(f"unknown check_key {check_key!r}; known: {', '.join(CHECKS)}")
-        e = latest_evaluation()
-        result = get_object_or_404(e.results, check_key=check_key)
+        level = self.query().get("level")
+        result = get_object_or_404(latest_evaluation().results, check_key=check_key)
         items = result.violations.select_related("evaluation").worst_first()
-        level = request.query_params.get("level")
         if level:
-            if level not in ("ERROR", "WARN", "INFO"):
-                raise serializers.ValidationError({"level": ["Must be one of ERROR, WARN, INFO."]})
             items = items.filter(level=level)
-        paginator = LimitOffset()
-        page = paginator.paginate_queryset(items, request, self)
-        return Response(
-            {
-                "check": s.HealthCheckRowSerializer(result).data,
-                "count": paginator.count,
-                "next": paginator.get_next_link(),
-                "previous": paginator.get_previous_link(),
-                "results": s.ViolationSerializer(page, many=True).data,
-            }
+        return self.page(
+            items,
+            lambda page: s.ViolationSerializer(page, many=True).data,
+            check=s.HealthCheckRowSerializer(result).data,
         )
 
 
@@ -191,6 +144,8 @@ class HealthGlobalView(SnapshotView):
     a stopped scheduler shows here, and lifts the global status to WARN, even when no
     evaluation ran since it stopped."""
 
+    serializer_class = s.HealthGlobalResponseSerializer
+
     def get(self, request):
         self.scheduler = scheduler_state(timezone.now())
         return super().get(request)
@@ -198,128 +153,72 @@ class HealthGlobalView(SnapshotView):
     def live_version(self) -> str:
         return self.scheduler.fingerprint
 
-    def snapshot(self, e: Evaluation) -> dict:
-        return {
-            "global_status": self.scheduler.global_status(e.global_status),
-            "evaluated_global_status": e.global_status,
-            "scheduler": self.scheduler.as_dict(),
-            "error_count": e.error_count,
-            "warn_count": e.warn_count,
-            "ok_count": e.ok_count,
-            "calculated_at": e.evaluated_at,
-            "health_score": e.health_score,
-            "band": e.band,
-            "thresholds": _thresholds(e),
-            "monitored_count": e.monitored_count,
-            "failing_monitored_count": e.failing_monitored_count,
-            "explanation": e.explanation,
-        }
+    def get_serializer_context(self) -> dict:
+        return {"scheduler": self.scheduler}
 
 
-def _staleness_row(row: Staleness) -> dict:
-    return {
-        "object_id": row.object_id,
-        "schema_name": row.schema_name,
-        "object_name": row.object_name,
-        "layer": row.layer,
-        "status": row.status,
-    } | row.detail()
-
-
-class RawHealthStatusView(ReadView):
+class RawHealthStatusView(ListView):
     @extend_schema(responses=s.RawHealthStatusResponseSerializer, tags=["ops"])
     def get(self, request):
         now = timezone.now()
-        rows = [_staleness_row(r) for r in object_staleness(now, only="raw")]
+        rows = object_staleness(now, only="raw")
         counts = {"ok": 0, "stale": 0, "no_signal": 0}
         for row in rows:
-            counts[row["status"].lower()] += 1
-        return ListPaginator().response(request, rows, self, calculated_at=now, counts=counts)
+            counts[row.status.lower()] += 1
+        return self.page(
+            rows,
+            lambda page: s.StalenessRowSerializer(page, many=True).data,
+            calculated_at=now,
+            counts=counts,
+        )
 
 
-class RawHealthFreshnessView(ReadView):
+class RawHealthFreshnessView(ListView):
     """Every watermark of a RAW object, with its age against the object's allowed age."""
 
-    @extend_schema(responses=s.FreshnessRowSerializer(many=True), tags=["ops"])
+    @extend_schema(responses=s.FreshnessResponseSerializer, tags=["ops"])
     def get(self, request):
         now = timezone.now()
-        by_id = {r.object_id: r for r in object_staleness(now, only="raw")}
-        rows = []
-        for asset_key, scope_key, ts, updated_at, object_id in watermarks(list(by_id)):
-            obj = by_id[object_id]
-            age = now - ts
-            rows.append(
-                {
-                    "asset_key": asset_key,
-                    "scope_key": scope_key,
-                    "watermark_ts": ts,
-                    "updated_at": updated_at,
-                    "object_id": object_id,
-                    "schema_name": obj.schema_name,
-                    "object_name": obj.object_name,
-                    "age_hours": round(age.total_seconds() / 3600, 2),
-                    "allowed_hours": round(obj.allowed_age.total_seconds() / 3600, 2),
-                    "is_stale": age > obj.allowed_age,
-                }
-            )
-        return ListPaginator().response(request, rows, self, calculated_at=now)
-
-
-class DaysSerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=366, default=14)
+        return self.page(
+            raw_watermark_freshness(now),
+            lambda page: s.FreshnessRowSerializer(page, many=True).data,
+            calculated_at=now,
+        )
 
 
 class RawHealthIngestionDailyView(ReadView):
     """Per day and RAW object: run assets written, failed, rows and bytes (from the ledger)."""
 
-    @extend_schema(parameters=[DaysSerializer], responses=s.IngestionDailyResponseSerializer, tags=["ops"])
+    query_serializer = s.DaysSerializer
+
+    @extend_schema(parameters=[s.DaysSerializer], responses=s.IngestionDailyResponseSerializer, tags=["ops"])
     def get(self, request):
-        params = DaysSerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        days = params.validated_data["days"]
+        days = self.query()["days"]
         since = (timezone.now() - timedelta(days=days - 1)).date()
-        return Response({"days": days, "since": since, "results": ingestion_daily(since)})
+        rows = ingestion_daily(since)
+        return Response(
+            {"days": days, "since": since, "results": s.IngestionDayRowSerializer(rows, many=True).data}
+        )
 
 
-class MvHealthView(ReadView):
+class MvHealthView(ListView):
     """Materialized views: last refresh (from the ledger), populated flag (as of the
     last discovery; the mv_not_populated check reads the live catalog), staleness."""
 
     @extend_schema(responses=s.MvHealthResponseSerializer, tags=["ops"])
     def get(self, request):
         now = timezone.now()
-        staleness = object_staleness(now, only="matview")
+        rows = object_staleness(now, only="matview")
         populated = dict(
-            RegistryObject.objects.filter(pk__in=[r.object_id for r in staleness]).values_list(
+            RegistryObject.objects.filter(pk__in=[r.object_id for r in rows]).values_list(
                 "id", "is_populated"
             )
         )
-        rows = []
-        for r in staleness:
-            d = r.detail()
-            rows.append(
-                {
-                    "object_id": r.object_id,
-                    "schema_name": r.schema_name,
-                    "object_name": r.object_name,
-                    "is_critical": r.is_critical,
-                    "is_populated": populated.get(r.object_id),
-                    "status": r.mv_status(populated.get(r.object_id)),
-                    "last_refresh_at": r.last_refresh_at,
-                    "last_refresh_status": r.last_refresh_status,
-                    "last_refresh_duration_ms": r.last_refresh_duration_ms,
-                    "last_refresh_error": r.last_refresh_error or None,
-                    "last_success_at": r.last_refresh_success_at,
-                    "age_hours": d["age_hours"],
-                    "allowed_hours": d["allowed_hours"],
-                    "allowed_by": r.allowed_by,
-                    "stale": r.is_stale,
-                    "stale_vs_inputs": r.stale_vs_inputs,
-                    "upstream": r.upstream_name,
-                    "upstream_watermark_at": r.upstream_watermark_at,
-                }
-            )
-        return ListPaginator().response(request, rows, self, calculated_at=now)
+        return self.page(
+            rows,
+            lambda page: s.MvHealthRowSerializer(page, many=True, context={"populated": populated}).data,
+            calculated_at=now,
+        )
 
 
 # --- /api/v1/health/ ----------------------------------------------------------------
@@ -327,21 +226,20 @@ class MvHealthView(ReadView):
 
 @extend_schema_view(get=extend_schema(responses=s.HealthStatusResponseSerializer, tags=["health"]))
 class HealthStatusView(SnapshotView):
-    def snapshot(self, e: Evaluation) -> dict:
-        return health_status(e)
+    serializer_class = s.HealthStatusResponseSerializer
 
 
 @extend_schema_view(get=extend_schema(responses=s.HealthReportSerializer, tags=["health"]))
 class LatestReportView(SnapshotView):
-    def snapshot(self, e: Evaluation) -> dict:
-        return health_report(e)
+    serializer_class = s.HealthReportSerializer
 
 
-class ViolationList(generics.ListAPIView):
+class ViolationList(StrictViewMixin, generics.ListAPIView):
     """Violations of the latest evaluation (or of `?evaluation=<id>`), worst first."""
 
     permission_classes = [ReadOrAdmin]
     serializer_class = s.ViolationSerializer
+    query_serializer = s.ViolationsQuerySerializer
     filterset_fields = ["check_key", "level", "subject_type"]
     search_fields = ["subject"]
     ordering_fields = ["check_key", "level", "subject", "id"]
@@ -349,62 +247,40 @@ class ViolationList(generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Violation.objects.none()
-        evaluation_id = self.request.query_params.get("evaluation")
-        if evaluation_id is not None:
-            if not evaluation_id.isdigit():
-                raise serializers.ValidationError({"evaluation": ["A valid integer is required."]})
-            evaluation = get_object_or_404(Evaluation, pk=int(evaluation_id))
-        else:
+        evaluation_id = self.query().get("evaluation")
+        if evaluation_id is None:
             evaluation = latest_evaluation()
+        else:
+            evaluation = get_object_or_404(Evaluation, pk=evaluation_id)
         return evaluation.violations.select_related("evaluation").worst_first()
 
-    @extend_schema(
-        tags=["health"], parameters=[OpenApiParameter("evaluation", int, description="default: the latest")]
-    )
+    @extend_schema(tags=["health"], parameters=[s.ViolationsQuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
 
 class HealthMetricsView(ReadView):
+    query_serializer = s.HoursSerializer
+
     @extend_schema(
-        parameters=[OpenApiParameter("hours", int, description="window, 1..720 (default 24)")],
-        responses=s.HealthMetricsResponseSerializer,
-        tags=["health"],
+        parameters=[s.HoursSerializer], responses=s.HealthMetricsResponseSerializer, tags=["health"]
     )
     def get(self, request):
-        hours = request.query_params.get("hours", "24")
-        if not hours.isdigit() or not 1 <= int(hours) <= 720:
-            raise serializers.ValidationError({"hours": ["Must be an integer between 1 and 720."]})
+        hours = self.query()["hours"]
         e = latest_evaluation()
-        window = Evaluation.objects.filter(evaluated_at__gte=timezone.now() - timedelta(hours=int(hours)))
-        scores = list(
-            window.order_by("evaluated_at").values(
-                "evaluated_at", "health_score", "band", "global_status", "violation_count"
-            )
-        )
+        trend = Evaluation.objects.since(timezone.now() - timedelta(hours=hours)).trend()
         return Response(
             {
-                "hours": int(hours),
-                "current": health_status(e),
-                "evaluations": len(scores),
-                "avg_consistency_rate": (
-                    round(sum(p["health_score"] for p in scores) / len(scores), 2) if scores else None
-                ),
-                "min_consistency_rate": min((p["health_score"] for p in scores), default=None),
-                "evaluations_by_band": _count_by(window, "band"),
-                "evaluations_by_global_status": _count_by(window, "global_status"),
+                "hours": hours,
+                "current": s.HealthStatusResponseSerializer(e).data,
+                **trend,
                 "check_statuses": dict(e.results.values_list("check_key", "status")),
-                "trend": scores,
             }
         )
 
 
-def _count_by(qs, field: str) -> dict[str, int]:
-    return dict(qs.values_list(field).annotate(n=Count("id")).order_by())
-
-
-class CheckNowView(APIView):
-    """Run an evaluation now (staff only) and return its report."""
+class CheckNowView(StrictViewMixin, APIView):
+    """Run an evaluation now (admin) and return its report."""
 
     permission_classes = [IsAdmin]
 
@@ -413,4 +289,4 @@ class CheckNowView(APIView):
         evaluation = evaluate_as_job(trigger="api")
         if evaluation is None:
             return Response({"detail": "evaluation_in_progress"}, status=status.HTTP_409_CONFLICT)
-        return Response(health_report(evaluation))
+        return Response(s.HealthReportSerializer(evaluation).data)

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import StrictViewMixin
 from common.auth import CanIngest
 from ledger import bounds, ingest
 from ledger.api.ingest_serializers import (
@@ -78,7 +79,7 @@ def validate_event(item) -> ingest.RunEvent:
         raise refused(exc) from None
 
 
-class IngestView(APIView):
+class IngestView(StrictViewMixin, APIView):
     permission_classes = [CanIngest]
     parser_classes = [LimitedJSONParser]
 

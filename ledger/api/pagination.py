@@ -14,28 +14,13 @@ from urllib.parse import parse_qs, urlencode
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import BasePagination, LimitOffsetPagination
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from ledger.bounds import representable
 
 NEXT, PREVIOUS = "n", "p"
-BIGINT_MAX = 2**63 - 1
-
-
-class LimitOffset(LimitOffsetPagination):
-    """DRF's limit/offset pagination (the API's default) with bounds: `limit` is cut to
-    `max_limit`, and an `offset` PostgreSQL's bigint cannot hold is a 400, not a
-    database error."""
-
-    max_limit = 1000
-
-    def get_offset(self, request) -> int:
-        offset = super().get_offset(request)
-        if offset > BIGINT_MAX:
-            raise ValidationError({self.offset_query_param: [f"At most {BIGINT_MAX}."]})
-        return offset
 
 
 class KeysetPagination(BasePagination):

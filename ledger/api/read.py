@@ -12,14 +12,15 @@ from datetime import timedelta
 
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import StrictViewMixin
 from common.auth import CanRead, ReadOrAdmin
+from common.filters import FilterBackend
 from ledger import analytics
 from ledger.api import read_filters
 from ledger.api import read_serializers as s
@@ -29,7 +30,7 @@ from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermar
 UUID_PATTERN = "[0-9a-fA-F-]{36}"
 
 
-class ClientViewSet(viewsets.ModelViewSet):
+class ClientViewSet(StrictViewMixin, viewsets.ModelViewSet):
     permission_classes = [ReadOrAdmin]
     serializer_class = s.ClientSerializer
     filterset_class = read_filters.ClientFilter
@@ -40,7 +41,7 @@ class ClientViewSet(viewsets.ModelViewSet):
         return Client.objects.annotate(pipeline_count=Count("pipelines")).order_by("name")
 
 
-class PipelineViewSet(viewsets.ModelViewSet):
+class PipelineViewSet(StrictViewMixin, viewsets.ModelViewSet):
     """Pipelines with their latest run and schedule state (ok/late/missing/…)."""
 
     permission_classes = [ReadOrAdmin]
@@ -57,14 +58,14 @@ class PipelineViewSet(viewsets.ModelViewSet):
         return {**super().get_serializer_context(), "now": timezone.now()}
 
 
-class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RunViewSet(StrictViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Runs, newest first (cursor pagination); the detail has the run's assets and results.
 
     Runs without a start time (not yet started) are not listed: the cursor needs it.
     """
 
     permission_classes = [CanRead]
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = read_filters.RunFilter
     pagination_class = RunKeysetPagination
     lookup_field = "run_id"
@@ -80,7 +81,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
 
 
-class WatermarkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class WatermarkViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Watermarks with their age and the run that last moved them, stalest first."""
 
     permission_classes = [CanRead]
@@ -104,12 +105,12 @@ class WatermarkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return {**super().get_serializer_context(), "now": timezone.now()}
 
 
-class CheckResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class CheckResultViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Every persisted check result, newest first (cursor pagination)."""
 
     permission_classes = [CanRead]
     serializer_class = s.CheckResultSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = read_filters.CheckResultFilter
     pagination_class = CheckResultKeysetPagination
 
@@ -117,74 +118,72 @@ class CheckResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return CheckResult.objects.select_related("run")
 
 
-def _window(request, query_serializer=s.WindowQuerySerializer) -> dict:
-    """Validated query parameters (400 with field messages when bad)."""
-    query = query_serializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
-
-
-class FailuresView(ListAPIView):
+class FailuresView(StrictViewMixin, ListAPIView):
     """Failed runs started in the last `days` days, newest first."""
 
     permission_classes = [CanRead]
     serializer_class = s.RunSerializer
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = read_filters.RunFilter
     pagination_class = RunKeysetPagination
+    query_serializer = s.WindowQuerySerializer
 
     @extend_schema(parameters=[s.WindowQuerySerializer])
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        since = timezone.now() - timedelta(days=_window(self.request)["days"])
+        since = timezone.now() - timedelta(days=self.query()["days"])
         return Run.objects.select_related("pipeline__client", "parent_run").filter(
             status=Run.FAILED, started_at__gte=since
         )
 
 
-class RunsPerDayView(APIView):
+class RunsPerDayView(StrictViewMixin, APIView):
     permission_classes = [CanRead]
+    query_serializer = s.RunsPerDayQuerySerializer
 
     @extend_schema(parameters=[s.RunsPerDayQuerySerializer], responses=s.DayCountSerializer(many=True))
     def get(self, request):
         """Runs started per day by status over the last `days` days (days in `tz`)."""
-        query = _window(request, s.RunsPerDayQuerySerializer)
+        query = self.query()
         now = timezone.now()
         days = analytics.runs_per_day(now - timedelta(days=query["days"]), now, tz=query["tz"])
         return Response(s.DayCountSerializer(days, many=True).data)
 
 
-class FailureRateView(APIView):
+class FailureRateView(StrictViewMixin, APIView):
     permission_classes = [CanRead]
+    query_serializer = s.FailureRateQuerySerializer
 
     @extend_schema(parameters=[s.FailureRateQuerySerializer], responses=s.FailureRateSerializer(many=True))
     def get(self, request):
         """Failure rate over the last `days` days by pipeline, client or overall, worst first."""
-        query = _window(request, s.FailureRateQuerySerializer)
+        query = self.query()
         since = timezone.now() - timedelta(days=query["days"])
         return Response(s.FailureRateSerializer(analytics.failure_rates(since, query["by"]), many=True).data)
 
 
-class MttrView(APIView):
+class MttrView(StrictViewMixin, APIView):
     permission_classes = [CanRead]
+    query_serializer = s.WindowQuerySerializer
 
     @extend_schema(parameters=[s.WindowQuerySerializer], responses=s.MttrSerializer)
     def get(self, request):
         """Mean time from a failure to the next success of the same pipeline."""
-        days = _window(request)["days"]
+        days = self.query()["days"]
         overall, pipelines = analytics.mean_time_to_recovery(timezone.now() - timedelta(days=days))
         return Response(s.MttrSerializer({"days": days, "overall": overall, "pipelines": pipelines}).data)
 
 
-class FlakyRankingView(APIView):
+class FlakyRankingView(StrictViewMixin, APIView):
     permission_classes = [CanRead]
+    query_serializer = s.FlakyQuerySerializer
 
     @extend_schema(parameters=[s.FlakyQuerySerializer], responses=s.FlakyRankingSerializer)
     def get(self, request):
         """Pipelines ranked by flakiness, with the evidence and the thresholds applied."""
-        days = _window(request, s.FlakyQuerySerializer)["days"]
+        days = self.query()["days"]
         criteria = analytics.FlakyCriteria.from_settings()
         ranking = analytics.flaky_ranking(timezone.now() - timedelta(days=days), criteria)
         data = {"days": days, "criteria": criteria, "pipelines": ranking}

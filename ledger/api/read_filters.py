@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 from django_filters.fields import IsoDateTimeField
 
+from common.filters import FilterSet
 from ledger.bounds import representable
 from ledger.models import CheckResult, Client, Pipeline, Run, Watermark
 
@@ -24,13 +25,13 @@ class TimeFilter(filters.IsoDateTimeFilter):
     field_class = TimeField
 
 
-class ClientFilter(filters.FilterSet):
+class ClientFilter(FilterSet):
     class Meta:
         model = Client
         fields = {"name": ["exact", "icontains"]}
 
 
-class PipelineFilter(filters.FilterSet):
+class PipelineFilter(FilterSet):
     client = filters.ModelChoiceFilter(queryset=Client.objects.all())
 
     class Meta:
@@ -38,7 +39,7 @@ class PipelineFilter(filters.FilterSet):
         fields = {"namespace": ["exact"], "name": ["exact", "icontains"], "owner": ["exact"]}
 
 
-class RunFilter(filters.FilterSet):
+class RunFilter(FilterSet):
     pipeline = filters.ModelChoiceFilter(queryset=Pipeline.objects.all())
     client = filters.ModelChoiceFilter(field_name="pipeline__client", queryset=Client.objects.all())
     status = filters.MultipleChoiceFilter(choices=Run.STATUSES)
@@ -51,7 +52,7 @@ class RunFilter(filters.FilterSet):
         fields = ["pipeline", "client", "status", "started_after", "started_before", "triggered_by"]
 
 
-class WatermarkFilter(filters.FilterSet):
+class WatermarkFilter(FilterSet):
     asset_key = filters.CharFilter(method="filter_asset")
 
     class Meta:
@@ -63,7 +64,7 @@ class WatermarkFilter(filters.FilterSet):
         return queryset.filter(Q(asset_key=value) | Q(normalized_key=value))
 
 
-class CheckResultFilter(filters.FilterSet):
+class CheckResultFilter(FilterSet):
     asset_key = filters.CharFilter(method="filter_asset")
     status = filters.MultipleChoiceFilter(choices=CheckResult.STATUSES)
     severity = filters.MultipleChoiceFilter(choices=CheckResult.SEVERITIES)

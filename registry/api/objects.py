@@ -10,9 +10,9 @@ from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api import cached_json
+from common.api import StrictViewMixin, cached_json
 from common.auth import ReadOrAdmin
-from ledger.api.pagination import LimitOffset
+from common.filters import LimitOffsetPagination
 from ledger.models import ApiToken
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject, Source
@@ -83,7 +83,7 @@ def registry_state() -> str:
 REGISTRY_ORDERING = ("source__name", "schema_name", "object_name")
 
 
-class RegistryPagination(LimitOffset):
+class RegistryPagination(LimitOffsetPagination):
     """LimitOffsetPagination whose default-ordered pages come from the natural-key index.
 
     `ORDER BY source.name, schema_name, object_name LIMIT 50` sorts every (filtered) row
@@ -151,7 +151,9 @@ class RegistryPagination(LimitOffset):
         tags=["registry"],
     ),
 )
-class SourceRegistryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class SourceRegistryViewSet(
+    StrictViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     permission_classes = [ReadOrAdmin]
     filterset_class = RegistryObjectFilter
     search_fields = ["schema_name", "object_name", "description", "db_comment"]

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.api import StrictViewMixin
 from common.auth import CanRead, ReadOrAdmin
 from registry.models import ResolverRule
 from registry.resolver import Resolver
@@ -29,7 +30,7 @@ from registry.serializers_resolvers import (
     partial_update=extend_schema(summary="Change a resolver rule (staff)", tags=["resolvers"]),
     destroy=extend_schema(summary="Delete a resolver rule (staff)", tags=["resolvers"]),
 )
-class ResolverRuleViewSet(viewsets.ModelViewSet):
+class ResolverRuleViewSet(StrictViewMixin, viewsets.ModelViewSet):
     queryset = ResolverRule.objects.select_related("source")
     serializer_class = ResolverRuleSerializer
     permission_classes = [ReadOrAdmin]

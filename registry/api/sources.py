@@ -9,7 +9,6 @@ import copy
 import logging
 from dataclasses import asdict
 
-import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, viewsets
@@ -17,7 +16,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
+from common.filters import FilterSet
 from registry.engines import ENGINES
 from registry.models import Source
 
@@ -84,7 +85,7 @@ class SourceSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class SourceFilter(django_filters.FilterSet):
+class SourceFilter(FilterSet):
     class Meta:
         model = Source
         fields = ["engine", "is_active", "last_discovery_status"]
@@ -102,7 +103,7 @@ ConnectionTestSerializer = inline_serializer(
 )
 
 
-class SourceViewSet(viewsets.ModelViewSet):
+class SourceViewSet(StrictViewMixin, viewsets.ModelViewSet):
     serializer_class = SourceSerializer
     permission_classes = [ReadOrAdmin]
     filterset_class = SourceFilter

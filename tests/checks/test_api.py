@@ -196,10 +196,25 @@ def test_snapshots_show_each_new_evaluation_and_render_for_the_browser(viewer_cl
     assert html["Content-Type"].startswith("text/html") and b"health_score" in html.content
 
 
-def test_health_global_runs_the_first_evaluation_when_none_exists(viewer_client, db):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/ops/health-global",
+        "/api/v1/ops/health-checks",
+        "/api/v1/ops/health-checks/mv_refresh_failed",
+        "/api/v1/health/status",
+        "/api/v1/health/latest-report",
+        "/api/v1/health/violations",
+        "/api/v1/health/metrics",
+    ],
+)
+def test_a_get_never_evaluates_before_the_first_evaluation_it_is_a_404(viewer_client, db, url):
+    # A GET used to run the first evaluation inside the request, connecting to every source.
+    response = viewer_client.get(url)
+
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("No evaluation yet")
     assert not Evaluation.objects.exists()
-    body = viewer_client.get("/api/v1/ops/health-global").json()
-    assert body["global_status"] == "OK" and Evaluation.objects.count() == 1
 
 
 def test_raw_health_status_gives_each_raw_object_its_staleness(viewer_client, platform):
@@ -318,9 +333,15 @@ def test_check_now_with_an_admin_token(admin_token_client, platform):
     assert Evaluation.latest().trigger == "api"
 
 
-def test_writes_to_read_endpoints_are_refused(viewer_client, staff_client, platform):
-    assert viewer_client.post("/api/v1/ops/health-global").status_code == 403
-    assert staff_client.post("/api/v1/ops/health-global").status_code == 405
+def test_writes_to_read_endpoints_are_refused(anon_client, viewer_client, staff_client, platform):
+    # The method is judged first: a POST to a GET-only endpoint is a 405 for everyone.
+    for client in (anon_client, viewer_client, staff_client):
+        assert client.post("/api/v1/ops/health-global").status_code == 405
+
+
+def test_a_get_on_a_post_only_endpoint_is_a_405(anon_client, viewer_client, read_client, db):
+    for client in (anon_client, viewer_client, read_client):
+        assert client.get("/api/v1/health/check-now").status_code == 405
 
 
 def test_a_database_error_is_an_opaque_500(viewer_client, platform, caplog):
