@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from checks.datachecks.kinds import KINDS
 from checks.datachecks.models import DataCheck, default_name, find_object
+from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
 from ledger.api.pagination import CheckResultKeysetPagination
 from ledger.keys import split_identifier
@@ -184,22 +185,7 @@ class DataCheckFilter(django_filters.FilterSet):
         return queryset.filter(Q(object__schema_name=parts[0]) & Q(object__object_name=parts[1]))
 
 
-class StrictQueryParams:
-    """Unknown query parameters are a 400, not silently ignored."""
-
-    known_query_params: frozenset[str] = frozenset()
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        allowed = set(self.known_query_params) | {"format"}
-        if self.action == "list":
-            allowed |= set(self.filterset_class.base_filters) | {"limit", "offset", "ordering", "search"}
-        unknown = sorted(set(request.query_params) - allowed)
-        if unknown:
-            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
-
-
-class DataCheckViewSet(StrictQueryParams, viewsets.ModelViewSet):
+class DataCheckViewSet(StrictViewMixin, viewsets.ModelViewSet):
     serializer_class = DataCheckSerializer
     permission_classes = [ReadOrAdmin]
     filterset_class = DataCheckFilter
@@ -208,7 +194,7 @@ class DataCheckViewSet(StrictQueryParams, viewsets.ModelViewSet):
     ordering = ["object__schema_name", "object__object_name", "name"]
 
     def initial(self, request, *args, **kwargs):
-        self.known_query_params = {"results": {"cursor", "limit"}, "trend": {"days"}}.get(self.action, set())
+        self.query_params = {"results": ("cursor", "limit"), "trend": ("days",)}.get(self.action, ())
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self):
