@@ -158,7 +158,7 @@ def test_the_trend_is_the_pass_rate_per_day(read_client, candles):
 def test_unknown_query_parameters_are_refused(read_client, candles):
     check = DataCheckFactory(object=candles)
     response = read_client.get(URL, {"kindd": "unique"})
-    assert response.status_code == 400 and response.json() == {"kindd": ["Unknown query parameter."]}
+    assert response.status_code == 400 and list(response.json()) == ["kindd"]
     assert read_client.get(f"{URL}/{check.pk}/results", {"days": 3}).status_code == 400
     assert read_client.get(URL, {"object": "raw.candles", "kind": "row_count"}).json()["count"] == 1
 
