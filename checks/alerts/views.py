@@ -18,27 +18,8 @@ from rest_framework.response import Response
 
 from checks.alerts import serializers as s
 from checks.alerts.models import AlertRule, Channel, Delivery, Incident, MaintenanceWindow, Silence
+from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
-
-PAGING = {"limit", "offset", "format"}
-
-
-class StrictQuery:
-    """Unknown query parameters are a 400, not silently ignored."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        known = set(PAGING)
-        filterset = getattr(self, "filterset_class", None)
-        if filterset is not None:
-            known |= set(filterset.base_filters)
-        if getattr(self, "ordering_fields", None):
-            known.add("ordering")
-        if getattr(self, "search_fields", None):
-            known.add("search")
-        unknown = sorted(set(request.query_params) - known)
-        if unknown:
-            raise ValidationError({name: ["Unknown query parameter."] for name in unknown})
 
 
 def _by_id_or_name(field: str):
@@ -122,7 +103,7 @@ def _actor(request) -> str:
     list=extend_schema(summary="Alert rules", tags=["alerts"]),
     create=extend_schema(summary="Add an alert rule (admin)", tags=["alerts"]),
 )
-class RuleViewSet(StrictQuery, viewsets.ModelViewSet):
+class RuleViewSet(StrictViewMixin, viewsets.ModelViewSet):
     queryset = AlertRule.objects.prefetch_related("channels")
     serializer_class = s.AlertRuleSerializer
     permission_classes = [ReadOrAdmin]
@@ -133,7 +114,7 @@ class RuleViewSet(StrictQuery, viewsets.ModelViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="Channels (targets never returned)", tags=["alerts"]))
-class ChannelViewSet(StrictQuery, viewsets.ModelViewSet):
+class ChannelViewSet(StrictViewMixin, viewsets.ModelViewSet):
     queryset = Channel.objects.all()
     serializer_class = s.ChannelSerializer
     permission_classes = [ReadOrAdmin]
@@ -151,7 +132,7 @@ class ChannelViewSet(StrictQuery, viewsets.ModelViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="Silences", tags=["alerts"]))
-class SilenceViewSet(StrictQuery, viewsets.ModelViewSet):
+class SilenceViewSet(StrictViewMixin, viewsets.ModelViewSet):
     queryset = Silence.objects.select_related("rule")
     serializer_class = s.SilenceSerializer
     permission_classes = [ReadOrAdmin]
@@ -167,7 +148,7 @@ class SilenceViewSet(StrictQuery, viewsets.ModelViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="Recurring maintenance windows", tags=["alerts"]))
-class MaintenanceWindowViewSet(StrictQuery, viewsets.ModelViewSet):
+class MaintenanceWindowViewSet(StrictViewMixin, viewsets.ModelViewSet):
     queryset = MaintenanceWindow.objects.select_related("rule")
     serializer_class = s.MaintenanceWindowSerializer
     permission_classes = [ReadOrAdmin]
@@ -179,7 +160,7 @@ class MaintenanceWindowViewSet(StrictQuery, viewsets.ModelViewSet):
     list=extend_schema(summary="Incidents, unresolved first", tags=["alerts"]),
     retrieve=extend_schema(summary="One incident with its timeline", tags=["alerts"]),
 )
-class IncidentViewSet(StrictQuery, viewsets.ReadOnlyModelViewSet):
+class IncidentViewSet(StrictViewMixin, viewsets.ReadOnlyModelViewSet):
     permission_classes = [ReadOrAdmin]
     filterset_class = IncidentFilter
     ordering_fields = ["opened_at", "last_seen_at", "resolved_at", "id"]
@@ -229,7 +210,9 @@ class IncidentViewSet(StrictQuery, viewsets.ReadOnlyModelViewSet):
 
 
 @extend_schema_view(list=extend_schema(summary="Every delivery attempt, newest first", tags=["alerts"]))
-class DeliveryViewSet(StrictQuery, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeliveryViewSet(
+    StrictViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     queryset = Delivery.objects.select_related("channel", "notification").order_by("-attempted_at", "-id")
     serializer_class = s.DeliverySerializer
     permission_classes = [ReadOrAdmin]

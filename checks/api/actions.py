@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from checks import actions, retry
 from checks.models import Action, RetryPolicy
-from common.api import DurationField
+from common.api import DurationField, StrictViewMixin
 from common.auth import IsAdmin
 
 
@@ -68,7 +68,11 @@ class ActionFilter(filters.FilterSet):
 
 
 class ActionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+    StrictViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """POST queues an action (202, or 200 with the one already queued or running)."""
 
@@ -121,7 +125,7 @@ class RetryPolicySerializer(serializers.ModelSerializer):
         return obj
 
 
-class RetryPolicyViewSet(viewsets.ModelViewSet):
+class RetryPolicyViewSet(StrictViewMixin, viewsets.ModelViewSet):
     """One object's override of the retry policy; a null field takes the default."""
 
     permission_classes = [IsAdmin]

@@ -161,7 +161,8 @@ def test_writes_need_the_admin_scope_or_staff(read_client, ingest_client, viewer
 def test_unknown_query_parameters_are_400(read_client, path):
     response = read_client.get(f"/api/v1/alerts/{path}?colour=blue")
     assert response.status_code == 400
-    assert response.json() == {"colour": ["Unknown query parameter."]}
+    assert list(response.json()) == ["colour"]
+    assert response.json()["colour"][0].startswith("Unknown query parameter")
 
 
 @pytest.fixture
