@@ -9,20 +9,32 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from checks.evaluate import evaluate_as_job
 from checks.models import Evaluation
+from checks.selfmonitor import scheduler_state
 from opshealth.dashboard.tabs import DEFAULT, TABS, BadParameter, Tab
 from opshealth.dashboard.tabs.registry import object_context
 
 
 def _page(request: HttpRequest, tab: Tab, evaluation: Evaluation | None, template: str, context: dict):
+    # OpsHealth's own scheduler, judged now (as ops/health-global does): while it is
+    # stopped the header says so and the global status reads at least WARN.
+    scheduler = scheduler_state(timezone.now())
     return render(
         request,
         template,
-        {"tab": tab, "tabs": [cls() for cls in TABS.values()], "evaluation": evaluation, **context},
+        {
+            "tab": tab,
+            "tabs": [cls() for cls in TABS.values()],
+            "evaluation": evaluation,
+            "scheduler": scheduler,
+            "global_status": scheduler.global_status(evaluation.global_status) if evaluation else None,
+            **context,
+        },
     )
 
 

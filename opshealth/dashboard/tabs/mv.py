@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from checks.staleness import object_staleness, refresh_history
 from opshealth.dashboard import svg
+from opshealth.dashboard.recent import recent
 from opshealth.dashboard.tabs.base import Tab, page_of
 from registry.models import RegistryObject
 
@@ -20,12 +21,7 @@ class Mv(Tab):
     params = frozenset({"page"})
 
     def context(self, request, evaluation):
-        staleness = object_staleness(timezone.now(), only="matview")
-        populated = dict(
-            RegistryObject.objects.filter(object_type="matview", exists_in_db=True).values_list(
-                "id", "is_populated"
-            )
-        )
+        (staleness, populated), as_of = recent("mv", self.states)
         rows = sorted(
             ((r, r.mv_status(populated.get(r.object_id)), populated.get(r.object_id)) for r in staleness),
             key=lambda row: (ORDER[row[1]], not row[0].is_critical, row[0].qualified_name),
@@ -40,7 +36,20 @@ class Mv(Tab):
             ],
             "counts": {status: sum(1 for _, s, _ in rows if s == status) for status in ORDER},
             "history": HISTORY,
+            "as_of": as_of,
         }
+
+    @staticmethod
+    def states() -> tuple[list, dict[int, bool | None]]:
+        """Every materialized view's staleness, and its populated flag as of the last
+        discovery (what /api/v1/ops/mv-health reads too)."""
+        staleness = object_staleness(timezone.now(), only="matview")
+        populated = dict(
+            RegistryObject.objects.filter(object_type="matview", exists_in_db=True).values_list(
+                "id", "is_populated"
+            )
+        )
+        return staleness, populated
 
     @staticmethod
     def durations(name: str, refreshes: list[tuple]):

@@ -1,5 +1,6 @@
 """Overview: the global status and band, the score's 30-day trend, what is failing, why
-and since when, what would turn it green, and whether OpsHealth's own jobs run on time."""
+and since when, what would turn it green, and whether OpsHealth's own jobs run on time
+(the page header's scheduler state, checks/selfmonitor.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ from django.db.models.functions import TruncDay
 from django.utils import timezone
 
 from checks.models import CheckRun, Evaluation
-from ledger import schedule
-from ledger.analytics import schedule_states
-from ledger.models import Pipeline
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import Tab
 
 TREND_DAYS = 30
-OWN_JOBS_PREFIX = "opshealth."  # OpsHealth records its own jobs as pipelines opshealth.*
 
 
 def score_trend(now, days: int = TREND_DAYS) -> list[float | None]:
@@ -51,16 +48,12 @@ class Overview(Tab):
             for c in contributing
         ]
         trend = score_trend(now)
-        own_jobs = schedule_states(now, Pipeline.objects.filter(name__startswith=OWN_JOBS_PREFIX))
         return {
             "failing": failing,
             "trend_svg": svg.sparkline(
                 trend, label=f"Health score, lowest per day, last {TREND_DAYS} days", lo=0, hi=100, width=600
             ),
             "trend_known": sum(1 for v in trend if v is not None),
-            "own_jobs": own_jobs,
-            "own_jobs_late": sum(1 for _, s in own_jobs if s.state not in (schedule.OK, schedule.UNKNOWN)),
-            "own_jobs_scheduled": sum(1 for _, s in own_jobs if s.state != schedule.UNKNOWN),
         }
 
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from checks.staleness import ingestion_daily, object_staleness, watermarks
 from opshealth.dashboard import svg
+from opshealth.dashboard.recent import recent
 from opshealth.dashboard.tabs.base import Tab, page_of
 
 DAYS = 14
@@ -30,10 +31,16 @@ class Raw(Tab):
 
     def context(self, request, evaluation):
         now = timezone.now()
-        rows = sorted(object_staleness(now, only="raw"), key=by_lateness)
+        since = (now - timedelta(days=DAYS - 1)).date()
+        (rows, daily), as_of = recent(
+            f"raw:{DAYS}",
+            lambda: (
+                sorted(object_staleness(now, only="raw"), key=by_lateness),
+                ingestion_daily(since, per_object=False),
+            ),
+        )
         page = page_of(rows, request.GET.get("page"))
         ids = [r.object_id for r in page]
-        since = (now - timedelta(days=DAYS - 1)).date()
         days = [since + timedelta(days=i) for i in range(DAYS)]
         marks: dict[int, list[tuple]] = {}
         for mark in watermarks(ids) if ids else []:
@@ -41,7 +48,7 @@ class Raw(Tab):
         per_object: dict[int, dict] = {}
         for row in ingestion_daily(since, object_ids=ids) if ids else []:
             per_object.setdefault(row["object_id"], {})[row["day"]] = row
-        totals = {row["day"]: row for row in ingestion_daily(since, per_object=False)}
+        totals = {row["day"]: row for row in daily}
         return {
             "page": page,
             "rows": [
@@ -69,6 +76,7 @@ class Raw(Tab):
             "first_day": days[0],
             "last_day": days[-1],
             "days": DAYS,
+            "as_of": as_of,
         }
 
     @staticmethod

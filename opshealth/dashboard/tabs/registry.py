@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from checks.models import LEVEL_RANK, Evaluation
+from checks.models import INFO, LEVEL_RANK, Evaluation
 from checks.staleness import object_staleness
 from ledger.models import CheckResult, RunAsset
 from opshealth.dashboard import svg
@@ -42,25 +42,24 @@ RECENT = 20
 MAX_USAGES = 200
 
 
+def items_by_object(violations) -> dict[int, list[tuple[str, str]]]:
+    """object id → its distinct failing (check_key, level) pairs, worst first."""
+    items: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for v in violations:
+        if v.level != INFO:
+            items[v.object_id].add((v.check_key, v.level))
+    return {pk: sorted(pairs, key=lambda p: (-LEVEL_RANK[p[1]], p[0])) for pk, pairs in items.items()}
+
+
 def worst_items(evaluation: Evaluation | None, object_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
-    """object id → its failing (check_key, level) pairs in the evaluation, worst first.
-    One statement over the evaluation's violations (index checks_violation_eval_key); the
-    ids are one page's or one graph's, never more than a few hundred."""
+    """The failing items of the objects (one page of them) in the evaluation, one query."""
     if evaluation is None or not object_ids:
         return {}
-    rows = (
+    return items_by_object(
         evaluation.violations.filter(object_id__in=object_ids)
         .failing()
-        .values_list("object_id", "check_key", "level")
-        .distinct()
-        .order_by()
+        .only("evaluation", "object_id", "check_key", "level")
     )
-    items: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for object_id, check_key, level in rows:
-        items[object_id].append((check_key, level))
-    for pairs in items.values():
-        pairs.sort(key=lambda p: (-LEVEL_RANK[p[1]], p[0]))
-    return items
 
 
 def health_of(items: list[tuple[str, str]]) -> str:
@@ -151,12 +150,15 @@ def object_context(request, pk: int, evaluation: Evaluation | None) -> dict | No
     if obj is None:
         return None
     nodes = Dependency.lineage(pk, hops=hops, per_column=PER_COLUMN)
-    items = worst_items(evaluation, [n.id for n in nodes])
-    own_items = (
-        list(evaluation.violations.filter(object_id=pk).order_by("check_key", "subject"))
+    # The object's own items and its neighbours' health in one query (the graph's ids:
+    # at most PER_COLUMN a column).
+    violations = (
+        list(evaluation.violations.filter(object_id__in=[n.id for n in nodes] or [pk]).worst_first())
         if evaluation
         else []
     )
+    items = items_by_object(violations)
+    own_items = [v for v in violations if v.object_id == pk]
     staleness = next(iter(object_staleness(timezone.now(), ids=[pk])), None)
     keys = AssetLink.objects.filter(object_id=pk).values("normalized_key")
     runs = (

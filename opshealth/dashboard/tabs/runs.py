@@ -11,9 +11,11 @@ from ledger import schedule
 from ledger.analytics import BROKEN, flaky_ranking, flaky_window_start, runs_per_day, schedule_states
 from ledger.models import Pipeline, Run
 from opshealth.dashboard import svg
+from opshealth.dashboard.recent import recent
 from opshealth.dashboard.tabs.base import Tab, page_of
 
 WINDOW_DAYS = 30
+RANKED = 25  # rows of the flaky ranking shown
 # Bottom-up order of the stacked bars.
 STACK = (Run.FAILED, Run.ABORTED, Run.SUCCESS, Run.RUNNING, Run.STARTED)
 # Schedule states that need a person, most urgent first.
@@ -37,9 +39,10 @@ class Runs(Tab):
                 str(ps[0]),
             )
         )
-        days = runs_per_day(since, now)
         flaky_since = flaky_window_start(now)  # the window /ledger/flaky and /metrics use
-        ranking = flaky_ranking(flaky_since)
+        (days, ranking), as_of = recent(
+            f"runs:{WINDOW_DAYS}", lambda: (runs_per_day(since, now), flaky_ranking(flaky_since))
+        )
         return {
             "pipelines": page_of(states, request.GET.get("page")),
             "attention": [ps for ps in states if ps[1].state in ATTENTION],
@@ -55,10 +58,13 @@ class Runs(Tab):
             "last_day": days[-1].day,
             "failed_total": sum(d.counts.get(Run.FAILED, 0) for d in days),
             "runs_total": sum(d.total for d in days),
-            "flaky": [f for f in ranking if f.classification != BROKEN],
+            # Most flaky first: the head of the ranking; /api/v1/ledger/flaky has it all.
+            "flaky": [f for f in ranking if f.classification != BROKEN][:RANKED],
+            "ranked_total": sum(1 for f in ranking if f.classification != BROKEN),
             "broken": [f for f in ranking if f.classification == BROKEN],
             "window_days": WINDOW_DAYS,
             "flaky_days": (now - flaky_since).days,
+            "as_of": as_of,
         }
 
 
