@@ -14,7 +14,6 @@ Every inferred value records its provenance: the rule and the evidence.
 from __future__ import annotations
 
 import itertools
-import re
 import statistics
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from registry.models import (
     Source,
     is_effectively_critical,
 )
+from registry.patterns import PatternError, compile_pattern
 from registry.resolver import Resolver
 
 # OpsHealth's materialized-view refresh job, as it records itself in the ledger.
@@ -142,8 +142,8 @@ def _describe_usages(context: str, usages: list[dict]) -> str:
 @dataclass(frozen=True)
 class _CompiledRule:
     rule: InferenceRule
-    schema: re.Pattern | None
-    name: re.Pattern | None
+    schema: object | None  # RE2 patterns (registry.patterns)
+    name: object | None
 
     def matches(self, obj: ObjectRow, layer: str, evidence: Evidence) -> bool:
         r = self.rule
@@ -167,9 +167,9 @@ def _compile(rules) -> dict[str, list[_CompiledRule]]:
         if rule.value not in VALID_VALUES.get(rule.attribute, ()):
             continue  # a value the registry cannot store never applies
         try:
-            schema = re.compile(rule.schema_pattern) if rule.schema_pattern else None
-            name = re.compile(rule.name_pattern) if rule.name_pattern else None
-        except re.error:
+            schema = compile_pattern(rule.schema_pattern) if rule.schema_pattern else None
+            name = compile_pattern(rule.name_pattern) if rule.name_pattern else None
+        except PatternError:
             continue  # an invalid pattern never matches; the admin validates on save
         compiled[rule.attribute].append(_CompiledRule(rule, schema, name))
     return compiled

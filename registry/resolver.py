@@ -15,11 +15,11 @@ an index of the objects), so resolving any number of names costs no further quer
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from registry.models import RegistryObject, ResolverRule, Source
+from registry.patterns import PatternError, compile_pattern
 
 _KIND_ORDER = {"alias": 0, "pattern": 1, "transform": 2}
 
@@ -108,7 +108,7 @@ class _Rule:
     target: str
     options: dict
     description: str
-    regex: re.Pattern | None
+    regex: object | None  # an RE2 pattern (registry.patterns)
 
     @property
     def label(self) -> str:
@@ -151,8 +151,8 @@ def _compile(rule: ResolverRule) -> _Rule | None:
     regex = None
     if rule.kind in ("pattern", "transform") and rule.match:
         try:
-            regex = re.compile(rule.match)
-        except re.error:
+            regex = compile_pattern(rule.match)  # RE2: linear time whatever the pattern
+        except PatternError:
             return None  # an invalid regex never fires; the admin/API validate on save
     if rule.kind == "pattern" and regex is None:
         return None

@@ -9,6 +9,7 @@ from typing import Any
 from rest_framework import serializers
 
 from registry.models import ResolverRule, Source
+from registry.patterns import compile_pattern, pattern_problem
 from registry.resolver import InvalidName, split_identifier
 
 # Transform options and the type each takes (see ResolverRule).
@@ -39,10 +40,11 @@ def rule_errors(kind: str, match: str, target: str, options: Any) -> dict[str, l
             errors["target"] = [f"Not a valid name: {exc}."]
     compiled = None
     if kind in ("pattern", "transform") and match:
-        try:
-            compiled = re.compile(match)
-        except re.error as exc:
-            errors["match"] = [f"Not a valid regular expression: {exc}."]
+        problem = pattern_problem(match)
+        if problem:
+            errors["match"] = [problem]
+        else:
+            compiled = compile_pattern(match)
     if kind == "pattern" and compiled and target:
         errors.update(_template_errors(compiled, target))
     if not isinstance(options, dict):
@@ -54,7 +56,7 @@ def rule_errors(kind: str, match: str, target: str, options: Any) -> dict[str, l
     return errors
 
 
-def _template_errors(compiled: re.Pattern, target: str) -> dict[str, list[str]]:
+def _template_errors(compiled, target: str) -> dict[str, list[str]]:
     """A target template must only name groups the pattern has."""
     groups = [int(plain or named) for plain, named in re.findall(r"\\(\d+)|\\g<(\d+)>", target)]
     names = re.findall(r"\\g<([A-Za-z_]\w*)>", target)
@@ -126,9 +128,17 @@ class ResolverRuleSerializer(serializers.ModelSerializer):
         return attrs
 
 
+# Bounds one simulate call (any read token may make it): names times rules matches, each
+# linear in the name (RE2).
+MAX_SIMULATE_NAMES = 1000
+
+
 class SimulateRequestSerializer(serializers.Serializer):
     names = serializers.ListField(
-        child=serializers.CharField(max_length=500, trim_whitespace=False), min_length=1, max_length=1000
+        child=serializers.CharField(max_length=500, trim_whitespace=False),
+        min_length=1,
+        max_length=MAX_SIMULATE_NAMES,
+        help_text=f"at most {MAX_SIMULATE_NAMES} names of at most 500 characters",
     )
     source = SourceNameField(
         required=False,

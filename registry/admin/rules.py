@@ -3,8 +3,6 @@ asset links (read-only: derived by the resolver) and of the override audit (read
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
@@ -19,6 +17,7 @@ from registry.models import (
     OverrideAudit,
     ResolverRule,
 )
+from registry.patterns import pattern_problem
 from registry.serializers_resolvers import rule_errors
 
 # The values an inference rule may give each attribute.
@@ -47,10 +46,9 @@ class InferenceRuleForm(forms.ModelForm):
 
     def _regex(self, name: str) -> str:
         value = self.cleaned_data.get(name, "")
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise forms.ValidationError(f"Not a valid regular expression: {exc}.") from None
+        problem = value and pattern_problem(value)
+        if problem:
+            raise forms.ValidationError(problem)
         return value
 
     def clean_schema_pattern(self) -> str:
