@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import models
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -519,6 +520,50 @@ class Watermark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_key}[{self.scope_key}] @ {self.watermark_ts}"
+
+    def reset(self, to: datetime, *, user=None, actor_name: str = "", reason: str = "") -> WatermarkReset:
+        """Set the watermark to `to`, backwards too: the one way a watermark moves back
+        (one posted in the year 9000 would otherwise stick). Audited: who, when, old → new.
+
+        `user` is a user row, or a token's user (recorded by name only).
+        """
+        with transaction.atomic():
+            # Locked: a concurrent ingestion's GREATEST() then applies to the reset value.
+            locked = Watermark.objects.select_for_update().get(pk=self.pk)
+            is_row = isinstance(user, get_user_model())
+            audit = WatermarkReset.objects.create(
+                watermark=locked,
+                old_ts=locked.watermark_ts,
+                new_ts=to,
+                reset_by=user if is_row else None,
+                reset_by_name=actor_name or (user.get_username() if is_row else str(user or "")),
+                reason=reason,
+            )
+            locked.watermark_ts, locked.updated_at = to, audit.reset_at
+            locked.save(update_fields=["watermark_ts", "updated_at"])
+        self.watermark_ts, self.updated_at = locked.watermark_ts, locked.updated_at
+        return audit
+
+
+class WatermarkReset(models.Model):
+    """A staff reset of a watermark (`Watermark.reset`), kept for the audit trail."""
+
+    watermark = models.ForeignKey(Watermark, on_delete=models.CASCADE, related_name="resets")
+    old_ts = models.DateTimeField()
+    new_ts = models.DateTimeField()
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept when the user is deleted; a token's name when a token reset it.
+    reset_by_name = models.CharField(max_length=150, blank=True)
+    reset_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-reset_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.watermark} reset {self.old_ts} → {self.new_ts} by {self.reset_by_name}"
 
 
 class CheckResult(models.Model):

@@ -20,8 +20,17 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from ledger import schedule
-from ledger.models import CheckResult, Client, LineageEvent, Pipeline, Run, RunAsset, Watermark
+from ledger import bounds, schedule
+from ledger.models import (
+    CheckResult,
+    Client,
+    LineageEvent,
+    Pipeline,
+    Run,
+    RunAsset,
+    Watermark,
+    WatermarkReset,
+)
 
 
 class EstimatedCountPaginator(Paginator):
@@ -155,14 +164,58 @@ class RunAssetAdmin(ReadOnlyHistoryAdmin):
     ordering = ["-id"]
 
 
+class WatermarkResetForm(forms.ModelForm):
+    """A watermark's change page resets it (`Watermark.reset`, audited)."""
+
+    reason = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Kept in the audit trail."
+    )
+
+    class Meta:
+        model = Watermark
+        fields = ["watermark_ts"]
+
+    def clean_watermark_ts(self):
+        value = self.cleaned_data["watermark_ts"]
+        if problem := bounds.time_problem(value):
+            raise forms.ValidationError(problem)
+        return value
+
+
+class WatermarkResetInline(admin.TabularInline):
+    model = WatermarkReset
+    fields = ["reset_at", "old_ts", "new_ts", "reset_by_name", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Watermark)
 class WatermarkAdmin(ReadOnlyHistoryAdmin):
+    """Read-only, except the reset of one watermark from its change page."""
+
+    form = WatermarkResetForm
+    fields = ["asset_key", "scope_key", "watermark_ts", "reason", "updated_at", "last_run"]
+    readonly_fields = ["asset_key", "scope_key", "updated_at", "last_run"]
+    inlines = [WatermarkResetInline]
     list_display = ["asset_key", "scope_key", "watermark_ts", "updated_at", "last_run"]
     list_select_related = ["last_run__pipeline"]
     search_fields = ["asset_key", "scope_key"]
     ordering = ["watermark_ts"]
     # Watermarks are one row per (asset, scope): small, so the date hierarchy is cheap.
     date_hierarchy = "watermark_ts"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.reset(form.cleaned_data["watermark_ts"], user=request.user, reason=form.cleaned_data["reason"])
 
 
 @admin.register(CheckResult)

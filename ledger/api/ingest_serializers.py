@@ -127,6 +127,13 @@ class CheckSerializer(KeyLengthMixin, SparseSerializer):
         return ingest.CheckIn(**data)
 
 
+class WatermarkResetSerializer(serializers.Serializer):
+    """`POST /api/v1/ledger/watermarks/{id}/reset`: where the watermark goes, and why."""
+
+    watermark_ts = LedgerTimeField()
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
 class StandaloneWatermarkSerializer(WatermarkSerializer):
     """A watermark posted on its own may name the run (its `run_id` uuid) that loaded it."""
 

@@ -14,16 +14,20 @@ from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api import StrictViewMixin
-from common.auth import CanRead, ReadOrAdmin
+from common.auth import CanRead, IsAdmin, ReadOrAdmin
 from common.filters import FilterBackend
 from ledger import analytics
 from ledger.api import read_filters
 from ledger.api import read_serializers as s
+from ledger.api.ingest import refused
+from ledger.api.ingest_serializers import WatermarkResetSerializer
 from ledger.api.pagination import CheckResultKeysetPagination, RunKeysetPagination
 from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 
@@ -103,6 +107,19 @@ class WatermarkViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericV
 
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "now": timezone.now()}
+
+    @extend_schema(request=WatermarkResetSerializer, responses=s.WatermarkReadSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    def reset(self, request, pk=None):
+        """Staff: set a watermark back (or forward) to `watermark_ts`, audited."""
+        mark = self.get_object()
+        body = WatermarkResetSerializer(data=request.data)
+        if not body.is_valid():
+            raise refused(ValidationError(body.errors))
+        mark.reset(
+            body.validated_data["watermark_ts"], user=request.user, reason=body.validated_data["reason"]
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=mark.pk)).data)
 
 
 class CheckResultViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

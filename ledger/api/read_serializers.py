@@ -224,6 +224,7 @@ class WatermarkReadSerializer(serializers.ModelSerializer):
     class Meta:
         model = Watermark
         fields = [
+            "id",
             "asset_key",
             "normalized_key",
             "scope_key",

@@ -248,6 +248,7 @@ def test_watermarks_with_staleness(read_client, ledger):
     assert [r["asset_key"] for r in rows] == ["raw.fx", "raw.orders"]  # stalest first
     orders = rows[1]
     assert set(orders) == {
+        "id",  # what /watermarks/{id}/reset names
         "asset_key",
         "normalized_key",
         "scope_key",
