@@ -1,25 +1,32 @@
-"""Discovery benchmark (issue 2 section 8).
+"""Discovery benchmark on the reference warehouse (issue 14 part 4).
 
-Builds a synthetic warehouse of N objects (tables, view chains, materialized views) in a
-scratch database on OpsHealth's PostgreSQL server and times, in one run:
+Builds the reference warehouse of N objects (bench/reference_warehouse.py, a copy of
+../shared/bench/gen_warehouse.py) in database wh_N on OpsHealth's PostgreSQL server,
+and times:
 
-  (a) the raw catalog queries alone (registry.catalog.read_catalog);
-  (b) `discover` end to end, first (empty registry) and repeat (nothing changed);
-  (c) what catalog tools commonly do: SQLAlchemy's Inspector per object plus sqlglot
-      parsing of every view definition (it only reads);
+  (a)  the raw catalog read: discovery's own set-based queries (registry.catalog);
+  (b1) `discover`, first (empty registry); (b2) `discover`, repeat (nothing changed);
+  (c)  the reference Inspector approach (bench/reference_inspector.py, a copy of
+       ../shared/bench/disc_inspector.py): SQLAlchemy's Inspector per object, sqlglot
+       per view definition;
 
-and prints medians and the ratios (b)/(a) and (c)/(b). Targets: a first discover of
-10,000 objects at least 4x faster than (c); a repeat discover within 3x of (a).
+then prints medians and the ratios against the targets: (c)/(b1) >= 4, (b2)/(a) <= 2.
+(a) and (b2) alternate, so a load change on the shared machine affects both alike. At
+every size it also prints the peak memory (RSS) of a first discover, run alone in a
+child process.
 
-    .venv/bin/python bench/discovery.py                 # N = 1,000 and 10,000
-    .venv/bin/python bench/discovery.py --sizes 1000 --repeat 3
+    .venv/bin/python bench/discovery.py                  # N = 10,000 and 50,000
+    .venv/bin/python bench/discovery.py --sizes 1000 --repeat 3 --inspector-sizes 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,14 +40,11 @@ import django
 django.setup()
 
 import psycopg  # noqa: E402
-import sqlglot  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
-from sqlalchemy import create_engine, inspect  # noqa: E402
-from sqlglot import exp  # noqa: E402
 
+from bench import reference_inspector, reference_warehouse  # noqa: E402
 from registry import catalog  # noqa: E402
 from registry.discovery import discover  # noqa: E402
 from registry.models import Source  # noqa: E402
@@ -52,59 +56,24 @@ def dsn_for(dbname: str) -> str:
     return make_conninfo(dbname=dbname, **{k: v for k, v in params.items() if v})
 
 
-def warehouse_sql(n: int) -> list[str]:
-    """N objects over 10 schemas: 60 % tables (5-8 columns, PK, some FKs), 30 % views in
-    chains of three, 10 % materialized views over the views."""
-    n_tables, n_views = n * 6 // 10, n * 3 // 10
-    n_mvs = n - n_tables - n_views
-    out = [f"CREATE SCHEMA s{i};" for i in range(10)]
-    for i in range(n_tables):
-        extra = ", ".join(f"c{j} text" for j in range(i % 4))
-        fk = f", parent_id int REFERENCES s{(i - 1) % 10}.t{i - 1}" if i % 5 and i else ""
-        out.append(
-            f"CREATE TABLE s{i % 10}.t{i} (id int PRIMARY KEY, name text NOT NULL, amount numeric(12,2),"
-            f" created_at timestamptz{fk}{', ' + extra if extra else ''});"
-        )
-    for i in range(n_views):
-        t = i % n_tables
-        if i % 3 == 0:  # head of a chain: reads a table (and joins another every other time)
-            src = f"SELECT a.id, a.name, a.amount FROM s{t % 10}.t{t} a"
-            if i % 2 == 0:
-                u = (t + 1) % n_tables
-                src += f" JOIN s{u % 10}.t{u} b ON b.id = a.id"
-        else:
-            src = f"SELECT id, name, amount FROM s{(i - 1) % 10}.v{i - 1} WHERE amount > {i % 7}"
-        out.append(f"CREATE VIEW s{i % 10}.v{i} AS {src};")
-    for i in range(n_mvs):
-        v = (i * 3 + 2) % n_views
-        out.append(
-            f"CREATE MATERIALIZED VIEW s{i % 10}.m{i} AS SELECT name, sum(amount) AS total"
-            f" FROM s{v % 10}.v{v} GROUP BY name WITH NO DATA;"
-        )
-    return out
+def object_count(dsn: str) -> int | None:
+    try:
+        with psycopg.connect(dsn) as conn:
+            return len(catalog.read_catalog(conn).objects)
+    except psycopg.OperationalError:
+        return None
 
 
-def build(n: int) -> str:
-    name = f"bench_discovery_{n}"
-    admin = dsn_for(connection.settings_dict["NAME"])
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = dsn_for(name)
-    statements = warehouse_sql(n)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        # A multi-statement string is one implicit transaction: batches keep its locks
-        # under max_locks_per_transaction.
-        for i in range(0, len(statements), 500):
-            conn.execute("\n".join(statements[i : i + 500]))
-        conn.execute("ANALYZE")
+def warehouse(n: int, rebuild: bool) -> str:
+    """The reference warehouse of N objects: built, or reused when it is there whole."""
+    dsn = dsn_for(f"wh_{n}")
+    if not rebuild and object_count(dsn) == n:
+        print(f"   reusing database wh_{n}", flush=True)
+        return dsn
+    print(f"   building the reference warehouse wh_{n}…", flush=True)
+    truth = reference_warehouse.build(n, dsn_for(connection.settings_dict["NAME"]), dsn_for)
+    print(f"   built in {truth['build_s']:.1f} s ({len(truth['edges']):,} intended edges)", flush=True)
     return dsn
-
-
-def drop(dsn: str) -> None:
-    name = conninfo_to_dict(dsn)["dbname"]
-    with psycopg.connect(dsn_for(connection.settings_dict["NAME"]), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None] | None = None) -> list[float]:
@@ -123,91 +92,100 @@ def raw_catalog(dsn: str) -> catalog.CatalogSnapshot:
         return catalog.read_catalog(conn)
 
 
-def inspector_approach(dsn: str) -> tuple[int, int, int]:
-    """Per object: columns, primary key, foreign keys; per view: its definition, parsed
-    with sqlglot for the tables it reads. Returns (objects, columns, edges)."""
+def inspector(dsn: str) -> None:
     info = conninfo_to_dict(dsn)
     url = f"postgresql+psycopg://{info.get('user', '')}@/{info['dbname']}?host={info['host']}&port={info['port']}"
-    engine = create_engine(url)
-    objects = columns = edges = 0
+    _, _, failures = reference_inspector.run(url)
+    if failures:
+        print(f"   (c) {len(failures)} view definitions sqlglot could not parse", flush=True)
+
+
+def fresh_source(name: str, dsn: str) -> None:
+    Source._default_manager.filter(name=name).delete()
+    Source._default_manager.create(name=name, dsn=dsn)
+
+
+def peak_memory(name: str, dsn: str) -> dict:
+    """A first discover alone in a child process: its peak RSS, and the RSS it started with."""
+    fresh_source(name, dsn)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-discover", name], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_discover(name: str) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    discover(Source._default_manager.get(name=name), code_scan=False)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"before_mib": before / 1024, "peak_mib": after / 1024}))  # ru_maxrss is in KiB
+
+
+def bench(n: int, repeat: int, with_inspector: bool, rebuild: bool) -> None:
+    print(f"\n== N = {n:,}", flush=True)
+    dsn = warehouse(n, rebuild)
+    snap = raw_catalog(dsn)
+    print(
+        f"   {len(snap.objects):,} objects, {sum(map(len, snap.columns.values())):,} columns, "
+        f"{len(snap.dependencies):,} edges",
+        flush=True,
+    )
+    name = f"bench-{n}"
+
+    def run_discover() -> None:
+        discover(Source._default_manager.get(name=name), code_scan=False)
+
     try:
-        insp = inspect(engine)
-        for schema in insp.get_schema_names():
-            if schema in ("information_schema",) or schema.startswith("pg_"):
-                continue
-            tables = insp.get_table_names(schema=schema)
-            views = insp.get_view_names(schema=schema) + insp.get_materialized_view_names(schema=schema)
-            for name in tables + views:
-                objects += 1
-                columns += len(insp.get_columns(name, schema=schema))
-                insp.get_pk_constraint(name, schema=schema)
-                insp.get_foreign_keys(name, schema=schema)
-            for name in views:
-                definition = insp.get_view_definition(name, schema=schema)
-                tree = sqlglot.parse_one(definition, dialect="postgres")
-                edges += len({(t.db, t.name) for t in tree.find_all(exp.Table)})
-    finally:
-        engine.dispose()
-    return objects, columns, edges
-
-
-def bench(n: int, repeat: int, slow_repeat: int) -> dict[str, float]:
-    print(f"\n== N = {n:,}: building the warehouse…", flush=True)
-    started = time.perf_counter()
-    dsn = build(n)
-    print(f"   built in {time.perf_counter() - started:.1f} s", flush=True)
-    try:
-        snap = raw_catalog(dsn)
-        print(
-            f"   {len(snap.objects):,} objects, {sum(map(len, snap.columns.values())):,} columns, "
-            f"{len(snap.dependencies):,} edges",
-            flush=True,
-        )
-        source_name = f"bench-{n}"
-
-        def fresh_source() -> None:
-            Source._default_manager.filter(name=source_name).delete()
-            Source._default_manager.create(name=source_name, dsn=dsn)
-
-        def run_discover() -> None:
-            discover(Source._default_manager.get(name=source_name), code_scan=False)
-
-        b_first = timed(run_discover, max(1, repeat // 2 + 1), before=fresh_source)
-        # (a) and the repeat (b) alternate, so a load change on a shared machine
-        # affects both alike.
+        b_first = timed(run_discover, max(1, repeat // 2 + 1), before=lambda: fresh_source(name, dsn))
         a, b_repeat = [], []
         for _ in range(repeat):
             a += timed(lambda: raw_catalog(dsn), 1)
             b_repeat += timed(run_discover, 1)
-        c = timed(lambda: inspector_approach(dsn), slow_repeat)
-        Source._default_manager.filter(name=source_name).delete()
+        c = timed(lambda: inspector(dsn), 1) if with_inspector else []
+        memory = peak_memory(name, dsn)
     finally:
-        drop(dsn)
-    med = {k: statistics.median(v) for k, v in {"a": a, "b1": b_first, "b2": b_repeat, "c": c}.items()}
-    print(f"   (a) raw catalog queries        {med['a']:8.3f} s  (median of {len(a)})")
-    print(f"   (b) discover, first            {med['b1']:8.3f} s  (median of {len(b_first)})")
-    print(f"   (b) discover, repeat           {med['b2']:8.3f} s  (median of {len(b_repeat)})")
-    print(f"   (c) Inspector + sqlglot        {med['c']:8.3f} s  (median of {len(c)})")
-    print(f"   (b first)/(a)  = {med['b1'] / med['a']:6.1f}x")
-    print(f"   (b repeat)/(a) = {med['b2'] / med['a']:6.1f}x   target ≤ 3x")
-    print(f"   (c)/(b first)  = {med['c'] / med['b1']:6.1f}x   target ≥ 4x")
-    return med
+        Source._default_manager.filter(name=name).delete()
+    med = {k: statistics.median(v) for k, v in {"a": a, "b1": b_first, "b2": b_repeat, "c": c}.items() if v}
+    print(f"   (a)  raw catalog read           {med['a']:8.3f} s  (median of {len(a)}: {_list(a)})")
+    print(
+        f"   (b1) discover, first            {med['b1']:8.3f} s  (median of {len(b_first)}: {_list(b_first)})"
+    )
+    print(
+        f"   (b2) discover, repeat           {med['b2']:8.3f} s  (median of {len(b_repeat)}: {_list(b_repeat)})"
+    )
+    if c:
+        print(f"   (c)  reference Inspector        {med['c']:8.3f} s")
+    print(f"   (b1)/(a) = {med['b1'] / med['a']:5.1f}x")
+    print(f"   (b2)/(a) = {med['b2'] / med['a']:5.1f}x   target <= 2x")
+    if c:
+        print(f"   (c)/(b1) = {med['c'] / med['b1']:5.1f}x   target >= 4x")
+    print(
+        f"   peak memory of a first discover: {memory['peak_mib']:.0f} MiB RSS "
+        f"({memory['peak_mib'] - memory['before_mib']:.0f} MiB above the {memory['before_mib']:.0f} MiB it started with)"
+    )
+
+
+def _list(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument(
-        "--repeat", type=int, default=5, help="runs of (a) and repeat (b); first (b) gets half"
-    )
-    parser.add_argument("--slow-repeat", type=int, default=1, help="runs of (c), the slow approach")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 50000])
+    parser.add_argument("--inspector-sizes", type=int, nargs="*", default=[10000], help="sizes that run (c)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of (a) and (b2); (b1) gets half")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild wh_N even when it is there")
+    parser.add_argument("--child-discover", metavar="SOURCE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_discover:
+        child_discover(args.child_discover)
+        return
     call_command("migrate", verbosity=0)
     print(f"PostgreSQL {connection.cursor().connection.info.server_version}, Python {sys.version.split()[0]}")
     for n in args.sizes:
-        bench(n, args.repeat, args.slow_repeat)
+        bench(n, args.repeat, n in args.inspector_sizes, args.rebuild)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ DISCOVERED_FIELDS = (
     "exists_in_db",
 )
 
+# What a new object's row says about when it was found.
+_NEW_OBJECT_TIMES = ("discovered_at", "last_verified_at", "last_seen_at", "created_at", "updated_at")
+
 Progress = Callable[[str, dict], None]
 DISCOVER_PIPELINE = "opshealth.discover"
 REGISTRY_NAMESPACE = "opshealth://registry"
@@ -395,63 +398,47 @@ class _Sync:
         return self.result
 
     def sync_objects(self, existing: dict[tuple[str, str], RegistryObject]) -> list[tuple[int, int | None]]:
-        """Upsert new and changed objects, flag vanished ones, stamp every one.
+        """Insert new objects (one COPY), update changed ones, flag vanished ones, stamp
+        every one.
 
         Returns (catalog oid, previous id or None) of the objects whose columns changed.
         """
-        writes, changed_columns = [], []
+        new, changed, changed_columns = [], [], []
         for obj in self.snapshot.objects:
             values = _discovered_values(obj, self.hashes[obj.oid])
             known = existing.get((obj.schema, obj.name))
             if known is None:
-                self.result.new += 1
-                writes.append(
-                    RegistryObject(
-                        source=self.source,
-                        schema_name=obj.schema,
-                        object_name=obj.name,
-                        discovered_at=self.now,
-                        last_verified_at=self.now,
-                        last_seen_at=self.now,
-                        created_at=self.now,
-                        updated_at=self.now,
-                        **values,
-                    )
-                )
+                new.append((obj.schema, obj.name, *(values[f] for f in DISCOVERED_FIELDS)))
                 changed_columns.append((obj.oid, None))
                 continue
             if known.columns_hash != values["columns_hash"]:
                 changed_columns.append((obj.oid, known.id))
             if any(getattr(known, k) != v for k, v in values.items()):
-                self.result.changed += 1
-                # A fresh instance: on conflict only DISCOVERED_FIELDS and updated_at
-                # are written, the rest of the row (overrides, first-seen times) stays.
-                writes.append(
-                    RegistryObject(
-                        source=self.source,
-                        schema_name=obj.schema,
-                        object_name=obj.name,
-                        updated_at=self.now,
-                        **values,
-                    )
+                # Only DISCOVERED_FIELDS and updated_at: overrides and first-seen times stay.
+                changed.append((known.id, *(values[f] for f in DISCOVERED_FIELDS), self.now))
+        self.result.new, self.result.changed = len(new), len(changed)
+        table = RegistryObject._meta.db_table
+        if new:
+            stamps = {"source_id": self.source.pk, **dict.fromkeys(_NEW_OBJECT_TIMES, self.now)}
+            given = ["schema_name", "object_name", *DISCOVERED_FIELDS]
+            fixed = {**bulk.model_defaults(RegistryObject, [*given, *stamps]), **stamps}
+            bulk.copy_rows(table, [*given, *fixed], [(*row, *fixed.values()) for row in new])
+            self.ids = dict(
+                ((schema, name), pk)
+                for schema, name, pk in RegistryObject.objects.filter(source=self.source).values_list(
+                    "schema_name", "object_name", "id"
                 )
-        if writes:
-            written = RegistryObject.objects.bulk_create(
-                writes,
-                batch_size=bulk.BATCH_ROWS,
-                update_conflicts=True,
-                unique_fields=["source", "schema_name", "object_name"],
-                update_fields=[*DISCOVERED_FIELDS, "updated_at"],
             )
-            self.ids.update({(o.schema_name, o.object_name): o.id for o in written})
+        bulk.update_rows(table, [*DISCOVERED_FIELDS, "updated_at"], changed)
         present = {(o.schema, o.name) for o in self.snapshot.objects}
         gone = [o.id for key, o in existing.items() if key not in present and o.exists_in_db]
         self.result.gone = len(gone)
         if gone:
             RegistryObject.objects.filter(id__any=gone).update(exists_in_db=False, updated_at=self.now)
         self._link_partitions(existing)
-        # Every run: verified now; seen now when present; discovered_at set once.
-        RegistryObject.objects.filter(source=self.source).update(
+        # Every run: verified now; seen now when present; discovered_at set once. The
+        # rows inserted above carry these already.
+        RegistryObject.objects.filter(source=self.source).exclude(last_verified_at=self.now).update(
             last_verified_at=Value(self.now),
             last_seen_at=Case(When(exists_in_db=True, then=Value(self.now)), default=F("last_seen_at")),
             discovered_at=Case(
@@ -471,7 +458,7 @@ class _Sync:
             if known is None and parent_id is None:
                 continue
             updates.append((self.ids[(obj.schema, obj.name)], parent_id))
-        bulk.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], ["bigint"], updates)
+        bulk.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], updates)
 
     def sync_columns(self, existing, changed: list[tuple[int, int | None]]) -> None:
         """Rewrite the columns of objects whose column hash changed; record schema
@@ -498,10 +485,9 @@ class _Sync:
             )
         if old_ids:
             Column.objects.filter(object_id__any=old_ids).delete()
-        bulk.insert_rows(
+        bulk.copy_rows(
             Column._meta.db_table,
             ["object_id", "name", "position", "data_type", "is_nullable", "is_primary_key", "fk_target"],
-            ["bigint", "text", "integer", "text", "boolean", "boolean", "text"],
             new_columns,
         )
         SchemaChange.objects.bulk_create(changes, batch_size=bulk.BATCH_ROWS)
@@ -554,21 +540,12 @@ class _Sync:
         ]
         if removed:
             Dependency.objects.filter(id__any=removed).delete()
-        if added:
-            Dependency.objects.bulk_create(
-                [
-                    Dependency(
-                        source=self.source,
-                        upstream_id=u,
-                        downstream_id=d,
-                        provenance=wanted[(u, d)],
-                        discovered_at=self.now,
-                    )
-                    for u, d in added
-                ],
-                batch_size=bulk.BATCH_ROWS,
-            )
-        bulk.update_rows(Dependency._meta.db_table, ["provenance"], ["text"], reprovenanced)
+        bulk.copy_rows(
+            Dependency._meta.db_table,
+            ["source_id", "upstream_id", "downstream_id", "dependency_type", "provenance", "discovered_at"],
+            [(self.source.pk, u, d, "normal", wanted[(u, d)], self.now) for u, d in added],
+        )
+        bulk.update_rows(Dependency._meta.db_table, ["provenance"], reprovenanced)
         self.result.edges, self.result.edges_added, self.result.edges_removed = (
             len(wanted),
             len(added),

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from django.db.models import Max
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from ledger.models import RunAsset
 from registry import bulk
@@ -363,7 +364,9 @@ def _flag_review(obj: ObjectRow, reason: str) -> None:
         obj.needs_review, obj.review_reason = True, reason
 
 
-_TYPES = ("text", "text", "text", "boolean", "jsonb", "text", "interval", "boolean", "text", "timestamptz")
+def _column_value(obj: ObjectRow, name: str):
+    value = getattr(obj, name)
+    return Jsonb(value) if name == "provenance" else value
 
 
 def infer(source: Source) -> int:
@@ -375,8 +378,7 @@ def infer(source: Source) -> int:
     bulk.update_rows(
         RegistryObject._meta.db_table,
         [*INFERRED_FIELDS, "updated_at"],
-        _TYPES,
-        [(o.id, *(getattr(o, f) for f in INFERRED_FIELDS), now) for o in changed],
+        [(o.id, *(_column_value(o, f) for f in INFERRED_FIELDS), now) for o in changed],
     )
     mark = marks.get(source.pk, marks[None])
     if source.inferred_from != mark:
