@@ -596,7 +596,7 @@ def _breaking_usages(grouped: dict[int, list[dict]]) -> dict[int, list[dict]]:
     """Object id → the code usages naming a column that was removed or retyped (one
     query); each change of `grouped` also gets the locations it breaks."""
     touched = {pk: {c["column"] for c in cs if c["change"] != "added"} for pk, cs in grouped.items()}
-    usages = CodeUsage.objects.filter(object_id__in=[pk for pk, cols in touched.items() if cols]).exclude(
+    usages = CodeUsage.objects.filter(object_id__any=[pk for pk, cols in touched.items() if cols]).exclude(
         columns=[]
     )
     breaks: dict[int, list[dict]] = {}

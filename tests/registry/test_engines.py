@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from checks.models import ERROR, OK, WARN
 from checks.refresh import refresh_source
+from registry import mysql_catalog
 from registry.discovery import discover, scan_code
 from registry.engines import ENGINES
 from registry.models import Dependency, RegistryObject, mask_dsn
@@ -267,3 +268,17 @@ def test_edge_provenance_is_in_the_api_and_the_admin(duckdb_file, admin_client):
     ]
     page = admin_client.get(f"/admin/registry/registryobject/{view.pk}/change/").content.decode()
     assert "edge parsed" in page
+
+
+@pytest.mark.parametrize(
+    ("version", "recorded"),
+    [
+        ("8.0.13", True),
+        ("8.4.2-commercial", True),
+        ("8.0.12", False),
+        ("5.7.44-log", False),
+        ("10.11.19-MariaDB", False),
+    ],
+)
+def test_view_edges_are_read_from_view_table_usage_only_where_mysql_fills_it(version, recorded):
+    assert mysql_catalog.records_view_usage(version) is recorded
