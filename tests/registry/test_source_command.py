@@ -8,9 +8,16 @@ import logging
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
-from registry.models import Source
-from tests.factories.registry import RegistryObjectFactory
+from registry.models import RegistryObject, Source
+from tests.factories.registry import (
+    CodeUsageFactory,
+    ColumnFactory,
+    DependencyFactory,
+    RegistryObjectFactory,
+    SourceFactory,
+)
 from tests.registry.sources_helpers import PASSWORD, UNREACHABLE_DSN, make_source, server_dsn
 
 
@@ -100,6 +107,29 @@ def test_remove_deletes_the_source_and_its_registry_rows(db):
     out, _ = run("remove", "warehouse")
     assert out.startswith("removed source warehouse (2 registry objects")
     assert not Source._default_manager.exists()
+
+
+def test_remove_names_no_object_in_a_statement_and_keeps_other_sources(db):
+    source, other = make_source(), SourceFactory(name="other")
+    objects = RegistryObjectFactory.create_batch(150, source=source)
+    kept = RegistryObjectFactory(source=other, partition_of=objects[0])
+    ColumnFactory(object=objects[1])
+    DependencyFactory(source=source, upstream=objects[0], downstream=objects[2])
+    CodeUsageFactory(object=objects[3])
+    params: list[int] = []
+
+    def count_params(execute, sql, values, many, context):
+        params.append(len(values or ()))
+        return execute(sql, values, many, context)
+
+    with connection.execute_wrapper(count_params):
+        out, _ = run("remove", "warehouse")
+    assert out.startswith("removed source warehouse (150 registry objects")
+    # A collector would list the 150 objects' ids in a statement: none has more than a few.
+    assert params and max(params) <= 3
+    assert not RegistryObject.objects.filter(source=source).exists()
+    kept.refresh_from_db()
+    assert kept.partition_of_id is None
 
 
 def test_unknown_source_is_an_error(db):
