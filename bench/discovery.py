@@ -100,8 +100,13 @@ def inspector(dsn: str) -> None:
         print(f"   (c) {len(failures)} view definitions sqlglot could not parse", flush=True)
 
 
+def remove_source(name: str) -> None:
+    for source in Source._default_manager.filter(name=name):
+        source.delete()
+
+
 def fresh_source(name: str, dsn: str) -> None:
-    Source._default_manager.filter(name=name).delete()
+    remove_source(name)
     Source._default_manager.create(name=name, dsn=dsn)
 
 
@@ -144,7 +149,7 @@ def bench(n: int, repeat: int, with_inspector: bool, rebuild: bool) -> None:
         c = timed(lambda: inspector(dsn), 1) if with_inspector else []
         memory = peak_memory(name, dsn)
     finally:
-        Source._default_manager.filter(name=name).delete()
+        remove_source(name)
     med = {k: statistics.median(v) for k, v in {"a": a, "b1": b_first, "b2": b_repeat, "c": c}.items() if v}
     print(f"   (a)  raw catalog read           {med['a']:8.3f} s  (median of {len(a)}: {_list(a)})")
     print(

@@ -84,6 +84,11 @@ class SourceAdmin(admin.ModelAdmin):
         return fields + [f for f in self.readonly_fields if f != "dsn_display"]
 
     @admin.display(description="DSN")
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Source]) -> None:
+        # One at a time through Source.delete (set-based), not the collector.
+        for source in queryset:
+            source.delete()
+
     def dsn_display(self, source: Source) -> str:
         return source.masked_dsn
 
