@@ -11,17 +11,16 @@ postmaster's children times) — and weighs it by its runs per hour:
   evaluate_health   */5 * * * *   12 per hour
   refresh_matviews  0 * * * *     1 per hour: the views due (1,000 views on a 24 h
                                   schedule: 1,000/24 an hour at steady state)
+  data_checks       * * * * *     60 per hour: 200 data checks (5 on each of 40 tables of
+                                  10,000 rows: not_null twice, unique, no_negative,
+                                  row_count), hourly (their default schedule), so one
+                                  tick an hour runs all 200 and 59 find nothing due
+  dispatch_alerts   * * * * *     60 per hour, with the alert rules the database has
   prune             30 4 * * *    1/24 per hour
-  data checks       * * * * *     60 per hour — SYNTHESIZED: there is no data-check job on
-                                  main yet; 200 checks (5 aggregates on each of 40
-                                  tables of 10,000 rows, one scan per table, every check
-                                  due every tick: an upper bound) recorded as 200 ledger
-                                  check results in one run
   idle qcluster     always        a real `manage.py qcluster` (ORM broker) for 60 s
 
-Not included: `dispatch_alerts` (not on main yet). The server's CPU is only measurable
-on the embedded server (no DATABASE_URL); with DATABASE_URL the figures are this
-process's alone, and say so.
+The server's CPU is only measurable on the embedded server (no DATABASE_URL); with
+DATABASE_URL the figures are this process's alone, and say so.
 
     .venv/bin/python bench/jobs.py
 """
@@ -50,12 +49,13 @@ from discovery import build, drop  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django_q.models import Schedule  # noqa: E402
 
-from ledger.logger import RunLogger  # noqa: E402
+from checks.datachecks.models import DataCheck, default_name  # noqa: E402
 from opshealth import schedules  # noqa: E402
-from registry.models import Source  # noqa: E402
+from registry.models import RegistryObject, Source  # noqa: E402
 
-TABLES_CHECKED, CHECKS_PER_TABLE, ROWS = 40, 5, 10_000
+TABLES_CHECKED, ROWS = 40, 10_000
 
 
 def server_cpu() -> float:
@@ -86,47 +86,35 @@ def median_cpu(fn: Callable[[], object], repeat: int = 3) -> float:
     return statistics.median(cpu_of(fn) for _ in range(repeat))
 
 
-def data_check_load(dsn: str):
-    """200 synthetic data checks: one aggregate scan per table, 200 results in one run."""
-    tables = [f"s{i % 10}.t{i}" for i in range(TABLES_CHECKED)]
+def create_data_checks(dsn: str, source: Source) -> None:
+    """200 data checks: 5 on each of 40 tables, filled with 10,000 rows."""
+    names = [(f"s{i % 10}", f"t{i}") for i in range(TABLES_CHECKED)]
     with psycopg.connect(dsn, autocommit=True) as conn:
-        for table in tables:
+        for schema, table in names:
             conn.execute(
-                f"INSERT INTO {table} (id, name, amount, created_at) SELECT g, 'n' || g, g % 97, now() "
+                f"INSERT INTO {schema}.{table} (id, name, amount, created_at) SELECT g, 'n' || g, g % 97, now() "
                 f"FROM generate_series(1, {ROWS}) g ON CONFLICT DO NOTHING"
             )
         conn.execute("ANALYZE")
-
-    def tick() -> None:
-        with (
-            psycopg.connect(dsn) as conn,
-            RunLogger("opshealth.data_checks", triggered_by="scheduler") as run,
-        ):
-            conn.execute("SET default_transaction_read_only = on; SET statement_timeout = 30000")
-            for table in tables:
-                row = conn.execute(
-                    f"SELECT count(*) FILTER (WHERE name IS NULL), count(*) - count(DISTINCT id), "
-                    f"count(*) FILTER (WHERE amount < 0), max(created_at), count(*) FROM {table}"
-                ).fetchone()
-                for check, value in zip(
-                    ("not_null", "unique", "no_negative", "freshness", "row_count"), row, strict=True
-                ):
-                    run.record_check(
-                        table, f"{check}({table})", status="pass", metrics={"observed": str(value)}
-                    )
-
-    return tick
+    specs = [
+        ("not_null", {"column": "name"}),
+        ("not_null", {"column": "created_at"}),
+        ("unique", {"columns": ["id"]}),
+        ("no_negative", {"column": "amount"}),
+        ("row_count", {"min": 1}),
+    ]
+    for schema, table in names:
+        obj = RegistryObject.objects.get(source=source, schema_name=schema, object_name=table)
+        for kind, params in specs:
+            DataCheck(object=obj, name=default_name(kind, params), kind=kind, params=params).save()
 
 
 def idle_cluster_cpu(seconds: float = 60) -> float:
-    """CPU seconds per second of a real qcluster with nothing due (ORM broker polling)."""
-    env = {**os.environ, "Q_NAME": "opshealth-bench"}
-    for job in schedules.JOBS.values():
-        env[job.env_var] = "off"
-    server = server_cpu()
+    """CPU seconds per second of a real qcluster with nothing to do (the ticks are counted
+    apart): its guard loop, scheduler and the ORM broker's polling."""
+    Schedule.objects.all().delete()
     cluster = subprocess.Popen(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
-        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -146,11 +134,13 @@ def idle_cluster_cpu(seconds: float = 60) -> float:
 
 def main() -> None:
     call_command("migrate", verbosity=0)
+    # From an empty database each time: an earlier run's refreshes would leave nothing due.
+    call_command("flush", interactive=False, verbosity=0)
     print("building the 10,000-object warehouse…", flush=True)
     dsn = build(10_000)
     try:
         Source._default_manager.filter(name="bench-jobs").delete()
-        Source._default_manager.create(name="bench-jobs", dsn=dsn)
+        source = Source._default_manager.create(name="bench-jobs", dsn=dsn)
         schedules.apply()
         discover = cpu_of(lambda: schedules.run("opshealth.discover"))
         evaluate = median_cpu(lambda: schedules.run("opshealth.evaluate_health"))
@@ -159,7 +149,10 @@ def main() -> None:
         per_view = max(first_refresh - idle_refresh, 0) / 1000
         refresh_hourly = idle_refresh + per_view * 1000 / 24
         prune = median_cpu(lambda: schedules.run("opshealth.prune"))
-        data_checks = median_cpu(data_check_load(dsn))
+        create_data_checks(dsn, source)
+        checks_all = cpu_of(lambda: schedules.run("opshealth.data_checks"))  # all 200 are due
+        checks_none = median_cpu(lambda: schedules.run("opshealth.data_checks"))
+        dispatch = median_cpu(lambda: schedules.run("opshealth.dispatch_alerts"))
         idle = idle_cluster_cpu()
     finally:
         connection.close()
@@ -169,13 +162,15 @@ def main() -> None:
         "evaluate_health (12 per hour)": evaluate * 12,
         "refresh_matviews (hourly, 1000/24 views due)": refresh_hourly,
         "prune (1/24 per hour)": prune / 24,
-        "data checks, synthesized (60 per hour)": data_checks * 60,
+        "data_checks (1 tick of 200, 59 of none)": checks_all + 59 * checks_none,
+        "dispatch_alerts (60 per hour)": dispatch * 60,
         "idle qcluster (3600 s)": idle * 3600,
     }
     print(
         f"\nCPU per tick: discover {discover:.2f} s, evaluate {evaluate:.3f} s, refresh first {first_refresh:.2f} s "
         f"({per_view * 1000:.1f} ms per view), refresh nothing due {idle_refresh:.3f} s, prune {prune:.3f} s, "
-        f"data checks {data_checks:.3f} s; idle cluster {idle * 100:.2f} % of a core"
+        f"data checks 200 due {checks_all:.2f} s, none due {checks_none:.3f} s, dispatch_alerts {dispatch:.3f} s; "
+        f"idle cluster {idle * 100:.2f} % of a core"
     )
     if settings.EMBEDDED_POSTGRES is None:
         print("(DATABASE_URL is set: the database server's CPU is not counted)")
