@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from checks.datachecks.models import DataCheck
+from checks.datachecks.runner import run_checks
 from checks.evaluate import evaluate_as_job
 from checks.models import Action
 from checks.refresh import refresh_matviews
@@ -149,7 +151,30 @@ class Evaluate(ActionKind):
         return str(evaluation)
 
 
-ACTIONS: dict[str, type[ActionKind]] = {cls.name: cls for cls in (Discover, Refresh, Evaluate)}
+class RunDataCheck(ActionKind):
+    name = "data_check"
+    description = "run one data check now, whatever its schedule (target: its id)"
+
+    def resolve(self, target) -> Target:
+        check = None
+        if _is_id(target):
+            check = DataCheck.objects.select_related("object__source").filter(pk=int(target)).first()
+        if check is None:
+            raise ActionError(f"no data check {target!r} (give its id)")
+        return Target(str(check.pk), source=check.object.source, obj=check.object)
+
+    def perform(self, action: Action) -> str:
+        report = run_checks(
+            DataCheck.objects.with_latest().filter(pk=int(action.target)), trigger=action.trigger
+        )
+        if not report.results:
+            raise ActionFailed(f"data check {action.target} no longer exists")
+        if report.count("error"):  # it could not run; a failing check is a done action
+            raise ActionFailed(report.results[0].outcome.message)
+        return f"{report}: {report.results[0].outcome.message}"
+
+
+ACTIONS: dict[str, type[ActionKind]] = {cls.name: cls for cls in (Discover, Refresh, Evaluate, RunDataCheck)}
 
 
 def request(kind: str, target, *, user=None, by: str, via: str) -> tuple[Action, bool]:
