@@ -1,0 +1,60 @@
+"""The Data checks page (`/ops/health?tab=data-checks`): each check's status worst first,
+its pass-rate sparkline, its failing samples, and one check's recent results."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from checks.datachecks.models import DataCheck
+from checks.datachecks.runner import run_checks
+from tests.factories.checks import DataCheckFactory
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+URL = "/ops/health?tab=data-checks"
+
+
+@pytest.fixture
+def page(viewer_user, candles):
+    DataCheckFactory(object=candles, name="candles_rows", kind="row_count", params={"min": 1})
+    DataCheckFactory(
+        object=candles, name="candles_unique", kind="unique", params={"columns": ["symbol", "day"]}
+    )
+    DataCheckFactory(object=candles, name="candles_new", enabled=False)
+    for days in (1, 0):
+        with time_machine.travel(NOW - timedelta(days=days), tick=False):
+            run_checks(DataCheck.objects.with_latest().filter(enabled=True))
+    client = Client()
+    client.force_login(viewer_user)
+    return client
+
+
+def test_lists_every_check_worst_first_with_its_sparkline_and_samples(page, django_assert_max_num_queries):
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(8):
+        html = page.get(URL).content.decode()
+    assert "0 could not run, 1 failing, 1 passing, 1 never run." in html
+    assert html.index("candles_unique") < html.index("candles_new") < html.index("candles_rows")
+    assert "1 of 60 row(s) repeat a (symbol, day) key of an earlier row." in html
+    assert "<td>2026-11-10</td><td>AAA</td><td>2</td>" in html  # the failing sample (jsonb orders keys)
+    assert html.count('class="chart sparkline"') == 3
+
+
+def test_filters_by_status_and_refuses_what_it_cannot_use(page):
+    with time_machine.travel(NOW, tick=False):
+        html = page.get(URL + "&status=fail").content.decode()
+        assert "candles_unique" in html and "candles_rows" not in html
+        assert page.get(URL + "&status=broken").status_code == 400
+        assert page.get(URL + "&check=x").status_code == 400
+        assert page.get(URL + "&colour=red").status_code == 400
+
+
+def test_one_check_shows_its_recent_results(page):
+    check = DataCheck.objects.get(name="candles_unique")
+    with time_machine.travel(NOW, tick=False):
+        html = page.get(f"{URL}&check={check.pk}").content.decode()
+    assert html.count("2026-12-01 12:00") == 1 and html.count("2026-11-30 12:00") == 1
+    assert "unique {&#x27;columns&#x27;: [&#x27;symbol&#x27;, &#x27;day&#x27;]}" in html
+    assert 'class="chart sparkline"' in html
