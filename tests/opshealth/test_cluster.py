@@ -163,7 +163,8 @@ def test_two_clusters_sharing_redis_run_each_tick_exactly_once(tmp_path, monkeyp
         assert earlier.ended_at <= later.started_at, "two runs overlapped"
 
 
-def test_the_demo_serves_beside_a_cluster_and_ctrl_c_stops_both(tmp_path):
+@pytest.mark.parametrize("stop_with", ["ctrl-c", "sigterm"])
+def test_the_demo_serves_beside_a_cluster_and_stopping_it_stops_both(tmp_path, stop_with):
     psutil = pytest.importorskip("psutil")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -193,7 +194,10 @@ def test_the_demo_serves_beside_a_cluster_and_ctrl_c_stops_both(tmp_path):
         children = psutil.Process(demo.pid).children(recursive=True)
         assert any("qcluster" in " ".join(c.cmdline()) for c in children)
         started = time.monotonic()
-        os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
+        if stop_with == "ctrl-c":
+            os.killpg(demo.pid, signal.SIGINT)  # the terminal signals its foreground group
+        else:
+            demo.send_signal(signal.SIGTERM)  # the demo alone: it stops its cluster
         demo.wait(15)
         _gone, alive = psutil.wait_procs(children, timeout=15 - (time.monotonic() - started))
     finally:

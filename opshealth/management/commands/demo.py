@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,10 @@ class Command(BaseCommand):
     def serve(self, host: str, port: str) -> None:
         """The task cluster in a child process, the development server in this one."""
         cluster = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"])
+        # The development server dies at once on SIGTERM/SIGHUP (a closed terminal): exit
+        # through the `finally` below instead, so the cluster does not outlive it.
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *args: sys.exit(0))
         self.stdout.write(
             f"Scheduler: qcluster (pid {cluster.pid}); manage.py setup_schedules --list shows the jobs"
         )
