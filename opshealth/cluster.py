@@ -5,9 +5,9 @@ cluster in the middle of a discovery (timeout 30 min) takes that long to go away
 a supervisor (systemd, Kubernetes, `make demo`) kills it half-way instead. Here:
 
 1. `manage.py qcluster` (opshealth's command, which shadows django-q2's) creates a
-   `multiprocessing.Event` before the cluster forks, and sets it on SIGTERM / SIGINT
+   flag in shared memory before the cluster forks, and raises it on SIGTERM / SIGINT
    before django-q2's own stop;
-2. each worker (connected to django-q2's `post_spawn`) watches that event from a
+2. each worker (connected to django-q2's `post_spawn`) polls that flag from a
    daemon thread: a task still running STOP_GRACE_S after it was set is interrupted by
    a signal to the worker's main thread, which raises `ShutdownInterrupt` inside the
    task (a psycopg query in progress is cancelled on the server);
@@ -30,8 +30,14 @@ from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 
 # Seconds a running task gets to finish on its own once the cluster is told to stop.
 STOP_GRACE_S = 5
+# How often a worker looks at the stop flag.
+POLL_S = 0.25
 
-_stopping: multiprocessing.synchronize.Event | None = None  # created before the cluster forks
+# A byte of shared memory, created before the cluster forks. Not a multiprocessing.Event:
+# its set() waits for every process sleeping in wait() to acknowledge, so when the whole
+# process group gets SIGTERM (systemd's default KillMode, `kill -TERM -PGID`) the workers
+# die first and the main process hangs in its signal handler for ever.
+_stopping = None
 _busy = threading.Event()  # in a worker: a task is running
 
 
@@ -44,12 +50,29 @@ class PromptCluster(Cluster):
 
     def __init__(self, *args, **kwargs):
         global _stopping
-        _stopping = multiprocessing.get_context("fork").Event()
+        _stopping = multiprocessing.get_context("fork").RawValue("b", 0)
         super().__init__(*args, **kwargs)
 
     def sig_handler(self, signum, frame):
-        _stopping.set()
+        _stopping.value = 1
         super().sig_handler(signum, frame)
+
+    def stop(self) -> bool:
+        """django-q2's stop, unable to hang on a sentinel that is already gone.
+
+        The sentinel keeps SIGTERM's default action, so a SIGTERM to the whole process
+        group kills it at once; django-q2's `stop_event.set()` then waits for ever for
+        that dead process to acknowledge the wake-up. The stop runs in a thread, given up
+        when the sentinel is gone and it has not returned a second later.
+        """
+        if not self.sentinel.is_alive():
+            return False
+        stopping = threading.Thread(target=super().stop, name="opshealth-stop", daemon=True)
+        stopping.start()
+        while self.sentinel.is_alive():
+            stopping.join(POLL_S)
+        stopping.join(1)
+        return not stopping.is_alive()
 
 
 def _interrupt(signum, frame):
@@ -61,7 +84,8 @@ def _interrupt(signum, frame):
 
 
 def _interrupt_when_stopping() -> None:
-    _stopping.wait()
+    while not _stopping.value:
+        time.sleep(POLL_S)
     time.sleep(STOP_GRACE_S)
     if _busy.is_set():
         # Delivered to the main thread, where the task runs.

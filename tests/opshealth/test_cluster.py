@@ -9,6 +9,7 @@ cluster starts, and then every 30 s: the waits are bounded accordingly.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -205,3 +206,29 @@ def test_the_demo_serves_beside_a_cluster_and_stopping_it_stops_both(tmp_path, s
             os.killpg(demo.pid, signal.SIGKILL)
             demo.wait()
     assert alive == [], log.read_text()[-3000:]
+
+
+def test_a_sigterm_to_the_whole_process_group_stops_the_cluster_within_10_s(tmp_path):
+    """systemd's default KillMode and `kill -TERM -PGID` signal every process at once: the
+    sentinel dies first, and the cluster's stop must not wait for it to acknowledge."""
+    log = tmp_path / "qcluster.log"
+    cluster = subprocess.Popen(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
+        env=cluster_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        cwd=settings.BASE_DIR,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: "running." in log.read_text(), timeout=60, what="running cluster", logs=[log])
+        started = time.monotonic()
+        os.killpg(cluster.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            cluster.wait(15)
+        took = time.monotonic() - started
+    finally:
+        if cluster.poll() is None:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait()
+    assert took < 10, f"qcluster took {took:.1f} s to stop; output:\n{log.read_text()[-3000:]}"
