@@ -112,6 +112,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "common.middleware.BodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -203,11 +204,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON bodies are size- and depth-limited on every endpoint (ledger/api/parsers.py).
-    "DEFAULT_PARSER_CLASSES": [
-        "ledger.api.parsers.LimitedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # No form or multipart parser: any other body is 415, unread.
+    "DEFAULT_PARSER_CLASSES": ["ledger.api.parsers.LimitedJSONParser"],
     # Strict versions (common/filters.py): a bad limit, filter value or ordering is a 400.
     "DEFAULT_PAGINATION_CLASS": "common.filters.LimitOffsetPagination",
     "PAGE_SIZE": 50,
