@@ -38,7 +38,8 @@ class EmbeddedServer:
     def settings(self, dbname: str) -> dict:
         """A Django DATABASES entry for `dbname` on this server."""
         return {
-            "ENGINE": "django.db.backends.postgresql",
+            # PostgreSQL's backend, restarting this server when it finds it down.
+            "ENGINE": "opshealth.embedded_backend",
             "NAME": dbname,
             "USER": self.user,
             "PASSWORD": "",

@@ -5,6 +5,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+# Django's, and the embedded server's (Django's, restarting the server it finds down).
+POSTGRESQL_BACKENDS = ("django.db.backends.postgresql", "opshealth.embedded_backend")
+
 
 @register()
 def check_settings(app_configs, **kwargs):
@@ -17,7 +20,7 @@ def check_settings(app_configs, **kwargs):
                 id="opshealth.W001",
             )
         )
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if settings.DATABASES["default"]["ENGINE"] not in POSTGRESQL_BACKENDS:
         problems.append(
             Error(
                 "OpsHealth stores its data in PostgreSQL only.",
