@@ -155,6 +155,22 @@ def test_debug_is_off_unless_asked_for():
     assert (child.returncode, child.stdout) == (0, "False\n"), child.stderr
 
 
+@pytest.mark.parametrize(("given", "seen"), [(None, "true"), ("false", "false")])
+def test_make_demo_runs_in_debug_mode_unless_told_otherwise(given, seen):
+    # Each recipe line of `make demo` prints the DEBUG it would run with, instead of running.
+    env = {k: v for k, v in os.environ.items() if k != "DEBUG"} | ({"DEBUG": given} if given else {})
+    child = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "demo", "PY=sh -c 'echo DEBUG=$$DEBUG' --"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr
+    assert set(child.stdout.splitlines()) == {f"DEBUG={seen}"}
+
+
 PRODUCTION_ENV = {
     "DEBUG": "false",
     "SECRET_KEY": "q8v!Yz2#Lr0_wPz7Km4nT1bXo9Hc3Fd6Sj5Ga8Ue2Ri7Vl1Ny0Qm",
