@@ -22,9 +22,7 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -49,7 +47,7 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from serving import cpu_seconds, run_wrk, server_pids  # noqa: E402  (bench/serving.py)
+from serving import cpu_seconds, run_wrk, server_pids, start_server  # noqa: E402  (bench/serving.py)
 
 from ledger.models import ApiToken  # noqa: E402
 
@@ -148,34 +146,6 @@ def post_all(base: str, token: str, path: str, bodies: list, clients: int) -> fl
     with ThreadPoolExecutor(clients) as pool:
         count = sum(pool.map(one, bodies))
     return count / (time.perf_counter() - t)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(workers: int | None) -> tuple[subprocess.Popen, str]:
-    """gunicorn as deployed (deploy/gunicorn.conf.py), on a free port."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
-    if workers:
-        env["WEB_WORKERS"] = str(workers)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "opshealth.wsgi"],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            requests.get(base + "/api/v1/lineage", timeout=10)  # a quick 401/405 once up
-            return proc, base
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not start")
 
 
 def chunks(items: list, size: int) -> list[list]:

@@ -8,8 +8,15 @@ the figure to compare between runs on a shared machine.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -46,3 +53,31 @@ def run_wrk(cmd: list[str]) -> dict[str, int]:
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRK "))
     return {k: int(v) for k, v in (item.split("=") for item in line.split()[1:])}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(workers: int | None) -> tuple[subprocess.Popen, str]:
+    """gunicorn as deployed (deploy/gunicorn.conf.py), on a free port."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    if workers:
+        env["WEB_WORKERS"] = str(workers)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "opshealth.wsgi"],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            requests.get(base + "/api/v1/lineage", timeout=10)  # a quick 401/405 once up
+            return proc, base
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("gunicorn did not start")

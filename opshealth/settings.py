@@ -266,6 +266,8 @@ OPSHEALTH_MAX_JSON_DEPTH = envint("OPSHEALTH_MAX_JSON_DEPTH", 64)
 # Assets (outputs and inputs) one run event may carry; a run writing more reports them
 # over several events. Bounds the memory of one request (bench/ingest_memory.py).
 OPSHEALTH_MAX_ASSETS_PER_EVENT = envint("OPSHEALTH_MAX_ASSETS_PER_EVENT", 1000)
+# … and one request (a bulk or OpenLineage batch) in all.
+OPSHEALTH_MAX_ASSETS_PER_REQUEST = envint("OPSHEALTH_MAX_ASSETS_PER_REQUEST", 5000)
 # The sane window of every time that enters the ledger (event, run, asset, watermark and
 # check times): from OPSHEALTH_EARLIEST_TIME to now + OPSHEALTH_MAX_FUTURE_HOURS. A time
 # outside it is refused (422), so one typo cannot pin a watermark in the year 9999.

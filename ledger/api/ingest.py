@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ErrorDetail, ValidationError
@@ -79,6 +80,24 @@ def validate_event(item) -> ingest.RunEvent:
         raise refused(exc) from None
 
 
+def check_request_assets(items: list, field: str, *fields: str) -> None:
+    """400 when the items of one request carry more than OPSHEALTH_MAX_ASSETS_PER_REQUEST
+    assets in all (`field`s: lists of assets), counted before any is validated: a
+    request's memory grows with its assets (bench/ingest_memory.py)."""
+    limit = settings.OPSHEALTH_MAX_ASSETS_PER_REQUEST
+    total = sum(
+        len(value)
+        for item in items
+        if isinstance(item, dict)
+        for value in (item.get(f) for f in (field, *fields))
+        if isinstance(value, list)
+    )
+    if total > limit:
+        raise ValidationError(
+            {field: [f"At most {limit} assets per request, got {total}: send them in several requests."]}
+        )
+
+
 class IngestView(StrictViewMixin, APIView):
     permission_classes = [CanIngest]
     parser_classes = [LimitedJSONParser]
@@ -119,6 +138,7 @@ class RunBulkIngestView(IngestView):
             raise ValidationError(
                 {"events": [f"At most {MAX_BULK_EVENTS} events per request, got {len(items)}."]}
             )
+        check_request_assets(items, "assets")
         results: list[dict] = [{} for _ in items]
         valid: list[tuple[int, ingest.RunEvent]] = []
         for index, item in enumerate(items):

@@ -15,7 +15,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from ledger import openlineage
-from ledger.api.ingest import MAX_BULK_EVENTS, IngestView
+from ledger.api.ingest import MAX_BULK_EVENTS, IngestView, check_request_assets
 
 
 def _violation(errors: dict) -> Response:
@@ -59,6 +59,7 @@ class LineageBatchView(IngestView):
             raise ValidationError({"non_field_errors": ["Expected a JSON array of OpenLineage RunEvents."]})
         if len(items) > MAX_BULK_EVENTS:
             raise ValidationError({"non_field_errors": [f"At most {MAX_BULK_EVENTS} events per request."]})
+        check_request_assets(items, "outputs", "inputs")
         results: list[dict] = [{} for _ in items]
         valid: list[int] = []
         for i, item in enumerate(items):
