@@ -51,13 +51,13 @@ from django.urls import reverse
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
 from checks.retry import pending_retries
 from checks.staleness import Staleness, iso, object_staleness
+from common.identifiers import InvalidName, split_identifier
 from ledger import schedule
 from ledger.analytics import schedule_states
 from ledger.models import Pipeline, Run
 from registry.catalog import Relation
 from registry.engines import engine_for
 from registry.models import CodeUsage, RegistryObject, SchemaChange, Source
-from registry.resolver import InvalidName, split_identifier
 
 
 @dataclass

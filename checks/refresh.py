@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from graphlib import CycleError, TopologicalSorter
 
+import psycopg.sql
 from django.conf import settings
 from django.utils import timezone
 
 from checks import retry
-from checks.catalog import quote_ident
 from checks.jobs import exclusive, record_skipped
 from checks.staleness import object_staleness
+from common.identifiers import qualified
 from ledger.logger import RunLogger
 from ledger.models import Run, RunAsset
 from registry import inference
@@ -192,9 +193,9 @@ def _refresh_one(conn, source: Source, mv: RegistryObject, relations, run) -> Re
     if rel is None or rel.kind != "m":
         error = "not a materialized view in the database (run discovery)"
     else:
-        sql = "REFRESH MATERIALIZED VIEW " + ("CONCURRENTLY " if concurrently else "")
+        refresh = "REFRESH MATERIALIZED VIEW " + ("CONCURRENTLY " if concurrently else "")
         try:
-            conn.execute(sql + quote_ident(mv.schema_name, mv.object_name))
+            conn.execute(psycopg.sql.SQL(refresh) + qualified(mv.schema_name, mv.object_name))
         except Exception as exc:  # the database's reason is the finding; carry on
             error = source.safe_message(exc, limit=1000)
             # The control loop retries transient errors only (checks/retry.py).

@@ -9,47 +9,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from common.identifiers import split_identifier
+
 _POSTGRES_SCHEMES = {"postgres", "postgresql"}
 _DEFAULT_PG_PORT = 5432
 # An identifier PostgreSQL keeps as-is without quotes (after case folding).
 _PLAIN_IDENT = re.compile(r"^[a-z_][a-z0-9_$]*$")
-
-
-def split_identifier(name: str) -> list[str]:
-    """Split a dotted SQL name into parts, honouring double quotes.
-
-    Unquoted parts fold to lower case (as PostgreSQL folds them); quoted parts keep
-    their case and may contain dots; a doubled quote inside quotes is one quote.
-    """
-    parts: list[str] = []
-    buf: list[str] = []
-    quoted = in_quotes = False
-    i = 0
-    while i < len(name):
-        ch = name[i]
-        if in_quotes:
-            if ch == '"' and name[i + 1 : i + 2] == '"':
-                buf.append('"')
-                i += 1
-            elif ch == '"':
-                in_quotes = False
-            else:
-                buf.append(ch)
-        elif ch == '"':
-            in_quotes = quoted = True
-        elif ch == ".":
-            parts.append(_finish(buf, quoted))
-            buf, quoted = [], False
-        else:
-            buf.append(ch)
-        i += 1
-    parts.append(_finish(buf, quoted))
-    return parts
-
-
-def _finish(buf: list[str], quoted: bool) -> str:
-    text = "".join(buf)
-    return text if quoted else text.strip().lower()
 
 
 def quote_part(part: str) -> str:
@@ -106,7 +71,7 @@ def normalize_asset_key(key: str, namespace: str | None = None) -> str:
     scheme = ns.split("://", 1)[0] if "://" in ns else ""
     if ns and scheme != "postgresql":
         return f"{ns}/{key.strip()}"
-    parts = split_identifier(key.strip())
+    parts = split_identifier(key.strip(), strict=False)
     prefix = [ns] if ns else []
     if len(parts) >= 3:
         prefix.append(".".join(quote_part(p) for p in parts[:-2]))

@@ -49,10 +49,6 @@ class Schedule:
             max_duration=pipeline.max_duration,
         )
 
-    @property
-    def is_set(self) -> bool:
-        return bool(self.cron) or bool(self.interval)
-
     def previous_ticks(self, before: datetime) -> tuple[datetime, datetime]:
         """The two latest cron ticks at or before `before`, newest first, in UTC.
 

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
+from common.identifiers import quoted
 from ledger.logger import RunLogger
 from ledger.models import Run
 from registry import bulk, catalog, inference, links
@@ -337,10 +338,6 @@ def _discovered_values(obj: CatalogObject, cols_hash: str) -> dict:
     }
 
 
-def _quote(ident: str) -> str:
-    return '"' + ident.replace('"', '""') + '"'
-
-
 class _Sync:
     """One discovery's writes; every method is a constant number of queries."""
 
@@ -588,7 +585,7 @@ class _Sync:
         if ref.resolvable:
             res = resolver.resolve(ref.raw_name, search_path=ref.search_path)
             if not res.resolved and ref.name:
-                qualified = f"{_quote(ref.schema)}.{_quote(ref.name)}" if ref.schema else _quote(ref.name)
+                qualified = quoted(ref.schema, ref.name) if ref.schema else quoted(ref.name)
                 retry = resolver.resolve(qualified, search_path=ref.search_path)
                 res = retry if retry.resolved else res
         # Cut to the column sizes: one odd name in someone's code must not fail discovery.

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from common.identifiers import InvalidName, split_identifier
 from registry.models import RegistryObject, ResolverRule, Source
 from registry.patterns import PatternError, compile_pattern
 
@@ -32,47 +33,6 @@ class Resolution:
     object_id: int | None  # RegistryObject id, None when unresolved
     rule: str  # "alias #3: ...", "pattern #5", "transform #2", "search_path", "exact", ""
     resolved: bool
-
-
-class InvalidName(ValueError):
-    """A name that is not a valid (optionally quoted, dotted) SQL identifier chain."""
-
-
-def split_identifier(name: str) -> list[str]:
-    """`db.Schema."Mixed.Case"` → ['db', 'schema', 'Mixed.Case'].
-
-    Unquoted parts are folded to lower case, as PostgreSQL does; quoted parts are kept
-    exactly, with `""` unescaped to `"`. Raises InvalidName on an unterminated quote or
-    an empty part.
-    """
-    parts: list[str] = []
-    i, n = 0, len(name)
-    while True:
-        if i < n and name[i] == '"':
-            j, buf = i + 1, []
-            while True:
-                k = name.find('"', j)
-                if k < 0:
-                    raise InvalidName(f"unterminated quoted identifier in {name!r}")
-                buf.append(name[j:k])
-                if k + 1 < n and name[k + 1] == '"':  # "" is an escaped quote
-                    buf.append('"')
-                    j = k + 2
-                    continue
-                break
-            part, i = "".join(buf), k + 1
-        else:
-            k = name.find(".", i)
-            k = n if k < 0 else k
-            part, i = name[i:k].strip().lower(), k
-        if not part:
-            raise InvalidName(f"empty identifier in {name!r}")
-        parts.append(part)
-        if i >= n:
-            return parts
-        if name[i] != ".":
-            raise InvalidName(f"unexpected {name[i]!r} after identifier in {name!r}")
-        i += 1
 
 
 def last_path_segment(name: str) -> str:

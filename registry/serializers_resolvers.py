@@ -8,9 +8,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from common.identifiers import InvalidName, split_identifier
 from registry.models import ResolverRule, Source
 from registry.patterns import compile_pattern, pattern_problem
-from registry.resolver import InvalidName, split_identifier
 
 # Transform options and the type each takes (see ResolverRule).
 TRANSFORM_OPTIONS: dict[str, type] = {

@@ -23,8 +23,8 @@ from checks.datachecks.kinds import KINDS
 from checks.datachecks.models import DataCheck, default_name, find_object
 from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
+from common.identifiers import split_identifier
 from ledger.api.pagination import CheckResultKeysetPagination
-from ledger.keys import split_identifier
 from ledger.models import CheckResult
 
 MAX_TREND_DAYS = 366
@@ -179,7 +179,7 @@ class DataCheckFilter(django_filters.FilterSet):
         fields = ["source", "object", "kind", "severity", "enabled", "origin", "status"]
 
     def filter_object(self, queryset, name, value):
-        parts = split_identifier(value)
+        parts = split_identifier(value, strict=False)
         if len(parts) != 2:
             raise exceptions.ValidationError({"object": ["Name the object as schema.name."]})
         return queryset.filter(Q(object__schema_name=parts[0]) & Q(object__object_name=parts[1]))

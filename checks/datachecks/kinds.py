@@ -29,7 +29,7 @@ from django.core.exceptions import ValidationError
 from psycopg import sql
 
 from common.durations import parse_duration
-from ledger.keys import split_identifier
+from common.identifiers import split_identifier
 
 SAMPLE_ROWS = 5
 PASS, FAIL, ERROR = "pass", "fail", "error"
@@ -716,14 +716,18 @@ class Relationships(DataCheckKind):
     def validate(cls, params, errors):
         _required_name(params, "column", errors)
         to = params.get("to")
-        if not isinstance(to, str) or len(split_identifier(to)) != 3 or not all(split_identifier(to)):
+        if (
+            not isinstance(to, str)
+            or len(split_identifier(to, strict=False)) != 3
+            or not all(split_identifier(to, strict=False))
+        ):
             errors.append("to: the referenced column as schema.object.column.")
 
     def shares(self, check):
         return False
 
     def alone_query(self, check, ctx):
-        schema, name, target = split_identifier(check.params["to"])
+        schema, name, target = split_identifier(check.params["to"], strict=False)
         column = _ident(check.params["column"])
         orphan = sql.SQL(
             "c.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE p.{target} = c.{col})"

@@ -20,7 +20,8 @@ from django.db import models
 from django.utils import timezone
 
 from checks.datachecks.kinds import KINDS
-from ledger.keys import normalize_asset_key, quote_part, split_identifier
+from common.identifiers import split_identifier
+from ledger.keys import normalize_asset_key, quote_part
 from ledger.models import CheckResult
 from registry.models import RegistryObject
 
@@ -40,7 +41,7 @@ def default_name(kind: str, params: dict) -> str:
 def find_object(name: str, source: str | None) -> RegistryObject:
     """The registry object named `schema.name` (of `source`, when given); a message per
     way it can fail, for the API and the YAML loader alike."""
-    parts = split_identifier(name)
+    parts = split_identifier(name, strict=False)
     if len(parts) != 2 or not all(parts):
         raise ValidationError(f"{name!r}: name the object as schema.name.")
     found = RegistryObject.objects.filter(schema_name=parts[0], object_name=parts[1]).select_related("source")

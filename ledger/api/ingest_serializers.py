@@ -197,9 +197,6 @@ class RunEventSerializer(SparseSerializer):
             raise serializers.ValidationError({"ended_at": "ended_at is before started_at."})
         return attrs
 
-    def to_event(self) -> ingest.RunEvent:
-        return self.event_from(self.validated_data)
-
     @staticmethod
     def event_from(validated: dict) -> ingest.RunEvent:
         d = dict(validated)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import io
 import json
 import re
@@ -17,7 +14,6 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ledger.management.commands.reporting_role import scram_sha256_verifier
 from tests.factories.ledger import (
     CheckResultFactory,
     ClientFactory,
@@ -223,23 +219,6 @@ def test_reporting_role_command_errors(db, tmp_path):
         call_command("reporting_role", "--name", ROLE, "--password-file", str(empty))
     with pytest.raises(CommandError, match="cannot read"):
         call_command("reporting_role", "--name", ROLE, "--password-file", str(tmp_path / "missing"))
-
-
-def test_scram_verifier_matches_rfc_7677():
-    """RFC 7677's example exchange (user, password 'pencil') validates our verifier."""
-    verifier = scram_sha256_verifier("pencil", base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
-    stored_key, server_key = (base64.b64decode(k) for k in verifier.split("$", 2)[2].split(":"))
-    nonce = "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
-    auth_message = (
-        f"n=user,r=rOprNGfwEbeRWgbNEkqO,r={nonce},s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r={nonce}"
-    ).encode()
-    server_signature = hmac.digest(server_key, auth_message, "sha256")
-    assert base64.b64encode(server_signature).decode() == "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
-    proof = base64.b64decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
-    client_key = bytes(
-        a ^ b for a, b in zip(proof, hmac.digest(stored_key, auth_message, "sha256"), strict=True)
-    )
-    assert hashlib.sha256(client_key).digest() == stored_key
 
 
 @pytest.mark.django_db(transaction=True)

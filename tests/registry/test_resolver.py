@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry.resolver import InvalidName, Resolver, last_path_segment, split_identifier
+from common.identifiers import InvalidName, split_identifier
+from registry.resolver import Resolver, last_path_segment
 from tests.factories.registry import RegistryObjectFactory, ResolverRuleFactory, SourceFactory
 
 

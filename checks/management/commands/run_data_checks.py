@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from checks.datachecks.models import DataCheck
 from checks.datachecks.runner import RunReport, run_checks, run_due
-from ledger.keys import split_identifier
+from common.identifiers import split_identifier
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         if source:
             checks = checks.filter(object__source__name=source)
         if object:
-            parts = split_identifier(object)
+            parts = split_identifier(object, strict=False)
             if len(parts) != 2:
                 raise CommandError(f"--object takes schema.name, not {object!r}")
             checks = checks.filter(object__schema_name=parts[0], object__object_name=parts[1])

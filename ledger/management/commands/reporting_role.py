@@ -9,10 +9,6 @@ never appears in a statement, a server log or our output.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -20,21 +16,6 @@ from django.db import connection, transaction
 from psycopg import sql
 
 SCHEMA = "ops_reporting"
-SCRAM_ITERATIONS = 4096
-
-
-def scram_sha256_verifier(password: str, salt: bytes | None = None) -> str:
-    """The verifier PostgreSQL stores for a SCRAM-SHA-256 password (RFC 5802/7677)."""
-    salt = salt or os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
-    client_key = hmac.digest(salted, b"Client Key", "sha256")
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.digest(salted, b"Server Key", "sha256")
-
-    def b64(raw: bytes) -> str:
-        return base64.b64encode(raw).decode()
-
-    return f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
 
 
 class Command(BaseCommand):
@@ -56,8 +37,13 @@ class Command(BaseCommand):
             for statement in self._statements(role, created):
                 cursor.execute(statement.as_string(cursor.connection))
             if password is not None:
-                verifier = sql.Literal(scram_sha256_verifier(password))
-                # Raw psycopg cursor: Django's debug cursor would log the statement.
+                # libpq computes the SCRAM-SHA-256 verifier (the clear password never
+                # reaches the server, nor its log); a raw psycopg cursor, as Django's
+                # debug cursor would log the statement.
+                pgconn = cursor.connection.pgconn
+                verifier = sql.Literal(
+                    pgconn.encrypt_password(password.encode(), name.encode(), b"scram-sha-256").decode()
+                )
                 with cursor.connection.cursor() as raw:
                     raw.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, verifier))
             cursor.execute(
