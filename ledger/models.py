@@ -101,6 +101,15 @@ class Client(models.Model):
 
 
 class PipelineQuerySet(models.QuerySet):
+    def by_key(self, key: str) -> PipelineQuerySet:
+        """The pipelines `key` names: an id, a name (in any namespace) or
+        `namespace/name`."""
+        if key.isdigit():
+            return self.filter(pk=int(key))
+        namespace, _, name = key.rpartition("/")
+        by_name = models.Q(name=key)
+        return self.filter(by_name | models.Q(namespace=namespace, name=name) if namespace else by_name)
+
     def with_latest_run(self) -> PipelineQuerySet:
         """Annotated with the newest run and the oldest unfinished run.
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
+from rest_framework.exceptions import ValidationError
 
 from common.filters import NULL, FilterSet, StrictBooleanFilter, StrictNullBooleanField
+from common.identifiers import InvalidName, split_identifier
 from registry.models import CRITICALITIES, LAYERS, OBJECT_TYPES, ROLES, RegistryObject, Source
 
 
@@ -47,6 +49,8 @@ class RegistryObjectFilter(FilterSet):
         help_text="source name",
     )
     schema_name = django_filters.CharFilter()
+    object_name = django_filters.CharFilter()
+    qualified_name = django_filters.CharFilter(method="filter_qualified_name", help_text="schema.object")
     object_type = django_filters.ChoiceFilter(choices=OBJECT_TYPES)
     layer = django_filters.ChoiceFilter(choices=LAYERS)
     role = django_filters.ChoiceFilter(choices=ROLES)
@@ -62,6 +66,15 @@ class RegistryObjectFilter(FilterSet):
     class Meta:
         model = RegistryObject
         fields: list[str] = []
+
+    def filter_qualified_name(self, qs: QuerySet, name: str, value: str) -> QuerySet:
+        try:
+            parts = split_identifier(value)
+        except InvalidName as exc:
+            raise ValidationError({name: [str(exc)]}) from None
+        if len(parts) != 2:
+            raise ValidationError({name: ["Name the object as schema.object."]})
+        return qs.filter(schema_name=parts[0], object_name=parts[1])
 
     def filter_has_override(self, qs: QuerySet, name: str, value: bool) -> QuerySet:
         return qs.filter(has_override_q()) if value else qs.exclude(has_override_q())

@@ -6,6 +6,7 @@ import django_filters as filters
 from django import forms
 from django.db.models import Q
 from django_filters.fields import IsoDateTimeField
+from rest_framework.exceptions import ValidationError
 
 from common.filters import FilterSet
 from ledger.bounds import representable
@@ -39,8 +40,23 @@ class PipelineFilter(FilterSet):
         fields = {"namespace": ["exact"], "name": ["exact", "icontains"], "owner": ["exact"]}
 
 
+class PipelineKeyFilter(filters.CharFilter):
+    """A pipeline by id, name or `namespace/name`; a 400 when none or several match."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        found = list(Pipeline.objects.by_key(value.strip())[:5])
+        if not found:
+            raise ValidationError({self.field_name: [f"No pipeline {value!r}."]})
+        if len(found) > 1:
+            names = ", ".join(sorted(f"{p.namespace}/{p.name}" for p in found))
+            raise ValidationError({self.field_name: [f"{value!r} is ambiguous: name one of {names}."]})
+        return qs.filter(**{self.field_name: found[0]})
+
+
 class RunFilter(FilterSet):
-    pipeline = filters.ModelChoiceFilter(queryset=Pipeline.objects.all())
+    pipeline = PipelineKeyFilter(help_text="a pipeline id, name, or namespace/name")
     client = filters.ModelChoiceFilter(field_name="pipeline__client", queryset=Client.objects.all())
     status = filters.MultipleChoiceFilter(choices=Run.STATUSES)
     started_after = TimeFilter(field_name="started_at", lookup_expr="gte")

@@ -88,7 +88,7 @@ class SourceSerializer(serializers.ModelSerializer):
 class SourceFilter(FilterSet):
     class Meta:
         model = Source
-        fields = ["engine", "is_active", "last_discovery_status"]
+        fields = ["name", "engine", "is_active", "last_discovery_status"]
 
 
 ConnectionTestSerializer = inline_serializer(
