@@ -329,9 +329,27 @@ class Incident(models.Model):
         self.save(update_fields=["state", "resolved_at", "resolved_by_name", "quiet_reason"])
         self.events.create(at=now, kind="resolved", actor=by)
 
-    @property
-    def duration(self) -> timedelta:
-        return (self.resolved_at or timezone.now()) - self.opened_at
+    def timeline(self) -> list[dict]:
+        """Its changes and actions, and every notification with its outcome, by time
+        (the API's incident detail and the inbox)."""
+        events = [
+            {"at": e.at, "type": "event", "kind": e.kind, "actor": e.actor, "note": e.note}
+            for e in self.events.all()
+        ]
+        notifications = [
+            {
+                "at": n.created_at,
+                "type": "notification",
+                "kind": n.kind,
+                "channel": n.channel.name,
+                "status": n.status,
+                "attempts": n.attempts,
+                "sent_at": n.sent_at,
+                "error": n.last_error,
+            }
+            for n in self.notifications.select_related("channel")
+        ]
+        return sorted(events + notifications, key=lambda item: item["at"])
 
 
 _ACK_FIELDS = [

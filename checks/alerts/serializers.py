@@ -293,25 +293,7 @@ class IncidentDetailSerializer(IncidentSerializer):
         return [i.pk for i in incident.suppresses.all()]
 
     def get_timeline(self, incident: Incident) -> list[dict]:
-        """Its changes and actions, and every notification with its outcome, by time."""
-        events = [
-            {"at": e.at, "type": "event", "kind": e.kind, "actor": e.actor, "note": e.note}
-            for e in incident.events.all()
-        ]
-        notifications = [
-            {
-                "at": n.created_at,
-                "type": "notification",
-                "kind": n.kind,
-                "channel": n.channel.name,
-                "status": n.status,
-                "attempts": n.attempts,
-                "sent_at": n.sent_at,
-                "error": n.last_error,
-            }
-            for n in incident.notifications.all()
-        ]
-        return sorted(events + notifications, key=lambda item: item["at"])
+        return incident.timeline()
 
 
 class AcknowledgeSerializer(serializers.Serializer):

@@ -168,7 +168,7 @@ class IncidentViewSet(StrictViewMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         qs = Incident.objects.inbox()
         if self.action == "retrieve":
-            qs = qs.prefetch_related("events", "notifications__channel", "suppresses")
+            qs = qs.prefetch_related("events", "suppresses")
         return qs
 
     def get_serializer_class(self):
