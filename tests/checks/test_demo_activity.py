@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from psycopg import sql
 
+from checks.alerts.models import Incident
 from checks.datachecks.models import DataCheck
 from checks.models import Evaluation
 from ledger.models import Run
@@ -85,6 +86,14 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
     }
     duplicates = DataCheck.objects.get(name="payments_unique_payment_id").last_result.metrics
     assert (duplicates["observed"], len(duplicates["samples"])) == (12, 5)
+    # alerting: rules and channels, an open, an acknowledged and a suppressed incident
+    unresolved = Incident.objects.unresolved()
+    assert unresolved.filter(state=Incident.OPEN, quiet_reason="").exists()
+    assert (
+        unresolved.get(subject="sync_fx_rates", rule__name="Pipeline failed").state == Incident.ACKNOWLEDGED
+    )
+    assert unresolved.filter(suppressed_by__isnull=False, quiet_reason="upstream").exists()
+    assert "alerts: " in out.getvalue()
     # idempotent: a second run adds an evaluation, not a second history
     runs = Run.objects.exclude(pipeline__name__startswith="opshealth.").count()
     call_command("demo_activity", stdout=io.StringIO())

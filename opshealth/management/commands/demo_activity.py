@@ -41,6 +41,7 @@ from checks.evaluate import evaluate_as_job
 from checks.refresh import PIPELINE as REFRESH_PIPELINE
 from ledger.logger import RunLogger
 from ledger.models import Pipeline, Run
+from opshealth.demo import alerts
 from registry.links import refresh_asset_links
 from registry.models import RegistryObject, Source
 from registry.overrides import apply_overrides
@@ -286,6 +287,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"global {evaluation.global_status}, health score {evaluation.health_score:.1f}% ({evaluation.band})"
         )
+        alerts.set_up(self.stdout)
 
     def _schedules(self) -> None:
         for name, interval, grace in [
