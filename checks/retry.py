@@ -11,8 +11,8 @@ SQLSTATE (OPSHEALTH_RETRY_TRANSIENT_SQLSTATES: connection lost, lock or statemen
 timeout, serialization failure, deadlock…, never a division by zero or a syntax error);
 attempts left; the source reachable (its latest `source_unreachable` result); and the
 source's circuit breaker closed (fewer than OPSHEALTH_RETRY_BREAKER_MAX auto-retries
-within OPSHEALTH_RETRY_BREAKER_WINDOW). The alerts dispatcher adds its own ("never
-while an upstream object has an open incident").
+within OPSHEALTH_RETRY_BREAKER_WINDOW); and no unresolved alert incident on an object
+upstream of it (the alerts dispatcher's lineage walk).
 
 A retry is an `Action` of the control loop, queued with `not_before` = the end of its
 cooldown; the task cluster runs it then (a one-off django-q2 schedule). It refreshes
@@ -41,6 +41,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from checks.alerts.queries import upstream_open_incident
 from checks.models import Action, Evaluation, RetryPolicy
 from ledger.models import Run
 from registry.models import RegistryObject
@@ -132,12 +133,22 @@ def _circuit_open(f: Failure, policy: Policy, now: datetime) -> str | None:
     return None
 
 
+def _upstream_incident(f: Failure, policy: Policy, now: datetime) -> str | None:
+    # A view cannot recover while what it reads is broken: retrying it only burns
+    # attempts (alerting's lineage walk, the one that suppresses its pages).
+    incident = upstream_open_incident(f.obj.pk)
+    if incident is not None:
+        return f"an upstream object has an open incident (#{incident})"
+    return None
+
+
 # Each returns why the failure must not be retried, or None.
 BLOCKERS: dict[str, Callable[[Failure, Policy, datetime], str | None]] = {
     "not_transient": _not_transient,
     "attempts_exhausted": _attempts_exhausted,
     "source_unreachable": _source_unreachable,
     "circuit_open": _circuit_open,
+    "upstream_incident": _upstream_incident,
 }
 
 

@@ -3,8 +3,8 @@
   1. evaluate every enabled rule, set-based (`conditions`): the firing subjects;
   2. open, update, reopen or resolve incidents (one unresolved per rule and subject);
   3. track each subject's state changes (flapping), then judge who stays quiet and why:
-     lineage-aware suppression, maintenance windows, silences, flapping, the control
-     loop's retries, snoozes;
+     lineage-aware suppression, maintenance windows, silences, flapping, a failure the
+     control loop is still retrying (`checks.retry.pending_retries`), snoozes;
   4. enqueue notifications in the outbox (firing, repeat, resolved, flapping,
      silence_expired, ack_expired);
   5. deliver the due notifications (`outbox.deliver_due`).
@@ -40,6 +40,7 @@ from checks.alerts.models import (
     SubjectState,
 )
 from checks.alerts.outbox import deliver_due
+from checks.retry import pending_retries
 from ledger.logger import RunLogger
 from ledger.models import Run
 
@@ -262,13 +263,15 @@ class Judge:
         suppressed = queries.suppressions()
         silences = list(Silence.objects.filter(starts_at__lte=self.now, ends_at__gt=self.now))
         windows = [w for w in MaintenanceWindow.objects.filter(enabled=True) if w.is_active(self.now)]
+        # objects whose failure the control loop is still retrying: no page until exhausted
+        retrying = set(pending_retries())
         for key, incident in unresolved.items():
             root, reason = suppressed.get(incident.pk, (None, ""))
             if root != incident.suppressed_by_id and root is not None:
                 self.event(incident, "suppressed", f"by incident #{root}")
             incident.suppressed_by_id = root
             if not reason:
-                reason = self.quiet_reason(incident, key, silences, windows, flapping)
+                reason = self.quiet_reason(incident, key, silences, windows, flapping, retrying)
             incident.quiet_reason = reason
             if reason:
                 self.report.quiet += 1
@@ -285,7 +288,7 @@ class Judge:
             elif not self.quiet_reason(incident, key, silences, windows, set()):
                 self.enqueue(incident, "flapping")
 
-    def quiet_reason(self, incident, key, silences, windows, flapping) -> str:
+    def quiet_reason(self, incident, key, silences, windows, flapping, retrying=frozenset()) -> str:
         rule_id = incident.rule_id
         if any(w.covers(incident.labels, rule_id) for w in windows):
             return "maintenance"
@@ -293,6 +296,8 @@ class Judge:
             return "silence"
         if key in flapping:
             return "flapping"
+        if incident.object_id in retrying:
+            return "retrying"
         if incident.snoozed_until and incident.snoozed_until > self.now:
             return "snoozed"
         return ""

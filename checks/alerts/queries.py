@@ -221,6 +221,24 @@ def suppressions() -> dict[int, tuple[int | None, str]]:
     return {i: (root, reason) for i, root, reason in fetch(_SUPPRESSION_SQL)}
 
 
+def upstream_open_incident(object_id: int) -> int | None:
+    """An unresolved incident on an object upstream of this one (transitively), if any:
+    the control loop's "never retry while an upstream object has an open incident"."""
+    rows = fetch(
+        f"""
+        WITH RECURSIVE up(anc) AS (
+            SELECT upstream_id FROM {Dependency._meta.db_table} WHERE downstream_id = %(obj)s
+            UNION
+            SELECT d.upstream_id FROM up JOIN {Dependency._meta.db_table} d ON d.downstream_id = up.anc
+        )
+        SELECT i.id FROM up JOIN {INCIDENT} i ON i.object_id = up.anc AND i.resolved_at IS NULL
+        WHERE up.anc <> %(obj)s ORDER BY i.id LIMIT 1
+        """,
+        {"obj": object_id},
+    )
+    return rows[0][0] if rows else None
+
+
 # --- Rows as one JSON recordset --------------------------------------------------------
 
 
@@ -296,20 +314,26 @@ def touch(incident_ids: list[int], now: datetime) -> None:
 def incidents_to_judge(now: datetime, reopen_since: datetime) -> list[Incident]:
     """Unresolved incidents, and each subject's latest incident resolved by itself since
     `reopen_since` whose recovery was not sent (a re-fire reopens it)."""
+    # Locked to the end of the judge's transaction: an acknowledgement or a snooze made
+    # meanwhile waits for it instead of being overwritten by the judge's write-back.
     return list(
         Incident.objects.raw(
             f"""
-            SELECT * FROM {INCIDENT} WHERE resolved_at IS NULL
-            UNION ALL
-            SELECT * FROM (
-                SELECT DISTINCT ON (i.rule_id, i.subject_key) i.* FROM {INCIDENT} i
-                WHERE i.resolved_at >= %s AND i.resolved_by_name = ''
-                ORDER BY i.rule_id, i.subject_key, i.resolved_at DESC
-            ) recent
-            WHERE NOT EXISTS (SELECT 1 FROM {NOTIFICATION} n WHERE n.incident_id = recent.id
-                              AND n.kind = 'resolved' AND n.status = 'sent')
-              AND NOT EXISTS (SELECT 1 FROM {INCIDENT} u WHERE u.resolved_at IS NULL
-                              AND u.rule_id = recent.rule_id AND u.subject_key = recent.subject_key)
+            SELECT * FROM {INCIDENT} WHERE id IN (
+                SELECT id FROM {INCIDENT} WHERE resolved_at IS NULL
+                UNION ALL
+                SELECT id FROM (
+                    SELECT DISTINCT ON (i.rule_id, i.subject_key) i.id, i.rule_id, i.subject_key
+                    FROM {INCIDENT} i
+                    WHERE i.resolved_at >= %s AND i.resolved_by_name = ''
+                    ORDER BY i.rule_id, i.subject_key, i.resolved_at DESC
+                ) recent
+                WHERE NOT EXISTS (SELECT 1 FROM {NOTIFICATION} n WHERE n.incident_id = recent.id
+                                  AND n.kind = 'resolved' AND n.status = 'sent')
+                  AND NOT EXISTS (SELECT 1 FROM {INCIDENT} u WHERE u.resolved_at IS NULL
+                                  AND u.rule_id = recent.rule_id AND u.subject_key = recent.subject_key)
+            )
+            FOR UPDATE
             """,
             [reopen_since],
         )

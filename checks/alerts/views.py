@@ -20,6 +20,7 @@ from checks.alerts import serializers as s
 from checks.alerts.models import AlertRule, Channel, Delivery, Incident, MaintenanceWindow, Silence
 from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
+from common.filters import FilterSet, StrictBooleanFilter
 
 
 def _by_id_or_name(field: str):
@@ -34,9 +35,9 @@ def _by_id_or_name(field: str):
     return method
 
 
-class RuleFilter(django_filters.FilterSet):
+class RuleFilter(FilterSet):
     kind = django_filters.CharFilter()
-    enabled = django_filters.BooleanFilter()
+    enabled = StrictBooleanFilter()
     severity = django_filters.CharFilter()
 
     class Meta:
@@ -44,23 +45,23 @@ class RuleFilter(django_filters.FilterSet):
         fields = ["kind", "enabled", "severity"]
 
 
-class ChannelFilter(django_filters.FilterSet):
+class ChannelFilter(FilterSet):
     kind = django_filters.CharFilter()
-    enabled = django_filters.BooleanFilter()
-    broken = django_filters.BooleanFilter(field_name="broken_at", lookup_expr="isnull", exclude=True)
+    enabled = StrictBooleanFilter()
+    broken = StrictBooleanFilter(field_name="broken_at", lookup_expr="isnull", exclude=True)
 
     class Meta:
         model = Channel
         fields = ["kind", "enabled", "broken"]
 
 
-class IncidentFilter(django_filters.FilterSet):
+class IncidentFilter(FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=Incident.STATES)
     severity = django_filters.CharFilter()
     rule = django_filters.CharFilter(method=_by_id_or_name("rule"), help_text="id or name")
     subject = django_filters.CharFilter(method="by_subject", help_text="the subject, exactly or a part of it")
     quiet_reason = django_filters.CharFilter()
-    unresolved = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
+    unresolved = StrictBooleanFilter(field_name="resolved_at", lookup_expr="isnull")
 
     class Meta:
         model = Incident
@@ -70,20 +71,20 @@ class IncidentFilter(django_filters.FilterSet):
         return queryset.filter(Q(subject=value) | Q(subject__icontains=value))
 
 
-class DeliveryFilter(django_filters.FilterSet):
+class DeliveryFilter(FilterSet):
     channel = django_filters.CharFilter(method=_by_id_or_name("channel"), help_text="id or name")
     outcome = django_filters.CharFilter()
     incident = django_filters.NumberFilter(field_name="notification__incident")
     notification = django_filters.NumberFilter()
-    is_test = django_filters.BooleanFilter()
+    is_test = StrictBooleanFilter()
 
     class Meta:
         model = Delivery
         fields = ["channel", "outcome", "incident", "notification", "is_test"]
 
 
-class SilenceFilter(django_filters.FilterSet):
-    active = django_filters.BooleanFilter(method="by_active")
+class SilenceFilter(FilterSet):
+    active = StrictBooleanFilter(method="by_active")
 
     class Meta:
         model = Silence

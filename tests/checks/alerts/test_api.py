@@ -232,6 +232,7 @@ def test_incident_filters(read_client, incident):
     assert ids("state=resolved") == []
     assert ids("severity=warning") == [incident.pk]
     assert read_client.get("/api/v1/alerts/incidents?state=lost").status_code == 400
+    assert read_client.get("/api/v1/alerts/incidents?unresolved=maybe").status_code == 400
 
 
 def test_deliveries_list_every_attempt(read_client, incident):
