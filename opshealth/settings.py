@@ -244,6 +244,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Registry, run ledger, health checks and alerts of a data platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/schema/ and /api/docs/ are the API: signed-in users and tokens only, as the
+    # README says of every endpoint under /api/.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Model.objects can be shadowed by a reverse relation named "objects".
     "DEFAULT_QUERY_MANAGER": "_default_manager",
 }

@@ -72,3 +72,9 @@ def test_schema_and_docs_are_served(viewer_client):
     # Swagger UI from our own static files: the docs work on a machine with no internet.
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page
     assert "cdn." not in page
+
+
+def test_schema_and_docs_need_authentication_like_the_rest_of_the_api(anon_client, read_client):
+    for url in ("/api/schema/", "/api/docs/"):
+        assert anon_client.get(url).status_code == 401
+    assert read_client.get("/api/schema/").status_code == 200
