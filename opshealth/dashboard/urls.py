@@ -9,7 +9,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False), name="home"),
     path("ops/health", views.dashboard, name="dashboard"),
     path("ops/health/objects/<int:pk>", views.object_page, name="dashboard-object"),
-    path("ops/health/actions/evaluate", views.evaluate_now, name="dashboard-evaluate"),
+    path("ops/health/actions", views.action, name="dashboard-action"),
     re_path(
         rf"^ops/health/actions/incidents/(?P<pk>[0-9]+)/(?P<verb>{'|'.join(VERBS)})$",
         incident_action,

@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from checks.evaluate import evaluate_as_job
-from checks.models import Evaluation
+from checks import actions
+from checks.models import Action, Evaluation
 from checks.selfmonitor import scheduler_state
 from opshealth.dashboard.tabs import DEFAULT, TABS, BadParameter, Tab
 from opshealth.dashboard.tabs.registry import object_context
@@ -95,15 +95,23 @@ def _next_url(request: HttpRequest) -> str:
 
 @require_POST
 @login_required
-def evaluate_now(request: HttpRequest) -> HttpResponse:
-    """Staff only: what POST /api/v1/health/check-now does, then back to the page."""
+def action(request: HttpRequest) -> HttpResponse:
+    """Staff only: queue an action of checks.actions (evaluate, refresh a materialized
+    view, discover a source…) for the task cluster, as POST /api/v1/actions does, and go
+    back to the page with a message saying what was queued."""
     if not request.user.is_staff:
         return HttpResponseForbidden("Only staff users may run actions.")
-    evaluation = evaluate_as_job(trigger="api")
-    if evaluation is None:
-        messages.warning(request, "An evaluation is already running; this page shows the latest one.")
-    else:
-        messages.success(
-            request, f"Evaluated: {evaluation.global_status}, health score {evaluation.health_score:g} %."
+    kind, target = request.POST.get("action", ""), request.POST.get("target") or None
+    try:
+        queued, created = actions.request(
+            kind, target, user=request.user, by=request.user.get_username(), via=Action.ADMIN
         )
+    except actions.ActionError as exc:
+        messages.error(request, f"Not queued: {exc}.")
+    else:
+        what = f"{queued.kind} {queued.target}".strip()
+        if created:
+            messages.success(request, f"Queued: {what} (action #{queued.pk}); the task cluster runs it.")
+        else:
+            messages.info(request, f"Already {queued.state}: {what} (action #{queued.pk}).")
     return redirect(_next_url(request))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from checks.alerts.cycle import run_cycle
 from opshealth.dashboard.tabs import TABS
+from tests.factories.alerts import AlertRuleFactory
 
 # Session + user (2), the latest evaluation (1), and the tab's own queries.
 MAX_QUERIES = 12
@@ -148,3 +150,11 @@ def test_mv_shows_refresh_state_and_duration_history(viewer, platform):
     assert f'href="/ops/health/objects/{platform.matview.pk}">mart.daily_events</a>' in html
     assert ">OK</span>" in html and "1.2 s" in html
     assert "Duration of the last 1 refreshes of mart.daily_events" in html
+
+
+def test_overview_lists_the_open_incidents(viewer, platform):
+    AlertRuleFactory(name="loads must pass", kind="run_failed")
+    run_cycle()
+    html = viewer.get("/ops/health").content.decode()
+    assert "Open incidents" in html
+    assert "load_events" in html and "loads must pass" in html

@@ -1,5 +1,5 @@
 """Overview: the global status and band, the score's 30-day trend, what is failing, why
-and since when, what would turn it green, and whether OpsHealth's own jobs run on time
+and since when, what would turn it green, the open incidents, and whether OpsHealth's own jobs run on time
 (the page header's scheduler state, checks/selfmonitor.py)."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ from django.db.models import Min
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
+from checks.alerts.models import Incident
 from checks.models import CheckRun, Evaluation
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import Tab
 
 TREND_DAYS = 30
+OPEN_INCIDENTS = 10  # the newest unresolved incidents listed
 
 
 def score_trend(now, days: int = TREND_DAYS) -> list[float | None]:
@@ -48,7 +50,10 @@ class Overview(Tab):
             for c in contributing
         ]
         trend = score_trend(now)
+        incidents = Incident.objects.unresolved()
         return {
+            "incidents": list(incidents.inbox()[:OPEN_INCIDENTS]),
+            "incidents_by_severity": incidents.open_by_severity(),
             "failing": failing,
             "trend_svg": svg.sparkline(
                 trend, label=f"Health score, lowest per day, last {TREND_DAYS} days", lo=0, hi=100, width=600
