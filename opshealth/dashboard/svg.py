@@ -164,7 +164,7 @@ class Node:
     hint: str = ""  # more words for the tooltip
 
 
-NODE_W, NODE_H, COL_GAP, ROW_GAP = 190, 26, 60, 10
+NODE_W, NODE_H, COL_GAP, ROW_GAP = 170, 26, 44, 10
 
 
 def lineage_graph(
@@ -208,7 +208,7 @@ def lineage_graph(
         )
     for node in nodes:
         x, y = where[node.id]
-        text = node.label if len(node.label) <= 28 else node.label[:27] + "…"
+        text = node.label if len(node.label) <= 25 else node.label[:24] + "…"
         tip = node.label + (f" — {node.hint}" if node.hint else "")
         css = " ".join(c for c in ("node", node.css, "center" if node.depth == 0 else "") if c)
         body.append(

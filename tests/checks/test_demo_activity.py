@@ -71,6 +71,11 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
     assert latest.status == Run.SUCCESS
     assert Run.objects.filter(pipeline__name="load_customers", status=Run.FAILED).count() >= 5
     assert "global ERROR" in out.getvalue()
+    # A past for the dashboard's trend: one evaluation a day, each judged at its time (the
+    # RAW table that stopped loading three days ago was fresh ten days ago), made once.
+    assert len(Evaluation.objects.dates("evaluated_at", "day")) == 11
+    oldest = Evaluation.objects.order_by("evaluated_at").first()
+    assert not oldest.violations.filter(check_key="raw_source_stale_affecting_critical").exists()
     outcomes = {c.name: c.last_result.status for c in DataCheck.objects.select_related("last_result")}
     assert outcomes == {
         "payments_unique_payment_id": "fail",

@@ -18,7 +18,7 @@ def test_the_object_page_shows_what_is_wrong_and_why(viewer, platform, django_as
     assert "raw.events" in html and ">ERROR</span>" in html
     assert "from the <strong>watermark</strong>" in html and "stale" in html
     assert "data_check_failed" in html and "freshness_sla_breach" in html
-    assert "app/jobs/load_events.py:12" in html  # code usage
+    assert "jobs/load_events.py:12</code>" in html  # code usage
     assert "event_id" in html and "timestamptz" in html  # columns
     assert "load_events" in html  # the run that wrote it
     assert "not_null(event_id)" in html and "3 nulls" in html  # data-check result

@@ -21,7 +21,10 @@ Steps:
      (an audited override that nothing measures);
   4. run the data checks of `demo/app/opshealth.yml` (loaded by discover; some fail on
      purpose: duplicate payment ids, a negative amount, a gap day, a stale table);
-  5. evaluate health and print each check's status.
+  5. give health a past (the dashboard's trend, "failing since"): an evaluation at this
+     time of day on each of the last HISTORY_DAYS days, judged at that time (the RAW
+     table that stopped three days ago was fresh before), once; then evaluate now and
+     print each check's status.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from django.utils import timezone
 
 from checks.datachecks.models import DataCheck
 from checks.datachecks.runner import run_checks
-from checks.evaluate import evaluate_as_job
+from checks.evaluate import evaluate, evaluate_as_job
+from checks.models import Evaluation
 from checks.refresh import PIPELINE as REFRESH_PIPELINE
 from ledger.logger import RunLogger
 from ledger.models import Pipeline, Run
@@ -49,6 +53,7 @@ from registry.overrides import apply_overrides
 SOURCE = "demo"
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
+HISTORY_DAYS = 10  # days of health history before today's evaluation
 
 _FAILING_LTV = """
 CREATE OR REPLACE FUNCTION mart.crm_export_guard() RETURNS boolean LANGUAGE plpgsql AS $$
@@ -279,6 +284,7 @@ class Command(BaseCommand):
         report = run_checks(DataCheck.objects.filter(object__source=source, enabled=True).with_latest())
         failing = sorted(r.check.name for r in report.results if r.outcome.status != "pass")
         self.stdout.write(f"{report}; not passing: {', '.join(failing) or 'none'}")
+        self._health_history(now)
         evaluation = evaluate_as_job(trigger="demo")
         if evaluation is None:
             raise CommandError("an evaluation is already running; try again")
@@ -288,6 +294,13 @@ class Command(BaseCommand):
             f"global {evaluation.global_status}, health score {evaluation.health_score:.1f}% ({evaluation.band})"
         )
         alerts.set_up(self.stdout)
+
+    def _health_history(self, now: datetime) -> None:
+        if Evaluation.objects.filter(evaluated_at__lt=now - DAY / 2).exists():
+            return  # a re-run keeps the history it made
+        for days in range(HISTORY_DAYS, 0, -1):
+            evaluate(now=now - days * DAY, trigger="demo")
+        self.stdout.write(f"evaluated health once a day over the last {HISTORY_DAYS} days")
 
     def _schedules(self) -> None:
         for name, interval, grace in [
