@@ -96,9 +96,12 @@ class Registry(Tab):
             )
         objects = filterset.qs.order_by("schema_name", "object_name", "id")
         q = request.GET.get("q", "").strip()
-        if q:
+        if q:  # the API's search fields
             objects = objects.filter(
-                Q(schema_name__icontains=q) | Q(object_name__icontains=q) | Q(description__icontains=q)
+                Q(schema_name__icontains=q)
+                | Q(object_name__icontains=q)
+                | Q(description__icontains=q)
+                | Q(db_comment__icontains=q)
             )
         page = page_of(objects, request.GET.get("page"))
         ids = [obj.pk for obj in page]
