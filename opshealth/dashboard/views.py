@@ -30,6 +30,7 @@ def _page(request: HttpRequest, tab: Tab, evaluation: Evaluation | None, templat
         {
             "tab": tab,
             "tabs": [cls() for cls in TABS.values()],
+            "tab_keys": set(TABS),
             "evaluation": evaluation,
             "scheduler": scheduler,
             "global_status": scheduler.global_status(evaluation.global_status) if evaluation else None,
