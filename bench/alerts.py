@@ -52,18 +52,12 @@ from checks.alerts.cycle import CycleReport, Judge  # noqa: E402
 from checks.alerts.models import AlertRule, Channel, Incident, SubjectState  # noqa: E402
 from checks.alerts.outbox import deliver_due  # noqa: E402
 from checks.models import CheckRun, Evaluation  # noqa: E402
-from registry.models import RegistryObject  # noqa: E402
+from registry.models import RegistryObject, Source  # noqa: E402
 
 TARGET_CYCLE_S = 2.0
 TARGET_DELIVERY_PER_S = 200
 
 GENERATE = """
-INSERT INTO registry_source (name, engine, dsn, include_schemas, exclude_schemas, code_paths, search_path,
-    discovered_search_path, is_active, last_discovery_status, last_discovery_error, server_version,
-    created_at, updated_at)
-VALUES ('bench', 'postgresql', 'postgresql://bench@127.0.0.1/bench', '{}', '{}', '{}', '{}', '{}', true, 'ok',
-        '', '', now(), now());
-
 INSERT INTO registry_registryobject (source_id, schema_name, object_name, object_type, is_partition, layer, role,
     criticality, should_monitor, provenance, notes, description, needs_review, review_reason, db_comment, owner,
     usage_context, has_unique_index, columns_hash, exists_in_db, created_at, updated_at)
@@ -75,8 +69,8 @@ SELECT (SELECT id FROM registry_source WHERE name = 'bench'),
 FROM generate_series(1, %(objects)s) i, (SELECT %(objects)s::int AS n) p;
 
 -- every view reads two objects with lower ids (a DAG)
-INSERT INTO registry_dependency (source_id, upstream_id, downstream_id, dependency_type, discovered_at)
-SELECT d.source_id, d.id - 1 - floor(random() * least(d.id - m.first, 50))::int, d.id, 'normal', now()
+INSERT INTO registry_dependency (source_id, upstream_id, downstream_id, dependency_type, provenance, discovered_at)
+SELECT d.source_id, d.id - 1 - floor(random() * least(d.id - m.first, 50))::int, d.id, 'normal', 'catalog', now()
 FROM registry_registryobject d, generate_series(1, 2) k, (SELECT min(id) AS first FROM registry_registryobject) m
 WHERE d.object_type = 'view'
 ON CONFLICT DO NOTHING;
@@ -129,6 +123,7 @@ def generate(objects: int, rules: int, firing: int, url: str) -> None:
     if not RegistryObject.objects.filter(source__name="bench").exists():
         started = time.perf_counter()
         now = timezone.now()
+        Source.objects.get_or_create(name="bench", defaults={"dsn": "postgresql://bench@127.0.0.1/bench"})
         evaluation = Evaluation.objects.create(
             evaluated_at=now,
             global_status="ERROR",
@@ -187,7 +182,7 @@ def generate(objects: int, rules: int, firing: int, url: str) -> None:
 
 
 def judge() -> tuple[float, CycleReport]:
-    report = CycleReport()
+    report = CycleReport(judged=True)
     started = time.perf_counter()
     with transaction.atomic():
         Judge(timezone.now(), report).run()

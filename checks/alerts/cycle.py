@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from checks.alerts import messages, queries
 from checks.alerts.conditions import Firing, evaluator
+from checks.alerts.lineage import suppressions
 from checks.alerts.models import (
     AlertRule,
     Incident,
@@ -260,7 +261,7 @@ class Judge:
 
     def judge_quiet(self, unresolved, changed, was_quiet, flapping, flap_started, flap_ended):
         """Steps 3b and 4 for the unresolved incidents."""
-        suppressed = queries.suppressions()
+        suppressed = suppressions({i.pk: i.object_id for i in unresolved.values() if i.object_id})
         silences = list(Silence.objects.filter(starts_at__lte=self.now, ends_at__gt=self.now))
         windows = [w for w in MaintenanceWindow.objects.filter(enabled=True) if w.is_active(self.now)]
         # objects whose failure the control loop is still retrying: no page until exhausted

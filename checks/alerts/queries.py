@@ -167,58 +167,40 @@ def latest_global() -> tuple[str, dict, datetime] | None:
 
 # --- Lineage-aware suppression -------------------------------------------------------
 
-# For each unresolved incident on an object: the nearest upstream object (transitively,
-# through the registry's edges) with an unresolved incident of its own, else, when the
-# object's source is unreachable in the latest evaluation, that source's incident (or
-# none, with the reason alone). One statement; CYCLE stops at loops in the lineage.
-_SUPPRESSION_SQL = f"""
-WITH RECURSIVE cand AS (
-    SELECT i.id, i.object_id FROM {INCIDENT} i WHERE i.resolved_at IS NULL AND i.object_id IS NOT NULL
-),
-up(incident_id, anc, depth) AS (
-    SELECT c.id, d.upstream_id, 1
-    FROM cand c JOIN {Dependency._meta.db_table} d ON d.downstream_id = c.object_id
-    UNION ALL
-    SELECT up.incident_id, d.upstream_id, up.depth + 1
-    FROM up JOIN {Dependency._meta.db_table} d ON d.downstream_id = up.anc
-) CYCLE anc SET is_cycle USING path,
-by_upstream AS (
-    SELECT DISTINCT ON (up.incident_id) up.incident_id, r.id AS root_id
-    FROM up
-    JOIN cand c ON c.id = up.incident_id
-    JOIN {INCIDENT} r ON r.object_id = up.anc AND r.resolved_at IS NULL
-    WHERE NOT up.is_cycle AND r.object_id <> c.object_id
-      -- objects upstream of each other (a loop): the older incident is the root
-      AND NOT (r.id > c.id AND EXISTS (SELECT 1 FROM up u WHERE u.incident_id = r.id AND u.anc = c.object_id))
-    ORDER BY up.incident_id, up.depth, r.id
-),
-unreachable AS (
+# Lineage-aware suppression reads the registry's edges once per cycle and walks them in
+# Python (`checks.alerts.lineage`): a multi-source walk visits each object once. A
+# recursive CTE walks paths, not objects, and a DAG of views over views has exponentially
+# many (measured: on bench/alerts.py's 10,000 objects it filled the disk with temp files).
+
+
+def edges() -> list[tuple[int, int]]:
+    """Every (upstream, downstream) edge of the registry."""
+    return fetch(f"SELECT upstream_id, downstream_id FROM {Dependency._meta.db_table}")
+
+
+# Incidents on objects of a source the latest evaluation found unreachable → that
+# source's unresolved source_unreachable incident, if there is one.
+_UNREACHABLE_SQL = f"""
+WITH unreachable AS (
     SELECT v.subject AS source FROM {Violation._meta.db_table} v
     WHERE v.evaluation_id = {_LATEST_EVALUATION} AND v.check_key = 'source_unreachable'
-),
-by_source AS (
-    SELECT c.id AS incident_id,
-           (SELECT r.id FROM {INCIDENT} r
-            WHERE r.resolved_at IS NULL AND r.labels->>'check_key' = 'source_unreachable'
-              AND r.labels->>'source' = s.name
-            ORDER BY r.id LIMIT 1) AS root_id
-    FROM cand c
-    JOIN {RegistryObject._meta.db_table} o ON o.id = c.object_id
-    JOIN {Source._meta.db_table} s ON s.id = o.source_id
-    WHERE s.name IN (SELECT source FROM unreachable)
 )
-SELECT c.id, COALESCE(bu.root_id, bs.root_id),
-       CASE WHEN bu.incident_id IS NOT NULL THEN 'upstream' ELSE 'unreachable_source' END
-FROM cand c
-LEFT JOIN by_upstream bu ON bu.incident_id = c.id
-LEFT JOIN by_source bs ON bs.incident_id = c.id
-WHERE bu.incident_id IS NOT NULL OR bs.incident_id IS NOT NULL
+SELECT c.incident_id,
+       (SELECT r.id FROM {INCIDENT} r
+        WHERE r.resolved_at IS NULL AND r.labels->>'check_key' = 'source_unreachable'
+          AND r.labels->>'source' = s.name
+        ORDER BY r.id LIMIT 1)
+FROM unnest(%s::bigint[], %s::bigint[]) AS c(incident_id, object_id)
+JOIN {RegistryObject._meta.db_table} o ON o.id = c.object_id
+JOIN {Source._meta.db_table} s ON s.id = o.source_id
+WHERE s.name IN (SELECT source FROM unreachable)
 """
 
 
-def suppressions() -> dict[int, tuple[int | None, str]]:
-    """incident id → (suppressing incident id or None, reason)."""
-    return {i: (root, reason) for i, root, reason in fetch(_SUPPRESSION_SQL)}
+def unreachable_roots(incident_objects: dict[int, int]) -> dict[int, int | None]:
+    """incident id → the incident of its object's unreachable source (None: no such incident)."""
+    ids = list(incident_objects)
+    return dict(fetch(_UNREACHABLE_SQL, [ids, [incident_objects[i] for i in ids]]))
 
 
 def upstream_open_incident(object_id: int) -> int | None:
