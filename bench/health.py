@@ -71,8 +71,8 @@ ENDPOINTS = ["/api/v1/ops/health-global", "/api/v1/ops/source-registry?limit=50"
 GENERATE = """
 INSERT INTO registry_source (name, engine, dsn, include_schemas, exclude_schemas, code_paths, search_path,
     discovered_search_path, is_active, last_discovery_status, last_discovery_error, server_version,
-    created_at, updated_at)
-VALUES ('bench', 'postgresql', %(dsn)s, '{}', '{}', '{}', '{}', '{}', true, 'ok', '', '', now(), now());
+    inferred_from, created_at, updated_at)
+VALUES ('bench', 'postgresql', %(dsn)s, '{}', '{}', '{}', '{}', '{}', true, 'ok', '', '', '', now(), now());
 
 -- objects: 20 %% raw tables, 20 %% canon tables, 50 %% views, 10 %% matviews
 INSERT INTO registry_registryobject (source_id, schema_name, object_name, object_type, is_partition, layer, role,
@@ -151,11 +151,11 @@ JOIN (SELECT normalized_key, row_number() OVER (ORDER BY id) - 1 AS k FROM regis
   ON l.k = i %% 4000;
 
 INSERT INTO registry_codeusage (source_id, object_id, raw_name, schema_name, object_name, resolvable,
-    resolver_rule, code_path, file, line, kind, context, route, function, discovered_at)
+    resolver_rule, code_path, file, line, kind, context, route, function, columns, evidence, discovered_at)
 SELECT o.source_id, CASE WHEN i %% 20 = 0 THEN NULL ELSE o.id END, o.object_name, o.schema_name,
        CASE WHEN i %% 20 = 0 THEN 'missing_' || i ELSE o.object_name END, true, '', 'app',
        'mod' || (i %% 300) || '.py', i %% 400, 'read', CASE WHEN i %% 3 = 0 THEN 'endpoint' ELSE 'script' END,
-       '', '', now()
+       '', '', '{}', '', now()
 FROM generate_series(1, 20000) i
 JOIN registry_registryobject o ON o.id = (SELECT min(id) FROM registry_registryobject) + i %% %(objects)s;
 ANALYZE;
