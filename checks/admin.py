@@ -5,25 +5,13 @@ Append-only history: nothing is edited here, and the big lists skip COUNT(*)
 """
 
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 
 from checks import actions
 from checks.models import Action, CheckRun, Evaluation, RetryPolicy, Violation
+from common.paginators import CappedCountPaginator
 from registry.admin.objects import RegistryObjectAdmin
 from registry.admin.sources import SourceAdmin
 from registry.models import RegistryObject, Source
-
-
-class CappedCountPaginator(Paginator):
-    """Violations grow with every evaluation: count at most 10,001 rows (a LIMIT in a
-    subquery) instead of the whole table."""
-
-    CAP = 10_001
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: self.CAP].count()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

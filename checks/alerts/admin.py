@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.utils.functional import cached_property
 
 from checks.alerts.models import (
     AlertRule,
@@ -22,16 +20,7 @@ from checks.alerts.models import (
     Notification,
     Silence,
 )
-
-
-class CappedCountPaginator(Paginator):
-    """Append-only history: count at most 10,001 rows, never the whole table."""
-
-    CAP = 10_001
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: self.CAP].count()
+from common.paginators import CappedCountPaginator
 
 
 class ChannelForm(forms.ModelForm):
