@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import textwrap
 
 import psycopg
@@ -148,7 +149,8 @@ def test_discovery_on_postgresql_15(default_rules):
         admin = psycopg.connect(PG15_DSN, autocommit=True)
     except psycopg.OperationalError as exc:
         require_service("postgresql15", str(exc).splitlines()[0])
-    name = "opshealth_test_discovery_pg15"
+    # PostgreSQL 15 is shared by every checkout on this machine: a name of this process's own.
+    name = f"opshealth_test_discovery_pg15_{os.getpid()}"
     with admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {name}")
