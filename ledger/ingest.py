@@ -38,7 +38,15 @@ from django.utils import timezone
 
 from ledger.keys import normalize_asset_key
 from ledger.models import CheckResult, Run, RunAsset, Watermark
-from ledger.queries import Write, execute_writes, json_rows, model_columns, recordset
+from ledger.queries import (
+    Write,
+    execute_writes,
+    field_defaults,
+    json_rows,
+    lock_runs_sql,
+    model_columns,
+    recordset,
+)
 from ledger.signals import assets_ingested
 
 logger = logging.getLogger(__name__)
@@ -229,6 +237,7 @@ class _LockKey(NamedTuple):
 
 
 _LOCK_KEY_COLUMNS = [("ns", "text"), ("n", "text"), ("ext", "text"), ("client", "text")]
+_LOCK_SQL = lock_runs_sql(_LOCK_KEY_COLUMNS, _RUN_SELECT)
 
 
 class _Batch:
@@ -297,23 +306,7 @@ class _Batch:
         keys = [_LockKey(*k, clients.get(k[:2], "")) for k in self.keys]
         with connection.cursor() as cur:
             cur.execute(
-                f"""
-                WITH v AS (
-                    SELECT v.ns, v.n, v.ext, p.id AS pid,
-                           v.client <> '' AND (p.client_id IS NULL OR c.id IS NULL) AS linkable
-                    FROM {recordset(_LOCK_KEY_COLUMNS)}
-                    LEFT JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
-                    LEFT JOIN ledger_client c ON c.name = v.client
-                ),
-                locked AS (
-                    SELECT {_RUN_SELECT} FROM ledger_run r
-                    JOIN v ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
-                    ORDER BY r.pipeline_id, r.external_run_id
-                    FOR UPDATE OF r
-                )
-                SELECT v.ns, v.n, v.ext, v.pid, v.linkable, r.*
-                FROM v LEFT JOIN locked r ON r.pipeline_id = v.pid AND r.external_run_id = v.ext
-                """,
+                _LOCK_SQL,
                 [json_rows(keys, _LOCK_KEY_COLUMNS)],
             )
             return [(*row[:5], row[5:]) for row in cur.fetchall()]
@@ -601,7 +594,7 @@ def _asset_write(rows: list[tuple[int, AssetIn]], set_status: bool) -> Write:
 # duration_ms is computed from the times; a column AssetIn does not carry takes the
 # model field's default.
 _ASSET_COLUMNS = model_columns(RunAsset, exclude=["id", "duration_ms", "created_at"])
-_ASSET_DEFAULTS = {f.column: f.get_default() for f in RunAsset._meta.concrete_fields if f.has_default()}
+_ASSET_DEFAULTS = field_defaults(RunAsset)
 # Identity and the columns with their own merge rule; any other column keeps a known
 # value against an unknown (NULL) one.
 _ASSET_UNMERGED = {

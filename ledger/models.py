@@ -22,7 +22,7 @@ from django.db import models, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from ledger.queries import Write, execute_writes, json_rows, recordset
+from ledger.queries import Write, execute_writes, watermark_upsert
 
 
 class ApiToken(models.Model):
@@ -471,11 +471,8 @@ class WatermarkManager(models.Manager):
         execute_writes([self.advance_statement(marks)])
 
     def advance_statement(self, marks: list) -> Write:
-        """`advance` as one statement, for ingestion to send with its other writes.
-
-        `GREATEST` keeps watermarks monotonic whatever the arrival order; `last_run` and
-        `updated_at` move only when the watermark itself moves.
-        """
+        """`advance` as one statement (`queries.watermark_upsert`), for ingestion to send
+        with its other writes; of two marks of one asset and scope, the newer counts."""
         if not marks:
             return None
         best: dict[tuple[str, str], object] = {}
@@ -483,31 +480,7 @@ class WatermarkManager(models.Manager):
             cur = best.get((w.asset_key, w.scope_key))
             if cur is None or w.watermark_ts > cur.watermark_ts:
                 best[(w.asset_key, w.scope_key)] = w
-        rows = [best[k] for k in sorted(best)]
-        columns = [
-            ("asset_key", "text"),
-            ("normalized_key", "text"),
-            ("scope_key", "text"),
-            ("watermark_ts", "timestamptz"),
-            ("run_pk", "bigint"),
-        ]
-        return (
-            f"""
-            INSERT INTO {self.model._meta.db_table} AS t (asset_key, normalized_key, scope_key,
-                                                          watermark_ts, updated_at, last_run_id)
-            SELECT v.asset_key, v.normalized_key, v.scope_key, v.watermark_ts, now(), v.run_pk
-            FROM {recordset(columns)}
-            ORDER BY v.asset_key, v.scope_key  -- one lock order for every writer: no deadlocks
-            ON CONFLICT (asset_key, scope_key) DO UPDATE SET
-                watermark_ts = GREATEST(t.watermark_ts, EXCLUDED.watermark_ts),
-                updated_at = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts THEN now()
-                                  ELSE t.updated_at END,
-                last_run_id = CASE WHEN EXCLUDED.watermark_ts > t.watermark_ts
-                                   THEN coalesce(EXCLUDED.last_run_id, t.last_run_id)
-                                   ELSE t.last_run_id END
-            """,
-            [json_rows(rows, columns)],
-        )
+        return watermark_upsert(self.model, [best[k] for k in sorted(best)])
 
 
 class Watermark(models.Model):
