@@ -44,10 +44,10 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q
 from django.urls import reverse
 
+from checks import queries
 from checks.models import ERROR, INFO, LEVEL_RANK, OK, WARN
 from checks.retry import pending_retries
 from checks.staleness import Staleness, iso, object_staleness
@@ -122,13 +122,6 @@ class UsedName:
         }
 
 
-def _fetch(sql: str, params: list | None = None) -> list[tuple]:
-    """Every row of one statement on the OpsHealth database (the statement stays with its check)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 class Context:
     """What one evaluation reads, computed lazily and at most once."""
 
@@ -169,54 +162,13 @@ class Context:
     @cached_property
     def unknown_ledger_keys(self) -> dict[str, list[str]]:
         """Ledger asset keys that no AssetLink maps to a registry object → their origins."""
-        # Distinct run-asset keys by a loose index scan (one probe of the normalized_key
-        # index per distinct key) instead of aggregating every run asset.
-        sql = """
-            WITH RECURSIVE ra_keys(k) AS (
-                (SELECT normalized_key FROM ledger_runasset ORDER BY normalized_key LIMIT 1)
-                UNION ALL
-                SELECT (SELECT a.normalized_key FROM ledger_runasset a
-                        WHERE a.normalized_key > ra_keys.k ORDER BY a.normalized_key LIMIT 1)
-                FROM ra_keys WHERE ra_keys.k IS NOT NULL
-            ),
-            keys AS (
-                SELECT normalized_key, 'watermark' AS origin FROM ledger_watermark
-                UNION
-                SELECT k, 'run_asset' FROM ra_keys WHERE k IS NOT NULL
-                UNION
-                SELECT normalized_key, 'check_result' FROM ledger_checkresult
-            )
-            SELECT k.normalized_key, array_agg(k.origin ORDER BY k.origin)
-            FROM keys k
-            WHERE NOT EXISTS (SELECT 1 FROM registry_assetlink l
-                              WHERE l.normalized_key = k.normalized_key AND l.object_id IS NOT NULL)
-              -- files written by pipelines are not database objects
-              AND (k.origin <> 'run_asset' OR EXISTS (
-                  SELECT 1 FROM ledger_runasset a WHERE a.normalized_key = k.normalized_key AND a.kind <> 'file'))
-            GROUP BY k.normalized_key ORDER BY k.normalized_key
-        """
-        return dict(_fetch(sql))
+        return dict(queries.unknown_ledger_keys())
 
     @cached_property
     def used_names(self) -> list[UsedName]:
         """Resolvable code usages grouped by (source, name), with their registry object
         (by resolved link, else by exact name) when there is one."""
-        sql = """
-            SELECT cu.source_id, s.name AS source_name, cu.schema_name, cu.object_name,
-                   COALESCE(o1.id, o2.id) AS object_id,
-                   COALESCE(o1.exists_in_db, o2.exists_in_db) AS exists_in_db,
-                   bool_or(cu.context = 'endpoint') AS by_endpoint, count(*) AS usages,
-                   (array_agg(cu.file || ':' || cu.line ORDER BY cu.context, cu.file, cu.line))[1:5] AS locations
-            FROM registry_codeusage cu
-            JOIN registry_source s ON s.id = cu.source_id
-            LEFT JOIN registry_registryobject o1 ON o1.id = cu.object_id
-            LEFT JOIN registry_registryobject o2 ON cu.object_id IS NULL AND o2.source_id = cu.source_id
-                 AND o2.schema_name = cu.schema_name AND o2.object_name = cu.object_name
-            WHERE cu.resolvable AND cu.schema_name <> '' AND cu.object_name <> ''
-            GROUP BY 1, 2, 3, 4, 5, 6
-            ORDER BY 2, 3, 4
-        """
-        return [UsedName(*row) for row in _fetch(sql)]
+        return [UsedName(*row) for row in queries.used_names()]
 
     @cached_property
     def monitored_ids(self) -> set[int]:
@@ -379,22 +331,9 @@ class MonitoredNotInHealthViews(HealthCheck):
     remedy = "Log watermarks or runs for them (RunLogger), add a data check, or disable health"
 
     def evaluate(self, ctx):
-        sql = """
-            SELECT o.id, o.schema_name || '.' || o.object_name
-            FROM registry_registryobject o
-            WHERE o.health_enabled IS TRUE AND o.exists_in_db
-              AND NOT EXISTS (
-                  SELECT 1 FROM registry_assetlink l
-                  WHERE l.object_id = o.id AND (
-                      EXISTS (SELECT 1 FROM ledger_watermark w WHERE w.normalized_key = l.normalized_key)
-                      OR EXISTS (SELECT 1 FROM ledger_runasset a
-                                 WHERE a.normalized_key = l.normalized_key AND a.direction = 'output')
-                      OR EXISTS (SELECT 1 FROM ledger_checkresult c WHERE c.normalized_key = l.normalized_key)))
-            ORDER BY 2
-        """
         items = [
             Item(WARN, name, object_id=pk, detail={"missing": ["watermark", "run_asset", "data_check"]})
-            for pk, name in _fetch(sql)
+            for pk, name in queries.unmeasured_health_enabled()
         ]
         return self.outcome(
             items, "Every health-enabled object is measured.", "{n} health-enabled object(s) not measured."
@@ -425,20 +364,7 @@ class RawSourceStaleAffectingCritical(HealthCheck):
 
     def evaluate(self, ctx):
         stale = {s.object_id: s for s in ctx.staleness if s.layer == "RAW" and s.is_stale}
-        sql = """
-            WITH RECURSIVE down(root, obj) AS (
-                SELECT d.upstream_id, d.downstream_id FROM registry_dependency d
-                WHERE d.upstream_id = ANY(%s)
-                UNION
-                SELECT down.root, d.downstream_id FROM down
-                JOIN registry_dependency d ON d.upstream_id = down.obj
-            )
-            SELECT down.root, array_agg(o.schema_name || '.' || o.object_name ORDER BY o.schema_name, o.object_name)
-            FROM down JOIN registry_registryobject o ON o.id = down.obj
-            WHERE o.effective_critical AND o.exists_in_db
-            GROUP BY down.root
-        """
-        affected = dict(_fetch(sql, [list(stale)]))
+        affected = dict(queries.critical_downstream(list(stale)))
         items = []
         factor = settings.OPSHEALTH_STALE_ERROR_FACTOR
         for pk, critical in sorted(affected.items(), key=lambda kv: stale[kv[0]].qualified_name):
@@ -703,20 +629,6 @@ class DataCheckFailed(HealthCheck):
     )
     remedy = "Fix the data, then re-run the failing data checks"
 
-    # Latest error-severity result per (asset, check) via ledger_check_latest.
-    SQL = """
-        SELECT x.normalized_key, x.check_name, x.status, x.checked_at, x.message, x.metrics, l.object_id
-        FROM (
-            SELECT DISTINCT ON (c.normalized_key, c.check_name)
-                   c.normalized_key, c.check_name, c.status, c.checked_at, c.message, c.metrics
-            FROM ledger_checkresult c WHERE c.severity = 'error'
-            ORDER BY c.normalized_key, c.check_name, c.checked_at DESC, c.id DESC
-        ) x
-        LEFT JOIN registry_assetlink l ON l.normalized_key = x.normalized_key
-        WHERE x.status IN ('fail', 'error')
-        ORDER BY x.normalized_key, x.check_name
-    """
-
     def evaluate(self, ctx):
         items = [
             Item(
@@ -734,7 +646,7 @@ class DataCheckFailed(HealthCheck):
                     "metrics": json.loads(m) if isinstance(m, str) else m,
                 },
             )
-            for key, check, status, at, msg, m, obj in _fetch(self.SQL)
+            for key, check, status, at, msg, m, obj in queries.failing_data_checks()
         ]
         return self.outcome(items, "No data check is failing.", "{n} data check(s) failing.")
 

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from checks import queries
 from checks.models import Evaluation
 from ledger import ingest, retention
 from ledger.logger import RunLogger
@@ -33,15 +33,12 @@ def exclusive(job_name: str) -> Iterator[bool]:
     Yields False (the body should then skip its work) when another session holds it.
     Session-level, not transaction-level: refresh_matviews commits once per view.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [job_name])
-        acquired = cursor.fetchone()[0]
+    acquired = queries.try_job_lock(job_name)
     try:
         yield acquired
     finally:
         if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [job_name])
+            queries.release_job_lock(job_name)
 
 
 def record_skipped(pipeline: str, *, triggered_by: str = "cli") -> Run:

@@ -30,7 +30,6 @@ Gauges:
 
 from __future__ import annotations
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -42,7 +41,7 @@ from checks.models import LEVEL_RANK, Evaluation
 from checks.selfmonitor import STOPPED, SchedulerState, scheduler_state
 from common.auth import TokenAuthentication
 from ledger.analytics import flaky_ranking, flaky_window_start
-from ledger.models import ApiToken, Run
+from ledger.models import ApiToken, Run, Watermark
 
 
 class OpsHealthCollector:
@@ -58,10 +57,9 @@ class OpsHealthCollector:
             "Age of each ledger watermark.",
             labels=["asset_key", "scope_key"],
         )
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT asset_key, scope_key, watermark_ts FROM ledger_watermark ORDER BY 1, 2")
-            for key, scope, ts in cursor.fetchall():
-                age.add_metric([key, scope], (now - ts).total_seconds())
+        marks = Watermark.objects.order_by("asset_key", "scope_key")
+        for key, scope, ts in marks.values_list("asset_key", "scope_key", "watermark_ts"):
+            age.add_metric([key, scope], (now - ts).total_seconds())
         yield age
 
     def _evaluation(self, scheduler: SchedulerState):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.utils import timezone
 
 OK, WARN, ERROR, INFO = "OK", "WARN", "ERROR", "INFO"
@@ -107,11 +107,9 @@ class Evaluation(models.Model):
         read (checks_eval_time), without the ORM's query compilation. An evaluation never
         changes once saved, so the pair names its content (the time tells apart an id
         reused after the table was emptied)."""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, evaluated_at FROM {cls._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1"
-            )
-            return cursor.fetchone()
+        from checks import queries  # checks.queries reads this module's models
+
+        return queries.latest_evaluation_version()
 
     def failing_violations(self) -> ViolationQuerySet:
         """Its WARN and ERROR items, worst first."""
@@ -177,19 +175,9 @@ class CheckRun(models.Model):
         """When each check's current failing streak began: its first result after its
         latest OK one (its oldest kept result when it never was OK). One statement; each
         key costs two probes of checks_checkrun_key_time, whatever the history's length."""
-        table = cls._meta.db_table
-        sql = f"""
-            SELECT k.key, (
-                SELECT min(c.evaluated_at) FROM {table} c
-                WHERE c.check_key = k.key AND c.evaluated_at > COALESCE(
-                    (SELECT max(o.evaluated_at) FROM {table} o WHERE o.check_key = k.key AND o.status = %s),
-                    '-infinity')
-            )
-            FROM unnest(%s::text[]) AS k(key)
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [OK, list(check_keys)])
-            return {key: since for key, since in cursor.fetchall() if since is not None}
+        from checks import queries  # checks.queries reads this module's models
+
+        return {key: since for key, since in queries.failing_since(list(check_keys), OK) if since is not None}
 
 
 class ViolationQuerySet(models.QuerySet):

@@ -1,4 +1,4 @@
-"""Staleness of registry objects: written once, in SQL, set-based.
+"""Staleness of registry objects: written once, in SQL, set-based (`checks.queries`).
 
 Used by the checks (freshness_sla_breach, mv_refresh_stale, mv_refresh_failed,
 raw_source_stale_affecting_critical) and by the API (raw-health, mv-health).
@@ -25,110 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
 
-from ledger.models import RunAsset, Watermark
-from registry.models import AssetLink, RegistryObject
-
-# One statement. `%(filter)s` is a fixed SQL fragment chosen by `object_staleness`, never
-# user text; values go through parameters.
-_SQL = """
-WITH RECURSIVE obj AS (
-    SELECT o.id, o.schema_name, o.object_name, o.object_type, o.layer,
-           o.effective_critical AS is_critical,
-           COALESCE(o.max_staleness, o.refresh_schedule, o.inferred_refresh_schedule,
-                    %(default_age)s::interval) AS allowed,
-           CASE WHEN o.max_staleness IS NOT NULL THEN 'max_staleness'
-                WHEN o.refresh_schedule IS NOT NULL THEN 'refresh_schedule'
-                WHEN o.inferred_refresh_schedule IS NOT NULL THEN 'inferred_refresh_schedule'
-                ELSE 'default' END AS allowed_by
-    FROM registry_registryobject o
-    WHERE o.exists_in_db {filter}
-),
-wm AS (
-    -- every object's watermark: the upstream walk needs those outside `obj` too
-    SELECT l.object_id, max(w.watermark_ts) AS ts
-    FROM ledger_watermark w JOIN registry_assetlink l ON l.normalized_key = w.normalized_key
-    WHERE l.object_id IS NOT NULL
-    GROUP BY l.object_id
-),
-links AS (
-    SELECT l.object_id, l.normalized_key, obj.object_type
-    FROM registry_assetlink l JOIN obj ON obj.id = l.object_id
-),
--- Newest successful write (tables…) or refresh (matviews) per key: one probe of
--- ledger_asset_key_status (normalized_key, status, ended_at DESC) per link, never an
--- aggregate over every run asset. A matview's writes are its refreshes (kind matview).
-ra AS (
-    SELECT links.object_id,
-           max(w.at) FILTER (WHERE links.object_type <> 'matview') AS write_ts,
-           max(w.at) FILTER (WHERE links.object_type = 'matview') AS refresh_ts
-    FROM links
-    CROSS JOIN LATERAL (
-        SELECT a.ended_at AS at FROM ledger_runasset a
-        WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
-          AND a.direction = 'output' AND (a.kind = 'matview') = (links.object_type = 'matview')
-        ORDER BY a.ended_at DESC LIMIT 1
-    ) w
-    GROUP BY links.object_id
-),
--- Last refresh attempt of each matview: the newer of its newest success and newest
--- failure (two index probes).
-lastref AS (
-    SELECT DISTINCT ON (links.object_id) links.object_id, x.status, x.ended_at AS at, x.duration_ms,
-           x.error_message
-    FROM links
-    CROSS JOIN LATERAL (
-        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
-         WHERE a.normalized_key = links.normalized_key AND a.status = 'success' AND a.ended_at IS NOT NULL
-           AND a.kind = 'matview' AND a.direction = 'output'
-         ORDER BY a.ended_at DESC LIMIT 1)
-        UNION ALL
-        (SELECT a.status, a.ended_at, a.duration_ms, a.error_message, a.id FROM ledger_runasset a
-         WHERE a.normalized_key = links.normalized_key AND a.status = 'failed' AND a.ended_at IS NOT NULL
-           AND a.kind = 'matview' AND a.direction = 'output'
-         ORDER BY a.ended_at DESC LIMIT 1)
-    ) x
-    WHERE links.object_type = 'matview'
-    ORDER BY links.object_id, x.ended_at DESC, x.id DESC
-),
-walk(mv_id, obj_id) AS (
-    SELECT d.downstream_id, d.upstream_id
-    FROM registry_dependency d JOIN obj m ON m.id = d.downstream_id AND m.object_type = 'matview'
-    UNION
-    SELECT w.mv_id, d.upstream_id
-    FROM walk w
-    JOIN registry_registryobject u ON u.id = w.obj_id AND u.object_type <> 'matview'
-    JOIN registry_dependency d ON d.downstream_id = w.obj_id
-),
-upwm AS (
-    SELECT DISTINCT ON (w.mv_id) w.mv_id, wm2.ts, u.schema_name || '.' || u.object_name AS name
-    FROM walk w
-    JOIN wm wm2 ON wm2.object_id = w.obj_id
-    JOIN registry_registryobject u ON u.id = w.obj_id
-    ORDER BY w.mv_id, wm2.ts DESC
-)
-SELECT obj.id, obj.schema_name, obj.object_name, obj.object_type, obj.layer, obj.is_critical,
-       wm.ts, ra.write_ts, ra.refresh_ts,
-       GREATEST(wm.ts, ra.write_ts, ra.refresh_ts) AS newest,
-       obj.allowed, obj.allowed_by,
-       lastref.status, lastref.at, lastref.duration_ms, lastref.error_message,
-       upwm.ts, upwm.name
-FROM obj
-LEFT JOIN wm ON wm.object_id = obj.id
-LEFT JOIN ra ON ra.object_id = obj.id
-LEFT JOIN lastref ON lastref.object_id = obj.id
-LEFT JOIN upwm ON upwm.mv_id = obj.id
-ORDER BY obj.schema_name, obj.object_name, obj.id
-"""
-
-_FILTERS = {
-    None: "",
-    "matview": "AND o.object_type = 'matview'",
-    "raw": "AND o.layer = 'RAW'",
-    "measured": "",  # every existing object; callers drop rows with no signal
-    "ids": "AND o.id = ANY(%(ids)s)",  # the objects of one dashboard page
-}
+from checks import queries
 
 
 @dataclass(frozen=True)
@@ -262,23 +160,13 @@ def object_staleness(
     default_age = timedelta(hours=settings.OPSHEALTH_DEFAULT_MAX_STALENESS_HOURS)
     if ids is not None:
         only = "ids"
-    with connection.cursor() as cursor:
-        cursor.execute(_SQL.format(filter=_FILTERS[only]), {"default_age": default_age, "ids": ids})
-        return [Staleness(*row, now=now) for row in cursor.fetchall()]
+    return [Staleness(*row, now=now) for row in queries.staleness(default_age, only, ids)]
 
 
 def watermarks(object_ids: list[int]) -> list[tuple]:
     """Every watermark of the objects: (asset_key, scope_key, watermark_ts, updated_at,
     object_id), oldest first. One statement."""
-    sql = f"""
-        SELECT w.asset_key, w.scope_key, w.watermark_ts, w.updated_at, l.object_id
-        FROM {Watermark._meta.db_table} w JOIN {AssetLink._meta.db_table} l ON l.normalized_key = w.normalized_key
-        WHERE l.object_id = ANY(%s)
-        ORDER BY w.watermark_ts, w.asset_key, w.scope_key
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(object_ids)])
-        return cursor.fetchall()
+    return queries.watermarks(object_ids)
 
 
 INGESTION_FIELDS = (
@@ -300,46 +188,16 @@ def ingestion_daily(
     """Per UTC day (newest first) and RAW object, or per day over all RAW objects
     (`per_object=False`, object fields None): output run assets written, failed, rows
     and bytes, from the ledger. `object_ids` limits it to those objects. One statement."""
-    group = "1, 2, 3, 4" if per_object else "1"
-    columns = "o.id, o.schema_name, o.object_name" if per_object else "NULL::bigint, NULL, NULL"
-    sql = f"""
-        SELECT (COALESCE(a.ended_at, a.created_at) AT TIME ZONE 'UTC')::date AS day, {columns},
-               count(*), count(*) FILTER (WHERE a.status = 'failed'),
-               COALESCE(sum(a.rows_inserted), 0)::bigint, COALESCE(sum(a.rows_updated), 0)::bigint,
-               COALESCE(sum(a.bytes_written), 0)::bigint
-        FROM {RunAsset._meta.db_table} a
-        JOIN {AssetLink._meta.db_table} l ON l.normalized_key = a.normalized_key
-        JOIN {RegistryObject._meta.db_table} o ON o.id = l.object_id
-        WHERE o.layer = 'RAW' AND a.direction = 'output' AND COALESCE(a.ended_at, a.created_at) >= %(since)s
-          AND (%(ids)s::bigint[] IS NULL OR o.id = ANY(%(ids)s))
-        GROUP BY {group}
-        ORDER BY 1 DESC{", 3, 4" if per_object else ""}
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"since": since, "ids": object_ids})
-        return [dict(zip(INGESTION_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+    rows = queries.ingestion_daily(since, object_ids, per_object)
+    return [dict(zip(INGESTION_FIELDS, row, strict=True)) for row in rows]
 
 
 def refresh_history(object_ids: list[int], *, last: int) -> dict[int, list[tuple]]:
     """object id → its `last` refreshes, newest first: (ended_at, status, duration_ms,
     error_message). One statement, one probe of each link's run assets."""
-    sql = f"""
-        SELECT l.object_id, a.ended_at, a.status, a.duration_ms, a.error_message
-        FROM {AssetLink._meta.db_table} l
-        CROSS JOIN LATERAL (
-            SELECT a.ended_at, a.status, a.duration_ms, a.error_message FROM {RunAsset._meta.db_table} a
-            WHERE a.normalized_key = l.normalized_key AND a.kind = 'matview' AND a.direction = 'output'
-              AND a.ended_at IS NOT NULL
-            ORDER BY a.ended_at DESC LIMIT %(last)s
-        ) a
-        WHERE l.object_id = ANY(%(ids)s)
-        ORDER BY l.object_id, a.ended_at DESC
-    """
     history: dict[int, list[tuple]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"ids": list(object_ids), "last": last})
-        for object_id, *row in cursor.fetchall():
-            history.setdefault(object_id, []).append(tuple(row))
+    for object_id, *row in queries.refresh_history(object_ids, last):
+        history.setdefault(object_id, []).append(tuple(row))
     return history
 
 

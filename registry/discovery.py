@@ -34,7 +34,7 @@ from django.utils import timezone
 from common.identifiers import quoted
 from ledger.logger import RunLogger
 from ledger.models import Run
-from registry import bulk, catalog, inference, links
+from registry import catalog, inference, links, queries
 from registry.catalog import CatalogColumn, CatalogObject, CatalogSnapshot
 from registry.codescan.sql import ColumnCatalog
 from registry.engines import engine_for
@@ -420,15 +420,15 @@ class _Sync:
         if new:
             stamps = {"source_id": self.source.pk, **dict.fromkeys(_NEW_OBJECT_TIMES, self.now)}
             given = ["schema_name", "object_name", *DISCOVERED_FIELDS]
-            fixed = {**bulk.model_defaults(RegistryObject, [*given, *stamps]), **stamps}
-            bulk.copy_rows(table, [*given, *fixed], [(*row, *fixed.values()) for row in new])
+            fixed = {**queries.model_defaults(RegistryObject, [*given, *stamps]), **stamps}
+            queries.copy_rows(table, [*given, *fixed], [(*row, *fixed.values()) for row in new])
             self.ids = dict(
                 ((schema, name), pk)
                 for schema, name, pk in RegistryObject.objects.filter(source=self.source).values_list(
                     "schema_name", "object_name", "id"
                 )
             )
-        bulk.update_rows(table, [*DISCOVERED_FIELDS, "updated_at"], changed)
+        queries.update_rows(table, [*DISCOVERED_FIELDS, "updated_at"], changed)
         present = {(o.schema, o.name) for o in self.snapshot.objects}
         gone = [o.id for key, o in existing.items() if key not in present and o.exists_in_db]
         self.result.gone = len(gone)
@@ -457,7 +457,7 @@ class _Sync:
             if known is None and parent_id is None:
                 continue
             updates.append((self.ids[(obj.schema, obj.name)], parent_id))
-        bulk.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], updates)
+        queries.update_rows(RegistryObject._meta.db_table, ["partition_of_id"], updates)
 
     def sync_columns(self, existing, changed: list[tuple[int, int | None]]) -> None:
         """Rewrite the columns of objects whose column hash changed; record schema
@@ -484,12 +484,12 @@ class _Sync:
             )
         if old_ids:
             Column.objects.filter(object_id__any=old_ids).delete()
-        bulk.copy_rows(
+        queries.copy_rows(
             Column._meta.db_table,
             ["object_id", "name", "position", "data_type", "is_nullable", "is_primary_key", "fk_target"],
             new_columns,
         )
-        SchemaChange.objects.bulk_create(changes, batch_size=bulk.BATCH_ROWS)
+        SchemaChange.objects.bulk_create(changes, batch_size=queries.BATCH_ROWS)
         self.result.schema_changes = len(changes)
 
     def _schema_changes(self, object_id: int, old: dict[str, str], cols: list[CatalogColumn]) -> list:
@@ -539,12 +539,12 @@ class _Sync:
         ]
         if removed:
             Dependency.objects.filter(id__any=removed).delete()
-        bulk.copy_rows(
+        queries.copy_rows(
             Dependency._meta.db_table,
             ["source_id", "upstream_id", "downstream_id", "dependency_type", "provenance", "discovered_at"],
             [(self.source.pk, u, d, "normal", wanted[(u, d)], self.now) for u, d in added],
         )
-        bulk.update_rows(Dependency._meta.db_table, ["provenance"], reprovenanced)
+        queries.update_rows(Dependency._meta.db_table, ["provenance"], reprovenanced)
         self.result.edges, self.result.edges_added, self.result.edges_removed = (
             len(wanted),
             len(added),
@@ -576,7 +576,7 @@ class _Sync:
         added = [usage for key, usage in wanted.items() if key not in known]
         if removed:
             CodeUsage.objects.filter(id__any=removed).delete()
-        CodeUsage.objects.bulk_create(added, batch_size=bulk.BATCH_ROWS)
+        CodeUsage.objects.bulk_create(added, batch_size=queries.BATCH_ROWS)
         self.result.usages = len(wanted)
         self.result.unresolved = sum(1 for u in wanted.values() if u.object_id is None)
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from ledger.models import RunAsset
-from registry import bulk
+from registry import queries
 from registry.models import (
     LAYERS,
     ROLES,
@@ -375,7 +375,7 @@ def infer(source: Source) -> int:
     marks = evidence_marks()
     changed = _Inference(source).run()
     now = timezone.now()
-    bulk.update_rows(
+    queries.update_rows(
         RegistryObject._meta.db_table,
         [*INFERRED_FIELDS, "updated_at"],
         [(o.id, *(_column_value(o, f) for f in INFERRED_FIELDS), now) for o in changed],

@@ -14,12 +14,13 @@ already seen linked.
 
 from __future__ import annotations
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from ledger.models import CheckResult, RunAsset, Watermark
 from ledger.signals import assets_ingested
+from registry import queries
 from registry.models import AssetLink, ResolverRule
 from registry.resolver import Resolver
 
@@ -54,26 +55,8 @@ def refresh_asset_links(keys: list[str] | None = None) -> int:
         rule = r.rule[:200]
         if known.get(key) != (r.object_id, rule):
             writes.append((key, r.object_id, rule))
-    _upsert_links(writes)
+    queries.upsert_asset_links(writes)
     return len(writes)
-
-
-def _upsert_links(rows: list[tuple[str, int | None, str]]) -> None:
-    """(key, object id, rule) rows as one upsert of three array parameters, whatever
-    their number (an ORM bulk_create sends four parameters per row)."""
-    if not rows:
-        return
-    keys, objects, rules = (list(col) for col in zip(*rows, strict=True))
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""
-            INSERT INTO {AssetLink._meta.db_table} (normalized_key, object_id, resolver_rule, resolved_at)
-            SELECT v.k, v.o, v.r, now() FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS v(k, o, r)
-            ON CONFLICT (normalized_key) DO UPDATE SET object_id = EXCLUDED.object_id,
-                resolver_rule = EXCLUDED.resolver_rule, resolved_at = EXCLUDED.resolved_at
-            """,
-            [keys, objects, rules],
-        )
 
 
 # Keys this process knows to have a link row. Link rows are never deleted (a vanished

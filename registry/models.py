@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -441,44 +441,9 @@ class Dependency(models.Model):
         `per_column` nodes by name (each row says how many the column had); a node lists
         its direct downstreams among the nodes kept.
         """
-        dep, obj = cls._meta.db_table, RegistryObject._meta.db_table
-        sql = f"""
-            WITH RECURSIVE up(id, dist) AS (
-                SELECT %(id)s::bigint, 0
-                UNION
-                SELECT d.upstream_id, u.dist + 1 FROM up u JOIN {dep} d ON d.downstream_id = u.id
-                WHERE u.dist < %(hops)s
-            ),
-            down(id, dist) AS (
-                SELECT %(id)s::bigint, 0
-                UNION
-                SELECT d.downstream_id, w.dist + 1 FROM down w JOIN {dep} d ON d.upstream_id = w.id
-                WHERE w.dist < %(hops)s
-            ),
-            placed AS (
-                SELECT DISTINCT ON (id) id, depth FROM (
-                    SELECT id, -min(dist) AS depth, min(dist) AS dist, 0 AS side FROM up GROUP BY id
-                    UNION ALL
-                    SELECT id, min(dist), min(dist), 1 FROM down GROUP BY id
-                ) s
-                ORDER BY id, dist, side
-            ),
-            ranked AS (
-                SELECT p.id, p.depth, o.schema_name, o.object_name, o.object_type, o.exists_in_db,
-                       row_number() OVER (PARTITION BY p.depth ORDER BY o.schema_name, o.object_name, o.id) AS n,
-                       count(*) OVER (PARTITION BY p.depth) AS in_column
-                FROM placed p JOIN {obj} o ON o.id = p.id
-            ),
-            kept AS (SELECT * FROM ranked WHERE n <= %(per_column)s)
-            SELECT k.id, k.depth, k.schema_name, k.object_name, k.object_type, k.exists_in_db, k.in_column,
-                   ARRAY(SELECT d.downstream_id FROM {dep} d JOIN kept m ON m.id = d.downstream_id
-                         WHERE d.upstream_id = k.id ORDER BY 1)
-            FROM kept k
-            ORDER BY k.depth, k.n
-        """
-        with connection.cursor() as cursor:
-            cursor.execute(sql, {"id": object_id, "hops": hops, "per_column": per_column})
-            return [LineageNode(*row) for row in cursor.fetchall()]
+        from registry import queries  # registry.queries reads this module's models
+
+        return [LineageNode(*row) for row in queries.lineage(object_id, hops, per_column)]
 
 
 @dataclass(frozen=True)

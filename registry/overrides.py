@@ -16,11 +16,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.duration import duration_string
 
-from registry import bulk
+from registry import queries
 from registry.inference import _should_monitor, infer
 from registry.models import OVERRIDE_FIELDS, OverrideAudit, RegistryObject, Source, is_effectively_critical
 
@@ -155,7 +154,7 @@ def apply_overrides(
             RegistryObject.objects.filter(pk__any=[o.pk for o in objs]).update(
                 **changes, updated_at=now, **_derived_columns(dict(derived))
             )
-        OverrideAudit.objects.bulk_create(audits, batch_size=bulk.BATCH_ROWS)
+        OverrideAudit.objects.bulk_create(audits, batch_size=queries.BATCH_ROWS)
 
     # Overrides are inference evidence (criticality propagates from effective
     # criticality): the touched sources are re-inferred once the edit is committed, not
@@ -213,7 +212,7 @@ def mark_reviewed(
                 )
                 for pk in flagged
             ],
-            batch_size=bulk.BATCH_ROWS,
+            batch_size=queries.BATCH_ROWS,
         )
     if isinstance(target, RegistryObject) and flagged:
         target.needs_review = False
@@ -245,8 +244,8 @@ def _derived_columns(derived: dict[str, Any]) -> dict[str, Any]:
     if "should_monitor" in derived:
         columns["should_monitor"] = derived["should_monitor"]
         # Only the should_monitor entry changes: the rest of the provenance is discovery's.
-        columns["provenance"] = RawSQL(
-            "provenance || jsonb_build_object('should_monitor', %s::jsonb)", [derived["monitor_provenance"]]
+        columns["provenance"] = queries.jsonb_with_key(
+            "provenance", "should_monitor", derived["monitor_provenance"]
         )
     return columns
 

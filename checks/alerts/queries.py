@@ -20,6 +20,7 @@ from checks.alerts.models import (
     SubjectState,
 )
 from checks.models import CheckRun, Evaluation, Violation
+from checks.queries import fetch
 from ledger.models import Client, Pipeline, Run
 from registry.models import Dependency, RegistryObject, Source
 
@@ -27,12 +28,6 @@ RULE = AlertRule._meta.db_table
 INCIDENT = Incident._meta.db_table
 NOTIFICATION = Notification._meta.db_table
 CHANNEL = Channel._meta.db_table
-
-
-def fetch(sql: str, params=None) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def execute(sql: str, params=None) -> int:
