@@ -116,6 +116,8 @@ class PipelineQuerySet(models.QuerySet):
         Adds latest_run_id (uuid), latest_status, latest_started_at, latest_ended_at and
         running_since. Correlated subqueries in one statement, each an index probe on
         ledger_run_pipe_started (pipeline, -started_at): no N+1, no scan of all runs.
+        The reporting view v1_latest_run_per_pipeline keeps a frozen copy of this rule
+        (docs/reporting.md); a test checks that they agree.
         """
         latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).order_by(
             "-started_at", "-id"

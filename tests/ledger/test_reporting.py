@@ -14,11 +14,13 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from ledger.models import Pipeline
 from tests.factories.ledger import (
     CheckResultFactory,
     ClientFactory,
     PipelineFactory,
     RunAssetFactory,
+    RunFactory,
     WatermarkFactory,
 )
 
@@ -131,6 +133,32 @@ def test_latest_run_per_pipeline_includes_pipelines_that_never_ran(populated):
         cursor.execute("SELECT pipeline, status FROM ops_reporting.v1_latest_run_per_pipeline")
         latest = dict(cursor.fetchall())
     assert latest == {"flappy": "success", "dbt/down": "failed", "never_ran": None, "busy": "running"}
+
+
+def test_latest_run_per_pipeline_is_the_ledgers_one_definition_of_the_newest_run(populated):
+    """The view keeps its own frozen copy of `Pipeline.objects.with_latest_run()` (see the
+    migration): both pick the newest run by start time, then id, and ignore runs that
+    have no start time yet."""
+    tied = timezone.now() - timedelta(hours=1)
+    tie = PipelineFactory(namespace="", name="tie")
+    RunFactory(pipeline=tie, started_at=tied, status="failed")
+    RunFactory(pipeline=tie, started_at=tied, status="aborted")  # same start: the higher id wins
+    RunFactory(pipeline=tie, started_at=None, status="running")  # no start time: never the newest
+    unstarted = PipelineFactory(namespace="", name="unstarted")
+    RunFactory(pipeline=unstarted, started_at=None, status="running")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pipeline_id, run_id, status, started_at, ended_at "
+            "FROM ops_reporting.v1_latest_run_per_pipeline"
+        )
+        view = {row[0]: row[1:] for row in cursor.fetchall()}
+    ledger = {
+        p.pk: (p.latest_run_id, p.latest_status, p.latest_started_at, p.latest_ended_at)
+        for p in Pipeline.objects.with_latest_run()
+    }
+    assert view == ledger
+    assert view[tie.pk][1] == "aborted"
+    assert view[unstarted.pk] == (None, None, None, None)
 
 
 def grafana_sql(raw: str) -> str:
