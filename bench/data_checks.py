@@ -58,19 +58,22 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from checks.datachecks.kinds import KINDS, RunContext  # noqa: E402
 from checks.datachecks.models import DataCheck  # noqa: E402
-from checks.datachecks.runner import run_on_connection  # noqa: E402
+from checks.datachecks.runner import _TableRun, run_on_connection  # noqa: E402
 from registry.models import RegistryObject, Source  # noqa: E402
 
+# A mix of every shareable kind: five whose aggregates read each row once, and the two
+# that need the rows in an order (a sort of the 10M rows): unique and monotonic.
 EIGHT = [
     ("not_null", {"column": "id"}),
     ("not_null", {"column": "status"}),
-    ("not_null", {"column": "created_at"}),
     ("no_negative", {"column": "amount"}),
-    ("no_negative", {"column": "qty"}),
     ("accepted_values", {"column": "status", "values": ["new", "paid", "shipped", "refunded"]}),
+    ("unique", {"columns": ["id"]}),
+    ("monotonic", {"column": "created_at", "order_by": ["id"]}),
     ("freshness", {"column": "created_at", "max_age": "3650d"}),
     ("row_count", {"min": 1}),
 ]
+SORTED_KINDS = ("unique", "monotonic")
 BIG_TABLE = """
 CREATE UNLOGGED TABLE public.big (id bigint, status text, amount numeric(12, 2), qty integer, created_at timestamptz);
 INSERT INTO public.big
@@ -92,16 +95,18 @@ class CountingCursor(psycopg.Cursor):
         return super().execute(query, params, **kwargs)
 
 
-def dsn_for(dbname: str, server: str | None) -> str:
+def dsn_for(dbname: str, server: str | None, *, serial: bool = True) -> str:
     """A database on `server` (a DSN naming a database we may connect to), by default
-    OpsHealth's own server."""
+    OpsHealth's own server; `serial`: with parallel query off."""
     if server:
         params = conninfo_to_dict(server)
     else:
         s = connection.settings_dict
         params = {"host": s["HOST"], "port": s["PORT"], "user": s["USER"], "password": s["PASSWORD"]}
     params = {k: v for k, v in params.items() if v and k not in ("dbname", "options")}
-    return make_conninfo(dbname=dbname, options="-c max_parallel_workers_per_gather=0", **params)
+    if serial:
+        params["options"] = "-c max_parallel_workers_per_gather=0"
+    return make_conninfo(dbname=dbname, **params)
 
 
 def in_memory_checks(specs_by_table: list[tuple[str, list[tuple[str, dict]]]]) -> list[DataCheck]:
@@ -124,42 +129,92 @@ def seq_scans(dsn: str, table: str) -> int:
         ).fetchone()[0]
 
 
-def scans_of(dsn: str, table: str, work) -> tuple[float, int]:
-    """Seconds `work(conn)` takes on a fresh connection, and the table's sequential scans
-    it caused (a backend reports them when it closes: a bounded wait for them)."""
+def backend_cpu(conn) -> float | None:
+    """CPU seconds (user + system) the connection's server process has used, read from
+    /proc when the server runs on this machine (None otherwise): unlike wall time, it
+    does not grow with the load the other worktrees put on the two cores."""
+    try:
+        with open(f"/proc/{conn.info.backend_pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def scans_of(dsn: str, table: str, work) -> tuple[float, float | None, int]:
+    """Wall seconds and server CPU seconds `work(conn)` takes on a fresh connection, and
+    the table's sequential scans it caused (a backend reports them when it closes: a
+    bounded wait for them)."""
     before = seq_scans(dsn, table)
     with psycopg.connect(dsn, autocommit=True) as conn:
+        cpu_before = backend_cpu(conn)
         started = time.perf_counter()
         work(conn)
         seconds = time.perf_counter() - started
+        cpu_after = backend_cpu(conn)
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     deadline = time.monotonic() + 10
     while (after := seq_scans(dsn, table)) == before and time.monotonic() < deadline:
         time.sleep(0.05)
-    return seconds, after - before
+    return seconds, cpu, after - before
 
 
-def bench_big(dsn: str, repeat: int, ctx: RunContext) -> None:
+def explain(dsn: str, checks: list[DataCheck]) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the checks' shared statement, as the runner builds it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        query, _ = _TableRun(conn, checks, None).shared_query(checks)
+        plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(query)).fetchall()
+    return [row[0] for row in plan]
+
+
+def bench_big(dsn: str, default_dsn: str, repeat: int, ctx: RunContext) -> None:
     checks = in_memory_checks([("big", EIGHT)])
+    unsorted = [c for c in checks if c.kind not in SORTED_KINDS]
+    count = "SELECT count(*) FROM public.big"
     variants = {
-        "SELECT count(*)": lambda conn: conn.execute("SELECT count(*) FROM public.big").fetchone(),
-        "8 checks, one statement (OpsHealth)": lambda conn: run_on_connection(conn, checks, ctx),
-        "8 checks, one statement each": lambda conn: [run_on_connection(conn, [c], ctx) for c in checks],
+        "SELECT count(*)": (dsn, lambda conn: conn.execute(count).fetchone()),
+        "SELECT count(*), server defaults": (default_dsn, lambda conn: conn.execute(count).fetchone()),
+        "8 checks, one statement (OpsHealth)": (dsn, lambda conn: run_on_connection(conn, checks, ctx)),
+        f"{len(unsorted)} checks without {' and '.join(SORTED_KINDS)}": (
+            dsn,
+            lambda conn: run_on_connection(conn, unsorted, ctx),
+        ),
+        "8 checks, one statement each": (
+            dsn,
+            lambda conn: [run_on_connection(conn, [c], ctx) for c in checks],
+        ),
     }
     timings: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     scans: dict[str, int] = {}
     for _ in range(repeat):  # alternated, so that a busy moment hurts every variant alike
-        for name, work in variants.items():
-            seconds, scans[name] = scans_of(dsn, "big", work)
+        for name, (on, work) in variants.items():
+            seconds, cpu, scans[name] = scans_of(on, "big", work)
             timings[name].append(seconds)
+            if cpu is not None:
+                cpus[name].append(cpu)
     with psycopg.connect(dsn, autocommit=True) as conn:
         statuses = [r.outcome.status for r in run_on_connection(conn, checks, ctx)]
     floor = statistics.median(timings["SELECT count(*)"])
+    cpu_floor = statistics.median(cpus["SELECT count(*)"]) if cpus["SELECT count(*)"] else None
     print(f"\n(a) {len(checks)} column checks on one table: {', '.join(k for k, _ in EIGHT)}")
     print(f"    statuses: {statuses}")
-    print(f"    {'variant':40} {'median s':>9} {'x count(*)':>11} {'seq scans':>10}")
+    print(f"    {'variant':40} {'wall s':>8} {'x count':>8} {'cpu s':>7} {'x count':>8} {'seq scans':>10}")
     for name in variants:
         median = statistics.median(timings[name])
-        print(f"    {name:40} {median:9.3f} {median / floor:11.2f} {scans[name]:10d}")
+        cpu = f"{statistics.median(cpus[name]):7.2f} {statistics.median(cpus[name]) / cpu_floor:8.2f}"
+        # With parallel query a scan counts once per process: no scan count for that line.
+        scanned = "" if on_defaults(name) else f"{scans[name]:10d}"
+        print(
+            f"    {name:40} {median:8.2f} {median / floor:8.2f} "
+            f"{cpu if cpu_floor and cpus[name] and not on_defaults(name) else '':16} {scanned}"
+        )
+    print("\n    EXPLAIN (ANALYZE, BUFFERS) of the 8 checks' statement:")
+    print("\n".join(f"      {line}" for line in explain(dsn, checks)))
+
+
+def on_defaults(name: str) -> bool:
+    return name.endswith("server defaults")
 
 
 def bench_many(dsn: str, ctx: RunContext) -> None:
@@ -206,7 +261,7 @@ def main() -> None:
     admin = args.server or dsn_for(connection.settings_dict["NAME"], None)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = dsn_for(name, args.server)
+    dsn, default_dsn = dsn_for(name, args.server), dsn_for(name, args.server, serial=False)
     settings.OPSHEALTH_DATA_CHECK_SAMPLES = False  # the scans, not the samples' reads
     settings.OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = 30 * 60 * 1000
     ctx = RunContext(datetime.now(UTC))
@@ -226,7 +281,7 @@ def main() -> None:
                     ).format(sql.Identifier(f"t{n}"))
                 )
         print(f"built {args.rows:,} rows + 50 tables of 10,000 rows in {time.perf_counter() - started:.1f} s")
-        bench_big(dsn, args.repeat, ctx)
+        bench_big(dsn, default_dsn, args.repeat, ctx)
         bench_many(dsn, ctx)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:

@@ -34,6 +34,7 @@ from common.identifiers import split_identifier
 SAMPLE_ROWS = 5
 PASS, FAIL, ERROR = "pass", "fail", "error"
 COUNT_COLUMN = "__opshealth_failing"
+HASHED_ARRAY_SIZE = 9
 
 
 @dataclass
@@ -191,11 +192,13 @@ class DataCheckKind:
         """Whether this check can be measured inside the table's shared scan."""
         return True
 
-    def window(self, check) -> sql.Composable | None:
-        """A window expression the shared scan must compute (monotonic's lag), or None."""
-        return None
+    def windows(self, check) -> list[sql.Composable]:
+        """Window expressions the shared scan must compute before aggregating (`lag()`:
+        the previous row's value in some order). The runner computes each distinct one
+        once and passes the names of their columns to `aggregates`, in this order."""
+        return []
 
-    def aggregates(self, check, window_column: sql.Identifier | None) -> list[sql.Composable]:
+    def aggregates(self, check, previous: list[sql.Identifier]) -> list[sql.Composable]:
         raise NotImplementedError
 
     def judge(self, check, values: list, ctx: RunContext) -> Outcome:
@@ -248,7 +251,7 @@ class NotNull(DataCheckKind):
     def _null(self, check) -> sql.Composable:
         return sql.SQL("{} IS NULL").format(_ident(check.params["column"]))
 
-    def aggregates(self, check, window_column):
+    def aggregates(self, check, previous):
         # count(column) counts the non-NULL values: cheaper per row than a FILTER.
         non_null = sql.SQL("count({})").format(_ident(check.params["column"]))
         if _where(check) is not None:
@@ -279,7 +282,13 @@ class NotNull(DataCheckKind):
 
 class Unique(DataCheckKind):
     """Rows whose key columns repeat; rows with a NULL in the key are not compared (as
-    SQL's UNIQUE). Failing = rows beyond the first of each key."""
+    SQL's UNIQUE). Failing = rows beyond the first of each key.
+
+    In the shared scan, a key of one column is counted with `count(DISTINCT)` (a sort of
+    that column's values alone). A key of several columns without a `where` filter is
+    sorted as rows instead: a row repeats its key when it equals the previous row's in
+    key order (`lag()`), which costs a third of `count(DISTINCT (a, b))`'s record
+    comparisons, and shares its sort with a monotonic check ordered by the same columns."""
 
     kind = "unique"
     params = ("columns",)
@@ -296,18 +305,32 @@ class Unique(DataCheckKind):
             sql.SQL("{} IS NOT NULL").format(_ident(c)) for c in check.params["columns"]
         )
 
-    def aggregates(self, check, window_column):
+    def windows(self, check):
+        columns = check.params["columns"]
+        if len(columns) == 1 or _where(check) is not None:
+            return []
+        return [sql.SQL("lag({}) OVER (ORDER BY {})").format(_ident(c), self._key(check)) for c in columns]
+
+    def aggregates(self, check, previous):
         condition = _both(_where(check), self._not_null(check))
+        if previous:
+            # NULL keys sort last within their prefix: equal non-NULL keys are adjacent.
+            repeated = sql.SQL(" AND ").join(
+                sql.SQL("{} = {}").format(_ident(c), p)
+                for c, p in zip(check.params["columns"], previous, strict=True)
+            )
+            return [count_where(condition), count_where(repeated)]
         columns = check.params["columns"]
         key = self._key(check) if len(columns) == 1 else sql.SQL("({})").format(self._key(check))
         return [
             count_where(condition),
-            sql.SQL("count(DISTINCT {}) FILTER (WHERE {})").format(key, condition),
+            sql.SQL("{} - count(DISTINCT {}) FILTER (WHERE {})").format(
+                count_where(condition), key, condition
+            ),
         ]
 
     def judge(self, check, values, ctx):
-        total, distinct = values
-        duplicates = total - distinct
+        total, duplicates = values
         key = ", ".join(check.params["columns"])
         message = _counted(f"repeat a ({key}) key of an earlier row", duplicates, total)
         return Outcome(
@@ -326,14 +349,16 @@ class FailingRows(DataCheckKind):
     """A kind that counts the rows matching a failing condition; passes at zero."""
 
     def condition(self, check, previous: sql.Composable | None) -> sql.Composable:
-        """The failing condition (`previous`: the shared scan's window column, if any)."""
+        """The failing condition (`previous`: the shared scan's window column, if any;
+        None in the sample query)."""
         raise NotImplementedError
 
     def noun(self, check) -> str:
         """What a failing row has, for the message: `with a negative close`."""
         raise NotImplementedError
 
-    def aggregates(self, check, window_column):
+    def aggregates(self, check, previous):
+        window_column = previous[0] if previous else None
         return [count_where(_both(_where(check), self.condition(check, window_column)))]
 
     def judge(self, check, values, ctx):
@@ -391,7 +416,12 @@ class AcceptedValues(FailingRows):
     def condition(self, check, previous):
         # An untyped array literal ('{"a","b"}') takes the column's own type: no cast per
         # row, and an index-friendly comparison; a value the type cannot hold is an error.
-        elements = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in check.params["values"])
+        # PostgreSQL looks a value up in a hash table of the array (one hash and one
+        # comparison per row instead of one comparison per element) from 9 elements on
+        # (MIN_ARRAY_SIZE_FOR_HASHED_SAOP): a shorter list is repeated up to that size.
+        values = check.params["values"]
+        values = values * -(-HASHED_ARRAY_SIZE // len(values))
+        elements = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in values)
         accepted = sql.Literal("{" + ",".join(f'"{e}"' for e in elements) + "}")
         column = _ident(check.params["column"])
         return sql.SQL("{c} IS NOT NULL AND NOT ({c} = ANY({v}))").format(c=column, v=accepted)
@@ -427,7 +457,7 @@ class Monotonic(FailingRows):
     def shares(self, check):
         return not check.where.strip()
 
-    def window(self, check):
+    def _window(self, check) -> sql.Composable:
         p = check.params
         order_by = p.get("order_by") or ["ctid"]
         partition_by = p.get("partition_by") or []
@@ -448,9 +478,12 @@ class Monotonic(FailingRows):
             op=op,
         )
 
-    def aggregates(self, check, window_column):
+    def windows(self, check):
+        return [self._window(check)]
+
+    def aggregates(self, check, previous):
         # `where` never reaches here: a filtered monotonic runs alone (shares() is False).
-        return [count_where(self.condition(check, window_column))]
+        return [count_where(self.condition(check, previous[0]))]
 
     def noun(self, check):
         word = "not after" if check.params.get("strictly") else "before"
@@ -458,7 +491,7 @@ class Monotonic(FailingRows):
 
     def _ordered(self, check) -> sql.Composable:
         return sql.SQL("(SELECT *, {w} AS previous_value FROM {t}{where}) AS ordered").format(
-            w=self.window(check), t=_table(check), where=where_clause(_where(check))
+            w=self._window(check), t=_table(check), where=where_clause(_where(check))
         )
 
     def sample_query(self, check):
@@ -529,7 +562,7 @@ class Freshness(DataCheckKind):
     def shares(self, check):
         return bool(check.params.get("column"))
 
-    def aggregates(self, check, window_column):
+    def aggregates(self, check, previous):
         column = _ident(check.params["column"])
         condition = _where(check)
         if condition is None:
@@ -594,7 +627,7 @@ class RowCount(DataCheckKind):
         if not any(k in params for k in cls.params):
             errors.append("min, max or change_pct: at least one is required.")
 
-    def aggregates(self, check, window_column):
+    def aggregates(self, check, previous):
         return [count_where(_where(check))]
 
     def baseline(self, check, ctx: RunContext) -> float | None:

@@ -7,7 +7,8 @@
   3. per object, one read-only transaction (`SET TRANSACTION READ ONLY`) with
      `OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS` as statement timeout:
      a. the shareable checks' aggregate expressions in ONE `SELECT` over the table (over
-        a subquery adding `lag()` columns when a monotonic check needs them); when that
+        a subquery adding `lag()` columns when a monotonic or a unique check of several
+        columns needs them); when that
         statement fails, each check is measured alone in a savepoint, so only the broken
         one errors (not when the table is missing or the statement timed out: all would);
      b. up to 5 sample rows of each failing check (one `LIMIT` query each; not when the
@@ -163,21 +164,26 @@ class _TableRun:
         self, checks: list[DataCheck]
     ) -> tuple[sql.Composable, list[tuple[DataCheck, list[int]]]]:
         """One SELECT of every check's aggregates, each distinct expression computed once
-        (three not_null checks share one `count(*)`); says which columns are whose."""
+        (three not_null checks share one `count(*)`), over a subquery adding each distinct
+        window expression once (PostgreSQL sorts once for the windows of one order, and
+        prunes the columns no aggregate reads); says which columns are whose."""
         first = checks[0].object
         table = sql.Identifier(first.schema_name, first.object_name)
         columns: dict[str, int] = {}  # expression text → position in the SELECT list
         expressions: list[sql.Composable] = []
-        windows: list[sql.Composable] = []
+        windows: dict[str, sql.Identifier] = {}  # window expression text → its column
+        window_list: list[sql.Composable] = []
         slices = []
         for check in checks:
-            window = check.kind_class.window(check)
-            window_column = None
-            if window is not None:
-                window_column = sql.Identifier(f"{WINDOW_PREFIX}{len(windows)}")
-                windows.append(sql.SQL("{} AS {}").format(window, window_column))
+            previous = []
+            for window in check.kind_class.windows(check):
+                text = window.as_string(self.conn)
+                if text not in windows:
+                    windows[text] = sql.Identifier(f"{WINDOW_PREFIX}{len(windows)}")
+                    window_list.append(sql.SQL("{} AS {}").format(window, windows[text]))
+                previous.append(windows[text])
             positions = []
-            for aggregate in check.kind_class.aggregates(check, window_column):
+            for aggregate in check.kind_class.aggregates(check, previous):
                 text = aggregate.as_string(self.conn)
                 if text not in columns:
                     columns[text] = len(expressions)
@@ -185,8 +191,10 @@ class _TableRun:
                 positions.append(columns[text])
             slices.append((check, positions))
         scanned: sql.Composable = table
-        if windows:
-            scanned = sql.SQL("(SELECT *, {} FROM {}) AS scanned").format(sql.SQL(", ").join(windows), table)
+        if window_list:
+            scanned = sql.SQL("(SELECT *, {} FROM {}) AS scanned").format(
+                sql.SQL(", ").join(window_list), table
+            )
         query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), scanned)
         return query, slices
 

@@ -58,6 +58,16 @@ def test_unique_passes_on_a_unique_column(candles):
     assert run_one(candles, "unique", {"columns": ["seq"]}).status == "pass"
 
 
+@pytest.mark.parametrize("where", ["", "day >= '2026-11-01'"])
+def test_unique_of_several_columns_skips_null_keys_sorted_or_distinct(candles, where):
+    # Unfiltered: the previous row's key in key order (lag); filtered: count(DISTINCT (…)).
+    # BBB's NULL close is not compared; AAA's duplicate of 2026-11-10 repeats (AAA, 110).
+    outcome = run_one(candles, "unique", {"columns": ["symbol", "close"]}, where=where)
+    assert (outcome.status, outcome.failing) == ("fail", 1)
+    assert outcome.message == "1 of 59 row(s) repeat a (symbol, close) key of an earlier row."
+    assert outcome.samples == [{"symbol": "AAA", "close": "110.00", "occurrences": 2}]
+
+
 def test_no_negative_finds_the_negative_close(candles):
     outcome = run_one(candles, "no_negative", {"column": "close"})
     assert (outcome.status, outcome.observed) == ("fail", 1)

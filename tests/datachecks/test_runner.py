@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import time_machine
 from django.test import override_settings
+from psycopg import sql
 
 from checks.datachecks.models import PIPELINE, DataCheck
-from checks.datachecks.runner import run_checks
+from checks.datachecks.runner import _TableRun, run_checks
 from checks.health import CHECKS, Context
 from ledger.models import CheckResult, Run
 from tests.factories.checks import DataCheckFactory
@@ -78,6 +79,30 @@ def test_eight_checks_of_one_table_cost_one_sequential_scan(candles, defects_db)
         "pass",
         "pass",
     ]
+
+
+def test_checks_of_one_order_share_their_window_and_its_sort(candles, defects_db):
+    """A unique (symbol, day) and a monotonic ordered by (symbol, day): one lag() per
+    column, one sort under both windows."""
+    checks = make_checks(
+        candles,
+        [
+            ("unique", {"columns": ["symbol", "day"]}),
+            ("monotonic", {"column": "day", "order_by": ["day"], "partition_by": ["symbol"]}),
+            (
+                "monotonic",
+                {"column": "day", "order_by": ["day"], "partition_by": ["symbol"], "strictly": True},
+            ),
+        ],
+    )
+    with psycopg.connect(defects_db, autocommit=True) as conn:
+        query, _ = _TableRun(conn, checks, None).shared_query(checks)
+        text = query.as_string(conn)
+        plan = "\n".join(r[0] for r in conn.execute(sql.SQL("EXPLAIN {}").format(query)).fetchall())
+    assert text.count("lag(") == 3  # symbol and day for unique, day once for both monotonic
+    assert plan.count("Sort Key") == 1 and plan.count("Seq Scan") == 1
+    results = run(checks)
+    assert [r.outcome.failing for r in results.values()] == [1, 0, 1]
 
 
 def test_a_missing_column_errors_alone_and_the_other_checks_still_run(candles):
