@@ -2,7 +2,8 @@
 
 A `DataCheck` names a registry object, a kind (`checks.datachecks.kinds.KINDS`) and the
 kind's parameters. Its results are ledger `CheckResult`s of the pipeline
-`opshealth.data_checks` (asset key `schema.object`, check name = the check's name), so
+`opshealth.data_checks` (asset key `schema.object`, check name `<source>/<name>`: two
+sources may both have a `raw.candles` with a check of the same name), so
 `data_check_failed`, alert rules and the dashboard read them like any posted result;
 `last_result` points at the newest one.
 """
@@ -27,6 +28,9 @@ from registry.models import RegistryObject
 
 PIPELINE = "opshealth.data_checks"
 HOURLY = "0 * * * *"
+LEDGER_NAME_LENGTH = CheckResult._meta.get_field("check_name").max_length
+# A default name fits in the ledger's check name whatever the source's (100 at most).
+DEFAULT_NAME_LENGTH = LEDGER_NAME_LENGTH - 101
 
 
 def default_name(kind: str, params: dict) -> str:
@@ -35,7 +39,7 @@ def default_name(kind: str, params: dict) -> str:
     if not isinstance(columns, list):
         columns = [columns]
     words = [kind, *(str(c) for c in columns if c)]
-    return re.sub(r"[^a-z0-9_]+", "_", "_".join(words).lower()).strip("_")[:200]
+    return re.sub(r"[^a-z0-9_]+", "_", "_".join(words).lower()).strip("_")[:DEFAULT_NAME_LENGTH]
 
 
 def find_object(name: str, source: str | None) -> RegistryObject:
@@ -79,7 +83,7 @@ class DataCheck(models.Model):
     SEVERITIES = CheckResult.SEVERITIES
 
     object = models.ForeignKey(RegistryObject, on_delete=models.CASCADE, related_name="data_checks")
-    # The ledger's check name of every result: stable, unique per object.
+    # Unique per object; the ledger's check name of its results is `ledger_name`.
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=30, choices=[(k, k) for k in KINDS])
     params = models.JSONField(default=dict, blank=True)
@@ -125,6 +129,12 @@ class DataCheck(models.Model):
         return f"{quote_part(self.object.schema_name)}.{quote_part(self.object.object_name)}"
 
     @property
+    def ledger_name(self) -> str:
+        """The check name of its results in the ledger, qualified by the source: the
+        asset key alone does not tell two sources' `raw.candles` apart."""
+        return f"{self.object.source.name}/{self.name}"
+
+    @property
     def kind_class(self):
         return KINDS[self.kind]
 
@@ -148,11 +158,11 @@ class DataCheck(models.Model):
 
     def results(self) -> models.QuerySet:
         """This check's results in the ledger (served by ledger_check_latest: key, name,
-        time); the id in the metrics tells it apart from a same-named check of another
-        source's same-named table."""
+        time); the id in the metrics tells them apart from the results of a check that
+        had this name before a rename."""
         return CheckResult.objects.filter(
             normalized_key=normalize_asset_key(self.asset_key),
-            check_name=self.name,
+            check_name=self.ledger_name,
             metrics__data_check_id=self.pk,
         )
 
@@ -175,6 +185,11 @@ class DataCheck(models.Model):
                 self.params = KINDS[self.kind].clean_params(self.params, check=self)
             except ValidationError as exc:
                 errors["params"] = "; ".join(exc.messages)
+        if self.object_id and len(self.ledger_name) > LEDGER_NAME_LENGTH:
+            errors["name"] = (
+                f"At most {LEDGER_NAME_LENGTH - len(self.object.source.name) - 1} characters on source"
+                f" {self.object.source.name}: its results are named {self.object.source.name}/<name>."
+            )
         if not croniter.is_valid(self.schedule or ""):
             errors["schedule"] = f"{self.schedule!r} is not a cron expression such as '0 * * * *'."
         if ";" in self.where:

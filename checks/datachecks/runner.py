@@ -84,7 +84,7 @@ class Result:
         }
         return ingest.CheckIn(
             c.asset_key,
-            c.name,
+            c.ledger_name,
             o.status,
             severity=o.severity or c.severity,
             metrics=metrics,

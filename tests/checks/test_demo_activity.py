@@ -51,8 +51,8 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
         ("pipeline_overdue", "load_inventory"),
         ("data_check_failed", "canon.payments: unique(payment_id)"),
         # OpsHealth's own data checks, from demo/app/opshealth.yml
-        ("data_check_failed", "raw.payments: payments_unique_payment_id"),
-        ("data_check_failed", "raw.payments: payments_no_negative_amount"),
+        ("data_check_failed", "raw.payments: demo/payments_unique_payment_id"),
+        ("data_check_failed", "raw.payments: demo/payments_no_negative_amount"),
         ("health_view_source_unknown", "raw.clickstream_legacy"),
         ("monitored_not_in_health_views", "public.audit_trail"),
         ("used_object_missing", "mart.v_churn_forecast"),

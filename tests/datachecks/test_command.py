@@ -38,7 +38,10 @@ def test_one_check_runs_even_when_disabled_and_all_runs_every_enabled_one(candle
     off = DataCheckFactory(object=candles, name="off", enabled=False)
     DataCheckFactory(object=candles, name="on")
     assert "1 data check(s)" in call("--check", str(off.pk))
-    assert "raw.candles on:" in call("--all") and CheckResult.objects.filter(check_name="off").count() == 1
+    assert (
+        "raw.candles on:" in call("--all")
+        and CheckResult.objects.filter(check_name="defects/off").count() == 1
+    )
 
 
 def test_an_error_result_exits_non_zero_after_recording_it(candles):

@@ -43,7 +43,7 @@ def test_yaml_checks_run_on_schedule_alert_on_failure_and_keep_their_history(
             evaluate(now=NOW + timedelta(hours=hours))
             run_cycle(NOW + timedelta(hours=hours))
     (incident,) = Incident.objects.all()
-    assert incident.subject == "data_check_failed: raw.candles: candles_unique_symbol_date"
+    assert incident.subject == "data_check_failed: raw.candles: defects/candles_unique_symbol_date"
     check = DataCheck.objects.get(name="candles_unique_symbol_date")
     history = read_client.get(f"/api/v1/data-checks/{check.pk}/results").json()["results"]
     assert [(r["checked_at"], r["status"]) for r in history] == [

@@ -158,13 +158,13 @@ def test_row_count_change_against_the_median_of_the_same_weekday(candles):
         CheckResultFactory(
             run=run,
             asset_key="raw.candles",
-            check_name=check.name,
+            check_name=check.ledger_name,
             checked_at=NOW - timedelta(weeks=weeks),
             metrics={"data_check_id": check.pk, "observed": count},
         )
     CheckResultFactory(
         run=run,
-        check_name=check.name,
+        check_name=check.ledger_name,
         checked_at=NOW - timedelta(days=1),
         metrics={"data_check_id": check.pk, "observed": 60},
     )

@@ -29,7 +29,7 @@ def test_a_new_check_is_due_at_once_then_at_its_next_cron_time(candles):
     assert daily.next_run_at == datetime(2026, 12, 2, 6, 30, tzinfo=UTC)
     runs = Run.objects.filter(pipeline__name=PIPELINE, triggered_by="scheduler")
     assert runs.count() == 3  # nothing due is recorded too: the job ran
-    assert CheckResult.objects.filter(check_name="hourly").count() == 2
+    assert CheckResult.objects.filter(check_name="defects/hourly").count() == 2
 
 
 def test_checks_of_inactive_sources_are_not_run(candles):

@@ -7,7 +7,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.test import override_settings
 from psycopg import sql
 
@@ -204,7 +206,8 @@ def test_results_are_ledger_check_results_of_one_run(candles):
     (ledger_run,) = Run.objects.filter(pipeline__name=PIPELINE)
     assert ledger_run.status == Run.SUCCESS and ledger_run.triggered_by == "cli"
     stored = {r.check_name: r for r in CheckResult.objects.filter(run=ledger_run)}
-    assert set(stored) == {c.name for c in checks}
+    assert set(stored) == {f"defects/{c.name}" for c in checks}
+    stored = {name.removeprefix("defects/"): r for name, r in stored.items()}
     unique = stored["c2_unique"]
     assert (unique.asset_key, unique.status, unique.severity, unique.checked_at) == (
         "raw.candles",
@@ -228,6 +231,43 @@ def test_results_are_ledger_check_results_of_one_run(candles):
         assert check.next_run_at == datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
 
 
+def test_same_named_checks_of_two_sources_same_named_tables_keep_their_own_results(candles, defects_db):
+    """Both sources read raw.candles (here the same database): one run, two results, each
+    check's own, and data_check_failed tells them apart."""
+    replica = RegistryObjectFactory(
+        source=SourceFactory(name="replica", dsn=defects_db), schema_name="raw", object_name="candles"
+    )
+    checks = [
+        DataCheckFactory(
+            object=obj, name="unique_symbol_day", kind="unique", params={"columns": ["symbol", "day"]}
+        )
+        for obj in (candles, replica)
+    ]
+    run(checks)
+    (ledger_run,) = Run.objects.filter(pipeline__name=PIPELINE)
+    stored = CheckResult.objects.filter(run=ledger_run).order_by("check_name")
+    assert [(r.asset_key, r.check_name) for r in stored] == [
+        ("raw.candles", "defects/unique_symbol_day"),
+        ("raw.candles", "replica/unique_symbol_day"),
+    ]
+    for check in checks:
+        check.refresh_from_db()
+        assert list(check.results()) == [check.last_result]
+        assert check.last_result.metrics["data_check_id"] == check.pk
+    with time_machine.travel(NOW, tick=False):
+        outcome = CHECKS["data_check_failed"]().evaluate(Context(NOW))
+    assert [i.detail["check"] for i in outcome.items] == [
+        "defects/unique_symbol_day",
+        "replica/unique_symbol_day",
+    ]
+
+
+def test_a_name_too_long_for_the_ledger_with_its_source_is_refused(candles):
+    check = DataCheck(object=candles, name="n" * 193, kind="row_count", params={"min": 1})
+    with pytest.raises(ValidationError, match="At most 192 characters on source defects"):
+        check.full_clean()
+
+
 def test_an_edited_definition_keeps_the_old_hash_on_old_results(candles):
     (check,) = make_checks(candles, [("row_count", {"min": 1})])
     first_hash = check.definition_hash
@@ -247,7 +287,7 @@ def test_a_failing_error_check_fires_data_check_failed(candles):
     (check,) = make_checks(candles, [("unique", {"columns": ["symbol", "day"]})])
     run([check])
     outcome = CHECKS["data_check_failed"]().evaluate(Context(NOW))
-    assert [i.subject for i in outcome.items] == [f"raw.candles: {check.name}"]
+    assert [i.subject for i in outcome.items] == [f"raw.candles: {check.ledger_name}"]
 
 
 def test_quoted_names_are_quoted_in_queries_and_keys(defects_source):
@@ -262,4 +302,4 @@ def test_a_check_that_cannot_run_fires_data_check_failed_too(candles):
     (check,) = make_checks(candles, [("not_null", {"column": "closing_price"})])
     run([check])
     (item,) = CHECKS["data_check_failed"]().evaluate(Context(NOW)).items
-    assert (item.subject, item.detail["status"]) == (f"raw.candles: {check.name}", "error")
+    assert (item.subject, item.detail["status"]) == (f"raw.candles: {check.ledger_name}", "error")
