@@ -96,6 +96,8 @@ class DiscoveryResult:
     dry_run: bool = False
     duration_s: float = 0.0
     csv_files: list[str] = field(default_factory=list)
+    # Lines the receivers of `source_discovered` returned (the data checks' file loads).
+    notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """The numeric counts, e.g. as run-asset metrics."""
@@ -109,6 +111,7 @@ class DiscoveryResult:
             f"{self.unresolved} unresolved"
             + (f"; {self.scan_errors} code scan errors" if self.scan_errors else "")
             + (" (dry run: nothing written)" if self.dry_run else "")
+            + "".join(f"\n  {note}" for note in self.notes)
         )
 
 
@@ -167,7 +170,9 @@ def discover(
         raise DiscoveryError(message) from exc
     result.dry_run = dry_run
     if not dry_run:
-        source_discovered.send(sender=Source, source=source)
+        result.notes = [
+            line for _, lines in source_discovered.send(sender=Source, source=source) for line in lines or []
+        ]
     if csv_rows is not None:
         result.csv_files = write_csv(csv_dir, csv_rows)
     result.duration_s = round(time.perf_counter() - started, 3)

@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from checks.datachecks.models import DataCheck
+from checks.datachecks.models import DataCheck, DefinitionFile
 from registry.admin.objects import RegistryObjectAdmin
 
 EDITABLE = ["object", "name", "kind", "params", "severity", "where", "schedule", "enabled", "samples"]
@@ -52,6 +52,22 @@ class DataCheckAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_from_file:
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(DefinitionFile)
+class DefinitionFileAdmin(admin.ModelAdmin):
+    """The last load of each opshealth.yml, read-only: a file is changed in its repository."""
+
+    list_display = ["path", "source_name", "status", "loaded_at"]
+    list_filter = ["status", "source_name"]
+    search_fields = ["path"]
+    readonly_fields = ["path", "source_name", "status", "detail", "loaded_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class DataCheckInline(admin.TabularInline):

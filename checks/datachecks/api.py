@@ -132,7 +132,12 @@ class CheckResultRowSerializer(serializers.ModelSerializer):
     observed = serializers.JSONField(source="metrics.observed", read_only=True)
     threshold = serializers.JSONField(source="metrics.threshold", read_only=True)
     failing_count = serializers.IntegerField(source="metrics.failing_count", read_only=True, allow_null=True)
-    samples = serializers.JSONField(source="metrics.samples", read_only=True)
+    samples = serializers.JSONField(
+        source="metrics.samples",
+        read_only=True,
+        allow_null=True,
+        help_text='up to 5 failing rows: {"columns": [names in the table\'s order], "rows": [[values]]}',
+    )
     duration_ms = serializers.IntegerField(source="metrics.duration_ms", read_only=True, allow_null=True)
     sql_hash = serializers.CharField(source="metrics.sql_hash", read_only=True, allow_null=True)
     definition_hash = serializers.CharField(source="metrics.definition_hash", read_only=True, allow_null=True)

@@ -15,10 +15,12 @@
 `load_file(path)` is idempotent: a check is known by (object, name); it is created,
 updated when its definition changed, or left alone. With `prune`, the checks this file
 defined before and defines no more are deleted. A file with any invalid entry changes
-nothing: every problem is reported at once (file, entry, name, field).
+nothing: every problem is reported at once (file, entry, name, field). Each load, good
+or bad, is recorded as the file's `DefinitionFile` row.
 
 `discover` loads the `opshealth.yml` at the root of each of a source's code paths (and
-prunes: the file is the truth), through the registry's `source_discovered` signal.
+prunes: the file is the truth), through the registry's `source_discovered` signal; what
+each load did, or why it failed, is a line of discover's output.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.dispatch import receiver
 
-from checks.datachecks.models import HOURLY, DataCheck, default_name, find_object
+from checks.datachecks.models import HOURLY, DataCheck, DefinitionFile, default_name, find_object
 from registry.signals import source_discovered
 
 logger = logging.getLogger(__name__)
@@ -122,10 +124,21 @@ def _candidate(entry: dict, source: str | None, known: dict, file_path: str) -> 
 
 
 def load_file(path: Path | str, *, source: str | None = None, prune: bool = False) -> LoadResult:
-    """Load one file's checks (see the module docstring). Raises DefinitionError."""
+    """Load one file's checks (see the module docstring) and record the load. Raises
+    DefinitionError."""
     path = Path(path)
-    file_source, entries = _entries(path)
     file_path = stored_path(path)
+    try:
+        result = _load(path, file_path, source, prune)
+    except DefinitionError as exc:
+        DefinitionFile.record(file_path, source, DefinitionFile.FAILED, str(exc))
+        raise
+    DefinitionFile.record(file_path, source, DefinitionFile.LOADED, result.summary())
+    return result
+
+
+def _load(path: Path, file_path: str, source: str | None, prune: bool) -> LoadResult:
+    file_source, entries = _entries(path)
     source = source or file_source
     known = {(c.object_id, c.name): c for c in DataCheck.objects.select_related("object")}
     # What this file's checks are now, before the entries below change them in place.
@@ -182,13 +195,19 @@ def code_path_files(source) -> list[Path]:
 
 
 @receiver(source_discovered, dispatch_uid="checks.datachecks.load_code_path_files")
-def _on_source_discovered(sender, source, **kwargs) -> None:
+def _on_source_discovered(sender, source, **kwargs) -> list[str]:
     """A discovery committed: load the source's `opshealth.yml` files. A bad file never
-    fails the discovery; it is logged with every problem it has."""
+    fails the discovery; its problems are lines of the discovery's summary (and stay on
+    its DefinitionFile row)."""
+    lines = []
     for path in code_path_files(source):
         try:
             result = load_file(path, source=source.name, prune=True)
         except DefinitionError as exc:
             logger.warning("data checks of %s not loaded:\n%s", path, exc)
+            problems = str(exc).splitlines()
+            lines.append(f"data checks of {stored_path(path)} NOT loaded ({len(problems)} problem(s)):")
+            lines += [f"  {problem}" for problem in problems]
             continue
-        logger.info("data checks %s", result.summary())
+        lines.append(f"data checks {result.summary()}")
+    return lines

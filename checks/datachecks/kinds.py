@@ -46,7 +46,8 @@ class Outcome:
     observed: Any = None
     threshold: Any = None
     failing: int | None = None
-    samples: list[dict] = field(default_factory=list)
+    # {"columns": [...], "rows": [[...], ...]} (see sample_rows), or None.
+    samples: dict | None = None
     severity: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -157,11 +158,16 @@ def jsonable(value: Any) -> Any:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def sample_rows(cursor, rows: list[tuple], *, drop_last: bool = False) -> list[dict]:
+def sample_rows(cursor, rows: list[tuple], *, drop_last: bool = False) -> dict:
+    """Up to 5 rows as `{"columns": [names], "rows": [[values]]}`, in the query's column
+    order: a jsonb object does not keep the order of its keys, an array does."""
     names = [d.name for d in cursor.description]
     if drop_last:
         names = names[:-1]
-    return [{n: jsonable(v) for n, v in zip(names, row, strict=False)} for row in rows[:SAMPLE_ROWS]]
+    return {
+        "columns": names,
+        "rows": [[jsonable(v) for v in row[: len(names)]] for row in rows[:SAMPLE_ROWS]],
+    }
 
 
 class DataCheckKind:
@@ -216,7 +222,7 @@ class DataCheckKind:
         failing = rows[0][-1] if rows else 0
         return self.judge_alone(check, failing, sample_rows(cursor, rows, drop_last=True), ctx)
 
-    def judge_alone(self, check, failing: int, samples: list[dict], ctx: RunContext) -> Outcome:
+    def judge_alone(self, check, failing: int, samples: dict, ctx: RunContext) -> Outcome:
         if failing == 0:
             return Outcome(PASS, "No failing rows.", observed=0, threshold=0, failing=0)
         return Outcome(
@@ -838,7 +844,7 @@ class CustomSql(DataCheckKind):
             observed=failing,
             threshold=threshold,
             failing=failing,
-            samples=samples if failed else [],
+            samples=samples if failed else None,
             severity=severity,
         )
 

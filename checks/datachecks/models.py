@@ -196,3 +196,37 @@ class DataCheck(models.Model):
             errors["where"] = "A where filter is one SQL condition, without ';'."
         if errors:
             raise ValidationError(errors)
+
+
+class DefinitionFile(models.Model):
+    """The last load of one `opshealth.yml`: what it did, or every problem that kept it
+    from loading. `discover` loads files without failing on a bad one; this row is where
+    its errors stay visible afterwards (the admin, the dashboard's data-checks tab)."""
+
+    LOADED, FAILED = "loaded", "failed"
+    STATUSES = [(LOADED, LOADED), (FAILED, FAILED)]
+
+    path = models.CharField(max_length=500, unique=True, help_text="as stored on its checks")
+    source_name = models.CharField(max_length=100, blank=True, help_text="the source it was loaded for")
+    status = models.CharField(max_length=6, choices=STATUSES)
+    # The load's summary, or its problems, one per line.
+    detail = models.TextField(blank=True)
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["path"]
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.status}"
+
+    @classmethod
+    def record(cls, path: str, source_name: str | None, status: str, detail: str) -> None:
+        cls.objects.update_or_create(
+            path=path,
+            defaults={
+                "source_name": source_name or "",
+                "status": status,
+                "detail": detail,
+                "loaded_at": timezone.now(),
+            },
+        )

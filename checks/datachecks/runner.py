@@ -198,16 +198,16 @@ class _TableRun:
         query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(expressions), scanned)
         return query, slices
 
-    def samples(self, check: DataCheck) -> list[dict]:
+    def samples(self, check: DataCheck) -> dict | None:
         query = check.kind_class.sample_query(check)
         if query is None:
-            return []
+            return None
         try:
             cursor, _ = self._execute(query)
             return sample_rows(cursor, cursor.fetchall())
         except psycopg.Error as exc:  # the result stands; only its samples are missing
             logger.warning("samples of data check %s failed: %s", check.pk, safe_message(exc, limit=500))
-            return []
+            return None
 
     def alone(self, check: DataCheck) -> Result:
         try:
@@ -223,7 +223,7 @@ class _TableRun:
         except (TypeError, ValueError) as exc:
             return _error(check, str(exc), sql_hash=sql_hash)
         if not samples_allowed(check):
-            outcome.samples = []
+            outcome.samples = None
         return Result(check, outcome, sql_hash, duration)
 
 

@@ -90,7 +90,7 @@ def test_demo_activity_shows_ok_warn_and_error_with_the_planned_stories(db, tmp_
         "web_sessions_fresh": "fail",
     }
     duplicates = DataCheck.objects.get(name="payments_unique_payment_id").last_result.metrics
-    assert (duplicates["observed"], len(duplicates["samples"])) == (12, 5)
+    assert (duplicates["observed"], len(duplicates["samples"]["rows"])) == (12, 5)
     # alerting: rules and channels, an open, an acknowledged and a suppressed incident
     unresolved = Incident.objects.unresolved()
     assert unresolved.filter(state=Incident.OPEN, quiet_reason="").exists()

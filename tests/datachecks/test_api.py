@@ -137,6 +137,17 @@ def test_results_are_a_cursor_paginated_history_newest_first(read_client, candle
     assert [r["checked_at"] for r in second["results"]] == ["2026-12-01T12:00:00Z"] and second["next"] is None
 
 
+def test_a_result_s_samples_keep_the_table_s_column_order(read_client, candles):
+    check = DataCheckFactory(object=candles, kind="no_negative", params={"column": "close"})
+    with time_machine.travel(NOW, tick=False):
+        run_checks([check])
+    (row,) = read_client.get(f"{URL}/{check.pk}/results").json()["results"]
+    assert row["samples"] == {
+        "columns": ["seq", "symbol", "day", "close", "status", "loaded_at"],
+        "rows": [[20, "AAA", "2026-11-20", "-1.00", "ok", "2026-11-21T06:00:00+00:00"]],
+    }
+
+
 def test_the_trend_is_the_pass_rate_per_day(read_client, candles):
     check = DataCheckFactory(object=candles, kind="row_count", params={"min": 1})
     with time_machine.travel(NOW - timedelta(days=1), tick=False):

@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.test import Client
 
-from checks.datachecks.models import DataCheck
+from checks.datachecks.models import DataCheck, DefinitionFile
 from checks.datachecks.runner import run_checks
 from tests.factories.checks import DataCheckFactory
 
@@ -38,7 +38,11 @@ def test_lists_every_check_worst_first_with_its_sparkline_and_samples(page, djan
     assert "0 could not run, 1 failing, 1 passing, 1 never run." in html
     assert html.index("candles_unique") < html.index("candles_new") < html.index("candles_rows")
     assert "1 of 60 row(s) repeat a (symbol, day) key of an earlier row." in html
-    assert "<td>2026-11-10</td><td>AAA</td><td>2</td>" in html  # the failing sample (jsonb orders keys)
+    # the failing sample, its columns in the query's order (symbol, day, occurrences)
+    assert (
+        "<tr><th>symbol</th><th>day</th><th>occurrences</th></tr><tr><td>AAA</td><td>2026-11-10</td><td>2</td></tr>"
+        in html
+    )
     assert html.count('class="chart sparkline"') == 3
 
 
@@ -58,3 +62,17 @@ def test_one_check_shows_its_recent_results(page):
     assert html.count("2026-12-01 12:00") == 1 and html.count("2026-11-30 12:00") == 1
     assert "unique {&#x27;columns&#x27;: [&#x27;symbol&#x27;, &#x27;day&#x27;]}" in html
     assert 'class="chart sparkline"' in html
+
+
+def test_a_file_that_did_not_load_is_shown_with_its_problems(page):
+    DefinitionFile.record(
+        "app/opshealth.yml", "defects", DefinitionFile.FAILED, "app/opshealth.yml: check 1: kind: unknown"
+    )
+    DefinitionFile.record(
+        "etl/opshealth.yml", "defects", DefinitionFile.LOADED, "etl/opshealth.yml: 1 created"
+    )
+    with time_machine.travel(NOW, tick=False):
+        html = page.get(URL).content.decode()
+    assert '<span class="pill error">not loaded</span> app/opshealth.yml' in html
+    assert "<pre>app/opshealth.yml: check 1: kind: unknown</pre>" in html
+    assert "etl/opshealth.yml" not in html

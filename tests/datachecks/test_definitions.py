@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from checks.datachecks.definitions import DefinitionError, load_file, stored_path
-from checks.datachecks.models import DataCheck
+from checks.datachecks.models import DataCheck, DefinitionFile
 from registry.discovery import discover
 from tests.factories.checks import DataCheckFactory
 
@@ -150,3 +150,37 @@ def test_discover_loads_the_file_of_a_code_path(tmp_path, defects_source):
     write(tmp_path, "checks:\n  - {name: only_one, object: raw.candles, kind: row_count, min: 1}\n")
     discover(defects_source, code_scan=False)
     assert list(DataCheck.objects.values_list("name", flat=True)) == ["only_one"]
+
+
+def test_discover_shows_a_bad_file_s_problems_and_its_row_keeps_them(tmp_path, defects_source):
+    path = write(tmp_path, "checks:\n  - {name: typo, object: raw.candles, kind: not_null, colum: close}\n")
+    defects_source.code_paths = [str(tmp_path)]
+    defects_source.save()
+    out = io.StringIO()
+    call_command("discover", "--source", "defects", "--no-code-scan", stdout=out)  # not a failure
+    problem = f"{path}: check 1 (typo): params: colum: unknown parameter of not_null.; column: a column name is required."
+    assert out.getvalue().splitlines()[1:] == [
+        f"  data checks of {stored_path(path)} NOT loaded (1 problem(s)):",
+        f"    {problem}",
+    ]
+    (row,) = DefinitionFile.objects.all()
+    assert (row.path, row.source_name, row.status, row.detail) == (
+        stored_path(path),
+        "defects",
+        "failed",
+        problem,
+    )
+    write(tmp_path, "checks:\n  - {name: rows, object: raw.candles, kind: row_count, min: 1}\n")
+    out = io.StringIO()
+    call_command("discover", "--source", "defects", "--no-code-scan", stdout=out)
+    summary = f"{stored_path(path)}: 1 created, 0 updated, 0 unchanged, 0 pruned"
+    assert out.getvalue().splitlines()[1:] == [f"  data checks {summary}"]
+    row.refresh_from_db()
+    assert (row.status, row.detail) == ("loaded", summary)
+
+
+def test_the_command_records_each_load_of_a_file(tmp_path, candles):
+    path = write(tmp_path, "checks: [oops]")
+    with pytest.raises(CommandError):
+        call_command("data_checks", "load", str(path), stdout=io.StringIO())
+    assert DefinitionFile.objects.get(path=stored_path(path)).status == "failed"

@@ -40,18 +40,25 @@ def test_not_null_counts_the_null_and_samples_its_row(candles):
         0.983333,
         1.0,
     )
-    assert [(r["symbol"], r["day"], r["close"]) for r in outcome.samples] == [("BBB", "2026-11-05", None)]
+    # the table's columns in the table's order, the row's values in the same order
+    assert outcome.samples == {
+        "columns": ["seq", "symbol", "day", "close", "status", "loaded_at"],
+        "rows": [[35, "BBB", "2026-11-05", None, "ok", "2026-11-06T06:00:00+00:00"]],
+    }
 
 
 def test_not_null_passes_when_mostly_allows_the_nulls(candles):
     outcome = run_one(candles, "not_null", {"column": "close", "mostly": 0.95})
-    assert (outcome.status, outcome.failing, outcome.samples) == ("pass", 1, [])
+    assert (outcome.status, outcome.failing, outcome.samples) == ("pass", 1, None)
 
 
 def test_unique_finds_the_duplicate_key(candles):
     outcome = run_one(candles, "unique", {"columns": ["symbol", "day"]})
     assert (outcome.status, outcome.observed, outcome.failing) == ("fail", 1, 1)
-    assert outcome.samples == [{"symbol": "AAA", "day": "2026-11-10", "occurrences": 2}]
+    assert outcome.samples == {
+        "columns": ["symbol", "day", "occurrences"],
+        "rows": [["AAA", "2026-11-10", 2]],
+    }
 
 
 def test_unique_passes_on_a_unique_column(candles):
@@ -65,13 +72,13 @@ def test_unique_of_several_columns_skips_null_keys_sorted_or_distinct(candles, w
     outcome = run_one(candles, "unique", {"columns": ["symbol", "close"]}, where=where)
     assert (outcome.status, outcome.failing) == ("fail", 1)
     assert outcome.message == "1 of 59 row(s) repeat a (symbol, close) key of an earlier row."
-    assert outcome.samples == [{"symbol": "AAA", "close": "110.00", "occurrences": 2}]
+    assert outcome.samples == {"columns": ["symbol", "close", "occurrences"], "rows": [["AAA", "110.00", 2]]}
 
 
 def test_no_negative_finds_the_negative_close(candles):
     outcome = run_one(candles, "no_negative", {"column": "close"})
     assert (outcome.status, outcome.observed) == ("fail", 1)
-    assert [(r["symbol"], r["day"], r["close"]) for r in outcome.samples] == [("AAA", "2026-11-20", "-1.00")]
+    assert [row[1:4] for row in outcome.samples["rows"]] == [["AAA", "2026-11-20", "-1.00"]]
 
 
 def test_a_where_filter_restricts_the_rows_checked(candles):
@@ -82,15 +89,24 @@ def test_a_where_filter_restricts_the_rows_checked(candles):
 def test_accepted_values_lists_the_unexpected_value(candles):
     outcome = run_one(candles, "accepted_values", {"column": "status", "values": ["ok", "suspended"]})
     assert (outcome.status, outcome.observed) == ("fail", 1)
-    assert outcome.samples == [{"value": "halted", "occurrences": 1}]
+    assert outcome.samples == {"columns": ["value", "occurrences"], "rows": [["halted", 1]]}
 
 
 def test_monotonic_finds_the_day_that_goes_backwards_in_load_order(candles):
     params = {"column": "day", "order_by": ["seq"], "partition_by": ["symbol"]}
     outcome = run_one(candles, "monotonic", params)
     assert (outcome.status, outcome.observed) == ("fail", 1)
-    (sample,) = outcome.samples
-    assert (sample["seq"], sample["day"], sample["previous_value"]) == (1000, "2026-11-10", "2026-11-30")
+    assert outcome.samples["columns"] == [
+        "seq",
+        "symbol",
+        "day",
+        "close",
+        "status",
+        "loaded_at",
+        "previous_value",
+    ]
+    ((seq, _, day, *_, previous),) = outcome.samples["rows"]
+    assert (seq, day, previous) == (1000, "2026-11-10", "2026-11-30")
 
 
 def test_monotonic_with_a_where_filter_runs_alone_and_passes_without_the_late_row(candles):
@@ -185,7 +201,7 @@ def test_gap_days_finds_the_missing_day_per_symbol(candles):
     params = {"date_column": "day", "window_days": 30, "partition_by": ["symbol"]}
     outcome = run_one(candles, "gap_days", params)
     assert (outcome.status, outcome.observed) == ("fail", 1)
-    assert outcome.samples == [{"symbol": "BBB", "day": "2026-11-15"}]
+    assert outcome.samples == {"columns": ["symbol", "day"], "rows": [["BBB", "2026-11-15"]]}
 
 
 def test_gap_days_honours_excluded_dates_and_whole_table_days(candles):
@@ -195,7 +211,7 @@ def test_gap_days_honours_excluded_dates_and_whole_table_days(candles):
     # a longer window reaches back into October, which has no rows
     longer = run_one(candles, "gap_days", {"date_column": "day", "window_days": 32}, name="longer")
     assert (longer.status, longer.observed) == ("fail", 2)
-    assert [s["day"] for s in longer.samples] == ["2026-10-30", "2026-10-31"]
+    assert longer.samples == {"columns": ["day"], "rows": [["2026-10-30"], ["2026-10-31"]]}
 
 
 def test_relationships_finds_the_orphan(registry_object):
@@ -203,14 +219,17 @@ def test_relationships_finds_the_orphan(registry_object):
         registry_object("trades"), "relationships", {"column": "symbol", "to": "raw.symbols.symbol"}
     )
     assert (outcome.status, outcome.observed) == ("fail", 1)
-    assert outcome.samples == [{"trade_id": 3, "symbol": "ZZZ"}]
+    assert outcome.samples == {"columns": ["trade_id", "symbol"], "rows": [[3, "ZZZ"]]}
 
 
 def test_custom_sql_fails_on_rows_and_samples_them(candles):
     query = "SELECT symbol, day FROM raw.candles WHERE close IS NULL OR close < 0 ORDER BY day"
     outcome = run_one(candles, "custom_sql", {"sql": query})
     assert (outcome.status, outcome.observed, outcome.severity) == ("fail", 2, None)
-    assert outcome.samples == [{"symbol": "BBB", "day": "2026-11-05"}, {"symbol": "AAA", "day": "2026-11-20"}]
+    assert outcome.samples == {
+        "columns": ["symbol", "day"],
+        "rows": [["BBB", "2026-11-05"], ["AAA", "2026-11-20"]],
+    }
 
 
 def test_custom_sql_thresholds_choose_the_severity(candles):
@@ -220,7 +239,7 @@ def test_custom_sql_thresholds_choose_the_severity(candles):
     error = run_one(candles, "custom_sql", {"sql": query, "error_if": ">= 2"}, name="error")
     assert (error.status, error.severity) == ("fail", "error")
     calm = run_one(candles, "custom_sql", {"sql": query, "warn_if": "> 2"}, name="calm")
-    assert (calm.status, calm.samples) == ("pass", [])
+    assert (calm.status, calm.samples) == ("pass", None)
 
 
 @pytest.mark.parametrize(

@@ -193,9 +193,9 @@ def test_samples_can_be_turned_off_per_check_and_by_setting(candles):
     off.samples = False
     off.save()
     results = run([on, off])
-    assert len(results[on.name].outcome.samples) == 1 and results[off.name].outcome.samples == []
+    assert len(results[on.name].outcome.samples["rows"]) == 1 and results[off.name].outcome.samples is None
     with override_settings(OPSHEALTH_DATA_CHECK_SAMPLES=False):
-        assert run([on])[on.name].outcome.samples == []
+        assert run([on])[on.name].outcome.samples is None
 
 
 def test_results_are_ledger_check_results_of_one_run(candles):
@@ -216,7 +216,11 @@ def test_results_are_ledger_check_results_of_one_run(candles):
         NOW,
     )
     assert unique.metrics["observed"] == 1 and unique.metrics["failing_count"] == 1
-    assert unique.metrics["samples"] == [{"symbol": "AAA", "day": "2026-11-10", "occurrences": 2}]
+    # stored in the ledger's jsonb with the columns' order kept
+    assert unique.metrics["samples"] == {
+        "columns": ["symbol", "day", "occurrences"],
+        "rows": [["AAA", "2026-11-10", 2]],
+    }
     assert unique.metrics["definition_hash"] == checks[2].definition_hash
     assert unique.metrics["statement_checks"] == 3 and stored["c3_gap_days"].metrics["statement_checks"] == 1
     assert (

@@ -1,10 +1,11 @@
 """Data checks: every check OpsHealth runs, worst first, with its latest result, the pass
-rate of its last 30 days as a sparkline and, when it fails, its sample rows; `?check=<id>`
-shows one check's recent results."""
+rate of its last 30 days as a sparkline and, when it fails, its sample rows (columns in
+the table's order); above them, every opshealth.yml whose last load failed, with its
+problems; `?check=<id>` shows one check's recent results."""
 
 from __future__ import annotations
 
-from checks.datachecks.models import DataCheck, trend_start
+from checks.datachecks.models import DataCheck, DefinitionFile, trend_start
 from checks.datachecks.queries import daily_results
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
@@ -55,6 +56,7 @@ class DataChecks(Tab):
             "status": status,
             "statuses": STATUSES,
             "days": DAYS,
+            "failed_files": list(DefinitionFile.objects.filter(status=DefinitionFile.FAILED)),
         }
 
     def detail(self, checks, value: str) -> dict:
