@@ -254,6 +254,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--work-mem",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="OPSHEALTH_DATA_CHECK_WORK_MEM_MB (0: the server's)",
+    )
+    parser.add_argument(
         "--server", metavar="DSN", help="another PostgreSQL server to run on (a DSN of a database there)"
     )
     args = parser.parse_args()
@@ -264,6 +271,7 @@ def main() -> None:
     dsn, default_dsn = dsn_for(name, args.server), dsn_for(name, args.server, serial=False)
     settings.OPSHEALTH_DATA_CHECK_SAMPLES = False  # the scans, not the samples' reads
     settings.OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = 30 * 60 * 1000
+    settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB = args.work_mem
     ctx = RunContext(datetime.now(UTC))
     try:
         started = time.perf_counter()

@@ -304,6 +304,9 @@ OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS = envint("OPSHEALTH_DATA_CHECK_STATEME
 # Keep up to 5 failing rows with each failed result; off for warehouses with sensitive
 # data (a check's own `samples` flag turns them off for one table).
 OPSHEALTH_DATA_CHECK_SAMPLES = envbool("OPSHEALTH_DATA_CHECK_SAMPLES", "true")
+# work_mem of the data checks' transactions on a source, in MB (0: the server's own): the
+# sort that unique and monotonic checks need spills to disk beyond it.
+OPSHEALTH_DATA_CHECK_WORK_MEM_MB = envint("OPSHEALTH_DATA_CHECK_WORK_MEM_MB", 0)
 
 # --- Ledger read side -----------------------------------------------------------------
 # `prune_ledger` deletes runs and results older than this (the latest run of a pipeline

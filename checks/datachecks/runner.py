@@ -5,7 +5,8 @@
   2. per source, open one connection (the source engine's, with the connect timeout);
      an unreachable source gives every one of its checks an `error` result;
   3. per object, one read-only transaction (`SET TRANSACTION READ ONLY`) with
-     `OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS` as statement timeout:
+     `OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS` as statement timeout (and
+     `OPSHEALTH_DATA_CHECK_WORK_MEM_MB` as work_mem, when set):
      a. the shareable checks' aggregate expressions in ONE `SELECT` over the table (over
         a subquery adding `lag()` columns when a monotonic or a unique check of several
         columns needs them); when that
@@ -122,6 +123,10 @@ class _TableRun:
             self.conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout))
             # gap_days and freshness read dates in UTC, whatever the server's default.
             self.conn.execute("SET LOCAL TimeZone = 'UTC'")
+            if settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB:
+                # The sorts of unique and monotonic checks in memory rather than on disk.
+                work_mem = sql.Literal(f"{int(settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB)}MB")
+                self.conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(work_mem))
             if shared:
                 results += self.shared(shared)
             results += [self.alone(c) for c in alone]

@@ -155,6 +155,32 @@ def test_an_unreachable_source_is_an_error_for_its_checks_without_the_password(d
     assert "s3cr3t" not in outcome.message
 
 
+def test_sources_of_other_engines_get_an_error_result_and_postgresql_ones_still_run(candles):
+    others = [
+        RegistryObjectFactory(
+            source=SourceFactory(name=name, engine=engine, dsn=dsn), schema_name="raw", object_name="t"
+        )
+        for name, engine, dsn in [
+            ("shop", "mysql", "mysql://root@127.0.0.1:3306/shop"),
+            ("lake", "duckdb", "duckdb:///tmp/lake.duckdb"),
+        ]
+    ]
+    checks = [
+        DataCheckFactory(object=obj, name="rows", kind="row_count", params={"min": 1})
+        for obj in [candles, *others]
+    ]
+    with time_machine.travel(NOW, tick=False):
+        results = run_checks(checks).results
+    assert [(r.check.object.source.name, r.outcome.status) for r in results] == [
+        ("defects", "pass"),
+        ("shop", "error"),
+        ("lake", "error"),
+    ]
+    assert results[1].outcome.message == (
+        "row_count check rows on shop:raw.t: data checks run on PostgreSQL sources; shop is mysql"
+    )
+
+
 def test_custom_sql_cannot_write(candles, defects_db):
     writes = [
         "SELECT raw.purge_candles()",
@@ -184,6 +210,15 @@ def test_the_statement_timeout_stops_a_slow_query_and_the_table_goes_on(candles)
     assert time.monotonic() - started < 4
     assert "canceling statement due to statement timeout" in results["c0_custom_sql"].outcome.message
     assert results["c1_row_count"].outcome.status == "pass"
+
+
+def test_work_mem_is_the_setting_s_when_set(candles):
+    (check,) = make_checks(
+        candles, [("custom_sql", {"sql": "SELECT current_setting('work_mem') AS work_mem"})]
+    )
+    assert run([check])[check.name].outcome.samples["rows"] != [["64MB"]]
+    with override_settings(OPSHEALTH_DATA_CHECK_WORK_MEM_MB=64):
+        assert run([check])[check.name].outcome.samples["rows"] == [["64MB"]]
 
 
 def test_samples_can_be_turned_off_per_check_and_by_setting(candles):
