@@ -35,10 +35,6 @@ SAMPLE_ROWS = 5
 PASS, FAIL, ERROR = "pass", "fail", "error"
 COUNT_COLUMN = "__opshealth_failing"
 HASHED_ARRAY_SIZE = 9
-# The frame of every lag() window. lag() ignores frames, but the default one (RANGE …
-# CURRENT ROW) makes PostgreSQL read ahead to the end of each group of equal sort keys;
-# a one-row ROWS frame does not (measured: a third less CPU on 10 million rows).
-LAG_FRAME = sql.SQL(" ROWS BETWEEN CURRENT ROW AND CURRENT ROW")
 
 
 @dataclass
@@ -71,6 +67,21 @@ def _table(check) -> sql.Identifier:
 
 def _ident(name: str) -> sql.Identifier:
     return sql.Identifier(name)
+
+
+def lag(column: str, partition_by: list[str], order_by: list[str]) -> sql.Composable:
+    """`column`'s value in the previous row of its partition, in `order_by` order. lag()
+    ignores frames, but the default one (RANGE … CURRENT ROW) makes PostgreSQL read ahead
+    to the end of each group of equal sort keys; a one-row ROWS frame does not (measured:
+    a third less CPU on 10 million rows with the sort in memory)."""
+    partition = (
+        sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(map(_ident, partition_by)))
+        if partition_by
+        else sql.SQL("")
+    )
+    return sql.SQL("lag({c}) OVER ({p}ORDER BY {o} ROWS BETWEEN CURRENT ROW AND CURRENT ROW)").format(
+        c=_ident(column), p=partition, o=sql.SQL(", ").join(map(_ident, order_by))
+    )
 
 
 def _where(check) -> sql.Composable | None:
@@ -295,10 +306,12 @@ class Unique(DataCheckKind):
     SQL's UNIQUE). Failing = rows beyond the first of each key.
 
     In the shared scan, a key of one column is counted with `count(DISTINCT)` (a sort of
-    that column's values alone). A key of several columns without a `where` filter is
-    sorted as rows instead: a row repeats its key when it equals the previous row's in
-    key order (`lag()`), which costs a third of `count(DISTINCT (a, b))`'s record
-    comparisons, and shares its sort with a monotonic check ordered by the same columns."""
+    that column's values alone). A key of several columns (a, b, c) without a `where`
+    filter is sorted as rows instead: a row repeats its key when it equals the previous
+    row's within its (a, b) partition in c order (`lag()`), which costs a third of
+    `count(DISTINCT (a, b, c))`'s record comparisons, and is the very window of a
+    monotonic check partitioned by (a, b) and ordered by c (seed 001's pair: unique
+    (symbol, day), monotonic day per symbol): one sort and one window pass for both."""
 
     kind = "unique"
     params = ("columns",)
@@ -319,15 +332,12 @@ class Unique(DataCheckKind):
         columns = check.params["columns"]
         if len(columns) == 1 or _where(check) is not None:
             return []
-        return [
-            sql.SQL("lag({}) OVER (ORDER BY {}{})").format(_ident(c), self._key(check), LAG_FRAME)
-            for c in columns
-        ]
+        return [lag(c, columns[:-1], columns[-1:]) for c in columns]
 
     def aggregates(self, check, previous):
         condition = _both(_where(check), self._not_null(check))
         if previous:
-            # NULL keys sort last within their prefix: equal non-NULL keys are adjacent.
+            # Equal non-NULL keys are adjacent in their partition (NULLs sort last).
             repeated = sql.SQL(" AND ").join(
                 sql.SQL("{} = {}").format(_ident(c), p)
                 for c, p in zip(check.params["columns"], previous, strict=True)
@@ -472,16 +482,7 @@ class Monotonic(FailingRows):
 
     def _window(self, check) -> sql.Composable:
         p = check.params
-        order_by = p.get("order_by") or ["ctid"]
-        partition_by = p.get("partition_by") or []
-        partition = (
-            sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(map(_ident, partition_by)))
-            if partition_by
-            else sql.SQL("")
-        )
-        return sql.SQL("lag({c}) OVER ({p}ORDER BY {o}{f})").format(
-            c=_ident(p["column"]), p=partition, o=sql.SQL(", ").join(map(_ident, order_by)), f=LAG_FRAME
-        )
+        return lag(p["column"], p.get("partition_by") or [], p.get("order_by") or ["ctid"])
 
     def condition(self, check, previous):
         op = sql.SQL("<=" if check.params.get("strictly") else "<")
