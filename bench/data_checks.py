@@ -3,30 +3,41 @@
 Builds, in a scratch database on OpsHealth's PostgreSQL server (dropped at the end):
 
   (a) a table of N rows (default 10 million, generated set-based with generate_series)
-      with 8 column checks on it, and times, medians of `--repeat` runs:
-        - `SELECT count(*)` over the table (the floor: one sequential scan);
+      with 8 column checks on it, a mix of every shareable kind (EIGHT), and times,
+      medians of `--repeat` runs, in wall time and in the server process's CPU time
+      (from /proc, when the server runs here: the figure the load does not inflate):
+        - `SELECT count(*)` over the table (the floor: one sequential scan), serial, and
+          as the server runs it by default (parallel: wall time only);
         - the 8 checks as OpsHealth runs them (one statement, aggregate expressions);
+        - the 6 of them that need no sort (all but unique and monotonic);
         - the 8 checks one statement each (what Soda Core / Great Expectations do);
-      and counts the sequential scans of each from `pg_stat_user_tables.seq_scan`.
+        - seed 001's pair, unique (status, id) and monotonic created_at per status by id;
+      counts the sequential scans of each from `pg_stat_user_tables.seq_scan`, and prints
+      EXPLAIN (ANALYZE, BUFFERS) of the 8 checks' statement and of the pair's.
       Target: the run costs at most 1.5x `count(*)` and 1 sequential scan (8 otherwise).
   (b) 200 checks on 50 tables (small), of which some cannot share a scan (custom_sql,
       relationships, gap_days), and counts the statements sent: tables + unshareable.
 
-Parallel query is turned off on the benchmark's connections (`max_parallel_workers_per_gather
-= 0`), so that one scan counts once in seq_scan and the timings compare one process
-with one process (this machine has 2 cores shared by everybody).
+Parallel query is off on the benchmark's connections but one (`max_parallel_workers_per_gather
+= 0`): a parallel scan counts once per process in seq_scan, and the backend's CPU time
+would miss its workers'. The server: embedded PostgreSQL 16.2 without JIT
+(`pg_jit_available()` is false), shared_buffers 128 MB, work_mem 4 MB (`--work-mem` sets
+OPSHEALTH_DATA_CHECK_WORK_MEM_MB), max_parallel_workers_per_gather 2.
 
 The checks run through the runner's own table step (`run_on_connection`), samples off,
 without writing to OpsHealth's ledger: the benchmark measures the source's work only.
 
-Measured on this machine (2 shared cores, loaded by the other worktrees' tests; embedded
-PostgreSQL 16.2 without JIT), `bench/data_checks.py` with its defaults, two runs:
-count(*) 1.51 / 1.17 s; the 8 checks in one statement 3.76 / 3.78 s (2.5x / 3.2x count(*)),
-1 sequential scan; one statement per check 11.1 / 13.8 s (7.4x / 11.8x), 8 scans. The
-1.5x target is not met: count(*) reads no column, while the checks evaluate 9 aggregate
-expressions on 5 columns of every row (CPU-bound, the table in memory); on the machine's
-PostgreSQL 15 with JIT (`--server`), 2.8x. (b): 80 statements for 200 checks on 50 tables
-with 30 unshareable (= 50 + 30), against 200 for one per check.
+Measured on this machine (2 cores shared by six worktrees, load average 6 to 12),
+`bench/data_checks.py --repeat 2`, server CPU as a multiple of count(*)'s (0.61-0.73 s):
+the 8 checks in one statement 16x (1 sequential scan; 8 statements: 22x, 8 scans); the
+6 that need no sort 3.9x; seed 001's pair 25x (61x before its unique became the monotonic
+check's own window: 37.3 s -> 18.8 s CPU, one external sort of 352 MB instead of two of
+352 + 812 MB). The 1.5x target is not met, and cannot be for unique and monotonic: both
+need the 10M rows in an order, and the EXPLAIN shows the sort (external merge, 411 MB) and
+the window pass each cost several times the scan; count(*) reads no column, while the 6
+others deform all 5 columns and evaluate their expressions on every row (count(created_at)
+alone is 1.6x count(*)). (b): 80 statements for 200 checks on 50 tables with 30
+unshareable (= 50 + 30), against 200 for one per check.
 
     .venv/bin/python bench/data_checks.py                    # 10,000,000 rows, 3 runs
     .venv/bin/python bench/data_checks.py --rows 1000000 --repeat 5
