@@ -8,8 +8,8 @@
    E edges, R runs over 90 days, watermarks, check results, code usages), then 30 days of
    health history (an evaluation every 5 minutes with its check results, as the
    scheduler leaves it) and one real evaluation. Generated once; later runs reuse it.
-2. In-process, each page once: its queries (the budget is 12), HTML size (300 KB) and
-   time, cold.
+2. In-process, each page twice: its queries (the budget is 12), HTML size (300 KB) and
+   time, cold (content computed) and from the cache (opshealth/dashboard/recent.py).
 3. gunicorn as bench/health.py serves it (deploy/gunicorn.conf.py), C keep-alive clients
    logged in with a session cookie, S seconds per tab: p50/p90/p99 with the ratio to
    the target (p99 < 150 ms, issue 13) and the server's CPU time per request, which does
@@ -44,25 +44,28 @@ MAX_QUERIES, MAX_BYTES = 12, 300 * 1024
 
 # 30 days of evaluations every 5 minutes, each with every check's result (copied from
 # the real evaluation, a score that wanders): what the trend and "failing since" read.
-HISTORY = f"""
-WITH latest AS (SELECT * FROM {Evaluation._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1),
-made AS (
-    INSERT INTO {Evaluation._meta.db_table} (evaluated_at, duration_ms, trigger, global_status, error_count,
-        warn_count, ok_count, monitored_count, failing_monitored_count, violation_count, health_score, band,
-        healthy_threshold, degraded_threshold, explanation)
-    SELECT latest.evaluated_at - interval '5 minutes' * i, latest.duration_ms, 'schedule', latest.global_status,
-           latest.error_count, latest.warn_count, latest.ok_count, latest.monitored_count,
-           latest.failing_monitored_count, latest.violation_count, 90 + 10 * random(), latest.band,
-           latest.healthy_threshold, latest.degraded_threshold, latest.explanation
-    FROM latest, generate_series(1, 30 * 288) i
-    RETURNING id, evaluated_at
-)
+# Two statements with an ANALYZE between: the check results' foreign-key checks (one per
+# row, at commit) are planned from the evaluations' statistics, and with the single
+# evaluation of before they scan the table per row (2 minutes instead of 2 seconds).
+EVALUATIONS = f"""
+INSERT INTO {Evaluation._meta.db_table} (evaluated_at, duration_ms, trigger, global_status, error_count,
+    warn_count, ok_count, monitored_count, failing_monitored_count, violation_count, health_score, band,
+    healthy_threshold, degraded_threshold, explanation)
+SELECT latest.evaluated_at - interval '5 minutes' * i, latest.duration_ms, 'schedule', latest.global_status,
+       latest.error_count, latest.warn_count, latest.ok_count, latest.monitored_count,
+       latest.failing_monitored_count, latest.violation_count, 90 + 10 * random(), latest.band,
+       latest.healthy_threshold, latest.degraded_threshold, latest.explanation
+FROM {Evaluation._meta.db_table} latest, generate_series(1, 30 * 288) i
+WHERE latest.id = %(latest)s
+"""
+RESULTS = f"""
 INSERT INTO {CheckRun._meta.db_table} (evaluation_id, check_key, severity, status, message, drilldown_url,
     offending_count, info_count, evaluated_at, duration_ms)
-SELECT made.id, c.check_key, c.severity,
-       CASE WHEN (extract(epoch FROM made.evaluated_at)::bigint / 3600) % 7 = 0 THEN 'OK' ELSE c.status END,
-       c.message, c.drilldown_url, c.offending_count, c.info_count, made.evaluated_at, c.duration_ms
-FROM made CROSS JOIN (SELECT r.* FROM {CheckRun._meta.db_table} r JOIN latest ON r.evaluation_id = latest.id) c
+SELECT e.id, c.check_key, c.severity,
+       CASE WHEN (extract(epoch FROM e.evaluated_at)::bigint / 3600) %% 7 = 0 THEN 'OK' ELSE c.status END,
+       c.message, c.drilldown_url, c.offending_count, c.info_count, e.evaluated_at, c.duration_ms
+FROM {Evaluation._meta.db_table} e CROSS JOIN {CheckRun._meta.db_table} c
+WHERE e.id > %(latest)s AND c.evaluation_id = %(latest)s
 """
 
 
@@ -71,14 +74,18 @@ def generate_history() -> None:
         print("health history present: reusing it")
         return
     started = time.perf_counter()
-    evaluate(trigger="cli")
+    latest = evaluate(trigger="cli")
     with connection.cursor() as cursor:
-        cursor.execute(HISTORY)
+        cursor.execute(EVALUATIONS, {"latest": latest.pk})
+        cursor.execute(f"ANALYZE {Evaluation._meta.db_table}")
+        cursor.execute(RESULTS, {"latest": latest.pk})
         cursor.execute("ANALYZE")
+    inserted = time.perf_counter() - started
     # The latest evaluation (with its violations) must stay the newest.
     evaluate(trigger="cli")
     print(
-        f"health history: {Evaluation.objects.count()} evaluations in {time.perf_counter() - started:.1f} s"
+        f"health history: {Evaluation.objects.count()} evaluations in {time.perf_counter() - started:.1f} s "
+        f"(evaluation and history {inserted:.1f} s, a last evaluation {time.perf_counter() - started - inserted:.1f} s)"
     )
 
 
@@ -94,16 +101,22 @@ def pages(tabs: list[str]) -> list[str]:
 
 
 def bench_in_process(client: Client, paths: list[str]) -> None:
+    """Each page twice: cold (its content computed: the first view after a minute or a
+    change) and from the cache (every other view)."""
     for path in paths:
-        with CaptureQueriesContext(connection) as queries:
-            t0 = time.perf_counter()
-            response = client.get(path)
-            ms = (time.perf_counter() - t0) * 1000
-        assert response.status_code == 200, (path, response.status_code)
-        size = len(response.content)
-        verdict = "ok" if len(queries) <= MAX_QUERIES and size <= MAX_BYTES else "OVER BUDGET"
+        figures = []
+        for _ in ("cold", "cached"):
+            with CaptureQueriesContext(connection) as queries:
+                t0, c0 = time.perf_counter(), time.process_time()
+                response = client.get(path)
+                ms, cpu = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
+            assert response.status_code == 200, (path, response.status_code)
+            figures.append((len(queries), len(response.content), ms, cpu))
+        (n, size, ms, cpu), (n_hit, _, ms_hit, cpu_hit) = figures
+        verdict = "ok" if max(n, n_hit) <= MAX_QUERIES and size <= MAX_BYTES else "OVER BUDGET"
         print(
-            f"{path}: {len(queries)} queries, {size / 1024:.0f} KB, {ms:.0f} ms cold (in-process) — {verdict}"
+            f"{path}: {n} queries, {size / 1024:.0f} KB, {ms:.0f} ms cold (Python CPU {cpu:.0f} ms); "
+            f"cached {n_hit} queries, {ms_hit:.1f} ms (Python CPU {cpu_hit:.1f} ms) (in-process) — {verdict}"
         )
 
 
@@ -140,6 +153,9 @@ def main() -> None:
     if args.skip_http:
         return
     generator = args.load if args.load != "auto" else ("wrk" if shutil.which("wrk") else "asyncio")
+    # Connections kept for the whole run, and opened in the warm-up: the database's CPU
+    # per request is read from the backends alive when a page's load starts.
+    os.environ.setdefault("DB_CONN_MAX_AGE", "3600")
     proc = health.serve(health.ROOT, args.port, args.workers, args.threads)
     try:
         print(
@@ -149,7 +165,8 @@ def main() -> None:
         )
         header = f"Cookie: {cookie}"
         for path in paths:
-            health.load(generator, path, args.port, header, 5, 2)  # warm-up: workers, connections
+            # Warm-up: every worker thread with its connection, the cache filled.
+            health.load(generator, path, args.port, header, args.clients, 3)
             health.bench_latency(
                 generator, path, args.port, header, args.clients, args.seconds, proc.pid, TARGET_P99_MS
             )

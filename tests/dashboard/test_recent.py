@@ -1,13 +1,30 @@
-"""Long-window figures are computed at most once a minute and say when they were."""
+"""Figures and tab contents are computed at most once a minute, by one caller at a time
+(the others serve the previous value meanwhile), and say when they were."""
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import timedelta
 
 import time_machine
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from checks.evaluate import evaluate_as_job
+from checks.models import Action
 from opshealth.dashboard.recent import recent
+
+# Session, user, the latest evaluation and the scheduler's state: the page around the
+# content, rendered per request.
+HEADER_QUERIES = 4
+
+
+def main(html: str) -> str:
+    return html[html.index("<main") : html.index("</main>")]
 
 
 def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
@@ -22,6 +39,13 @@ def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
         assert recent("k", lambda: calls.append(1) or len(calls)) == (2, later)
 
 
+def test_another_state_recomputes_at_once(db, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    assert recent("k", lambda: "first", state="evaluation 1")[0] == "first"
+    assert recent("k", lambda: "second", state="evaluation 1")[0] == "first"
+    assert recent("k", lambda: "third", state="evaluation 2")[0] == "third"
+
+
 def test_zero_seconds_computes_every_time(db, settings):
     settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 0
     calls = []
@@ -30,6 +54,80 @@ def test_zero_seconds_computes_every_time(db, settings):
     assert len(calls) == 2
 
 
-def test_the_runs_tab_says_how_old_its_figures_are(viewer, platform):
-    html = viewer.get("/ops/health?tab=runs").content.decode()
-    assert "Figures over days of runs as of <time" in html
+def test_one_caller_recomputes_while_the_others_serve_the_previous_value(db, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        recent("k", lambda: "old")
+    computing, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        computing.set()
+        release.wait(10)
+        return "new"
+
+    results = {}
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        first = threading.Thread(target=lambda: results.setdefault("first", recent("k", slow)[0]))
+        first.start()
+        assert computing.wait(10)
+        # Meanwhile: the previous value, without computing it again.
+        assert recent("k", lambda: "again")[0] == "old"
+        release.set()
+        first.join(10)
+        assert results["first"] == "new"
+        assert recent("k", lambda: "again")[0] == "new"
+
+
+def test_with_nothing_cached_the_others_wait_for_the_one_computing(db, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    computing, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow() -> str:
+        calls.append(1)
+        computing.set()
+        release.wait(10)
+        return "value"
+
+    results = []
+    first = threading.Thread(target=lambda: results.append(recent("k", slow)[0]))
+    first.start()
+    assert computing.wait(10)
+    waiting = threading.Thread(target=lambda: results.append(recent("k", slow)[0]))
+    waiting.start()
+    release.set()
+    first.join(10)
+    waiting.join(10)
+    assert results == ["value", "value"] and len(calls) == 1
+
+
+def test_a_tab_is_served_from_the_cache_until_a_new_evaluation(viewer, platform, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    first = viewer.get("/ops/health?tab=checks").content.decode()
+    assert "As of <time" in first
+    with CaptureQueriesContext(connection) as queries:
+        again = viewer.get("/ops/health?tab=checks").content.decode()
+    assert len(queries) == HEADER_QUERIES
+    assert main(again) == main(first)
+    evaluation = evaluate_as_job(trigger="api")
+    with CaptureQueriesContext(connection) as queries:
+        viewer.get("/ops/health?tab=checks")
+    assert len(queries) > HEADER_QUERIES
+    assert evaluation.evaluated_at > platform.evaluation.evaluated_at
+
+
+def test_each_staff_user_gets_a_working_csrf_token_from_a_cached_page(platform, staff_user, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    other = get_user_model().objects.create_user("other", "other@example.com", "pw", is_staff=True)
+    for user in (staff_user, other):  # the second page comes from the cache
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        html = client.get("/ops/health?tab=mv").content.decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)[1]
+        response = client.post(
+            "/ops/health/actions",
+            {"csrfmiddlewaretoken": token, "action": "refresh", "target": platform.matview.pk},
+        )
+        assert response.status_code == 302, user
+    assert Action.objects.filter(kind="refresh").count() == 1  # queued once, then "already queued"

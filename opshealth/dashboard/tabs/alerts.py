@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -15,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from checks.alerts.messages import evidence_lines
-from checks.alerts.models import Incident
+from checks.alerts.models import Incident, IncidentEvent
 from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
 
 STATES = ("unresolved", Incident.OPEN, Incident.ACKNOWLEDGED, Incident.RESOLVED, "all")
@@ -27,10 +28,20 @@ SNOOZES = {
 }
 
 
+def incidents_state() -> str:
+    """Changes with every change of an incident (each writes a timeline event): the
+    cached alerts and overview pages show an acknowledgement at once."""
+    return str(IncidentEvent.objects.aggregate(last=Max("id"))["last"])
+
+
 class Alerts(Tab):
     key = "alerts"
     title = "Alerts"
     params = frozenset({"state", "incident", "page"})
+    cached = True
+
+    def state(self, scheduler):
+        return incidents_state()
 
     def context(self, request, evaluation):
         state = request.GET.get("state", "unresolved")

@@ -6,6 +6,7 @@ from django.core.paginator import Page, Paginator
 from django.http import HttpRequest
 
 from checks.models import Evaluation
+from checks.selfmonitor import SchedulerState
 
 
 class BadParameter(ValueError):
@@ -17,6 +18,9 @@ class Tab:
     title: str = ""
     # Query parameters the tab reads besides `tab`; any other one is a 400.
     params: frozenset[str] = frozenset()
+    # Whether the rendered content is cached (opshealth/dashboard/recent.py): at most a
+    # minute old, and never across a new evaluation or a change of `state()`.
+    cached: bool = False
 
     @property
     def template(self) -> str:
@@ -26,6 +30,11 @@ class Tab:
         """What the tab's template shows. `evaluation` is the latest health snapshot (the
         page header shows it too), None before the first evaluation. Raises BadParameter."""
         raise NotImplementedError
+
+    def state(self, scheduler: SchedulerState) -> str:
+        """What the cached content depends on besides time and the latest evaluation, as
+        a string that changes whenever it does (a cache key part; one query at most)."""
+        return ""
 
 
 PAGE_SIZE = 50

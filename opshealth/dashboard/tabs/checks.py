@@ -14,6 +14,7 @@ class Checks(Tab):
     key = "checks"
     title = "Checks"
     params = frozenset({"check", "level", "page"})
+    cached = True
 
     def context(self, request, evaluation):
         if evaluation is None:

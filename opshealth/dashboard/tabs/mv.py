@@ -19,6 +19,7 @@ class Mv(Tab):
     key = "mv"
     title = "MV"
     params = frozenset({"page"})
+    cached = True
 
     def context(self, request, evaluation):
         (staleness, populated), as_of = recent("mv", self.states)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from checks.alerts.models import Incident
 from checks.models import CheckRun, Evaluation
 from opshealth.dashboard import svg
+from opshealth.dashboard.tabs.alerts import incidents_state
 from opshealth.dashboard.tabs.base import Tab
 
 TREND_DAYS = 30
@@ -36,6 +37,10 @@ def score_trend(now, days: int = TREND_DAYS) -> list[float | None]:
 class Overview(Tab):
     key = "overview"
     title = "Overview"
+    cached = True
+
+    def state(self, scheduler):
+        return f"{scheduler.fingerprint} {incidents_state()}"
 
     def context(self, request, evaluation):
         if evaluation is None:

@@ -28,6 +28,7 @@ class Raw(Tab):
     key = "raw"
     title = "RAW"
     params = frozenset({"page"})
+    cached = True
 
     def context(self, request, evaluation):
         now = timezone.now()

@@ -14,6 +14,7 @@ from checks.staleness import object_staleness
 from ledger.models import CheckResult, RunAsset
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
+from registry.api.objects import registry_state
 from registry.filters import RegistryObjectFilter
 from registry.models import (
     CRITICALITIES,
@@ -71,6 +72,10 @@ class Registry(Tab):
     key = "registry"
     title = "Registry"
     params = frozenset({*FILTERS, "q", "page"})
+    cached = True
+
+    def state(self, scheduler):
+        return registry_state()  # an override edited shows in the list at once
 
     def context(self, request, evaluation):
         filterset = RegistryObjectFilter(
@@ -172,6 +177,7 @@ def object_context(request, pk: int, evaluation: Evaluation | None) -> dict | No
     results = CheckResult.objects.filter(normalized_key__in=keys).order_by("-checked_at", "-id")[:RECENT]
     return {
         "obj": obj,
+        "title": obj.qualified_name,
         "health": health_of(items.get(pk, [])),
         "items": own_items,
         "staleness": staleness,

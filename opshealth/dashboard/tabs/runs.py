@@ -26,6 +26,7 @@ class Runs(Tab):
     key = "runs"
     title = "Runs"
     params = frozenset({"page"})
+    cached = True
 
     def context(self, request, evaluation):
         now = timezone.now()
