@@ -165,21 +165,32 @@ class Node:
 
 
 NODE_W, NODE_H, COL_GAP, ROW_GAP = 170, 26, 44, 10
+ARC_W = COL_GAP - 8  # how far an arc between nodes of one column bends out
 
 
 def lineage_graph(
     nodes: Sequence[Node], edges: Sequence[tuple[int, int]], *, label: str, more: dict[int, int] | None = None
 ) -> SafeString:
     """Columns by depth (upstream left), an arrow per edge (upstream id, downstream id)
-    between drawn nodes, each node a link to its object page. `more` counts, per depth,
-    the nodes left out of a crowded column."""
+    between drawn nodes, titled "a → b", each node a link to its object page. `more`
+    counts, per depth, the nodes left out of a crowded column.
+
+    An edge between two nodes of one column (a diamond's short side: both are one hop
+    from the object) is an arc out of the column's right side; one that runs right to
+    left (its downstream placed nearer the object by a shorter path) leaves its upstream
+    on the left, dashed: neither crosses a node of its own column."""
     more = more or {}
     depths = sorted({n.depth for n in nodes} | set(more))
     if not depths:
         return _svg(NODE_W, NODE_H, f"{label}: nothing", [], "lineage")
     columns = {d: [n for n in nodes if n.depth == d] for d in depths}
+    names = {n.id: n.label for n in nodes}
+    depth_of = {n.id: n.depth for n in nodes}
+    drawn = [(u, d) for u, d in edges if u in names and d in names]
     rows = max(len(col) + (1 if more.get(d) else 0) for d, col in columns.items())
-    width = len(depths) * NODE_W + (len(depths) - 1) * COL_GAP
+    # Arcs of the last column need room on its right.
+    arc_room = ARC_W if any(depth_of[u] == depth_of[d] == depths[-1] for u, d in drawn) else 0
+    width = len(depths) * NODE_W + (len(depths) - 1) * COL_GAP + arc_room
     height = rows * (NODE_H + ROW_GAP) - ROW_GAP
     ident = f"chart-{next(_ids)}"
     where: dict[int, tuple[float, float]] = {}
@@ -196,15 +207,24 @@ def lineage_graph(
             body.append(
                 f'<text class="more" x="{x + 6}" y="{y + NODE_H * 0.65:.0f}">+{more[depth]} more</text>'
             )
-    for up, down in edges:
-        if up not in where or down not in where:
-            continue
+    for up, down in drawn:
         (x1, y1), (x2, y2) = where[up], where[down]
-        x1, y1, y2 = x1 + NODE_W, y1 + NODE_H / 2, y2 + NODE_H / 2
-        mid = (x1 + x2) / 2
+        y1, y2 = y1 + NODE_H / 2, y2 + NODE_H / 2
+        if depth_of[up] == depth_of[down]:
+            css, right = "edge inner", x1 + NODE_W
+            bend = right + min(ARC_W, 12 + abs(y2 - y1) / 6)
+            d = f"M{_fmt(right)} {_fmt(y1)} C{_fmt(bend)} {_fmt(y1)} {_fmt(bend)} {_fmt(y2)} {_fmt(right)} {_fmt(y2)}"
+        else:
+            css = "edge" if depth_of[up] < depth_of[down] else "edge back"
+            if depth_of[up] < depth_of[down]:
+                x1 += NODE_W
+            else:
+                x2 += NODE_W
+            mid = (x1 + x2) / 2
+            d = f"M{_fmt(x1)} {_fmt(y1)} C{_fmt(mid)} {_fmt(y1)} {_fmt(mid)} {_fmt(y2)} {_fmt(x2)} {_fmt(y2)}"
         body.append(
-            f'<path class="edge" marker-end="url(#{ident}-arrow)" d="M{_fmt(x1)} {_fmt(y1)} '
-            f'C{_fmt(mid)} {_fmt(y1)} {_fmt(mid)} {_fmt(y2)} {_fmt(x2)} {_fmt(y2)}"/>'
+            f'<path class="{css}" marker-end="url(#{ident}-arrow)" d="{d}">'
+            f"<title>{escape(names[up])} → {escape(names[down])}</title></path>"
         )
     for node in nodes:
         x, y = where[node.id]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories.registry import DependencyFactory, RegistryObjectFactory
+from checks.evaluate import evaluate_as_job
+from registry.models import RegistryObject
+from tests.factories.registry import CodeUsageFactory, DependencyFactory, RegistryObjectFactory
 
 MAX_QUERIES = 12
 
@@ -70,3 +72,45 @@ def test_an_unknown_object_is_a_404(viewer, platform):
 def test_unknown_parameters_are_a_400(viewer, platform):
     response = viewer.get(f"/ops/health/objects/{platform.raw.pk}?depth=3")
     assert response.status_code == 400
+
+
+def test_an_edge_inside_a_lineage_column_is_drawn_and_named(viewer, platform):
+    # raw → view → matview, and raw → matview: view and matview are both one hop down.
+    DependencyFactory(upstream=platform.raw, downstream=platform.matview)
+    html = viewer.get(f"/ops/health/objects/{platform.raw.pk}").content.decode()
+    assert html.count('class="edge"') == 2
+    assert html.count('class="edge inner"') == 1
+    assert "<title>mart.v_events → mart.daily_events</title>" in html
+
+
+def test_code_usage_evidence_reads_as_words_not_data(viewer, platform):
+    CodeUsageFactory(
+        object=platform.raw,
+        file="app/api.py",
+        line=7,
+        kind="read",
+        context="endpoint",
+        route="GET /events",
+        columns=["event_id", "ghost"],
+        evidence="import db in app/api.py: app/db.py (nearest on sys.path), not lib/db.py",
+    )
+    RegistryObject.objects.filter(pk=platform.raw.pk).update(
+        provenance={
+            "criticality": {
+                "value": "important",
+                "rule": "#4 used by an endpoint",
+                "evidence": "used by endpoint `GET /events` in `app/api.py:7`",
+            }
+        }
+    )
+    evaluate_as_job(trigger="api")  # used_column_missing: ghost
+    html = viewer.get(f"/ops/health/objects/{platform.raw.pk}").content.decode()
+    # The check's item: one line per field, the object's columns one per line.
+    assert "location: app/api.py:7\n" in html
+    assert "columns:\n  - event_id\n  - happened_at\n" in html
+    assert "[&#x27;event_id&#x27;" not in html and "{&#x27;" not in html  # no Python reprs
+    # The usage: its columns and how the scan resolved it.
+    assert "<code>event_id</code>, <code>ghost</code>" in html
+    assert "<li>import db in app/api.py: app/db.py (nearest on sys.path), not lib/db.py</li>" in html
+    # The inferred value's evidence, its code names as code.
+    assert "used by endpoint <code>GET /events</code> in <code>app/api.py:7</code>" in html

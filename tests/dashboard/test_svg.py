@@ -81,6 +81,36 @@ def test_lineage_graph_places_columns_by_depth_and_links_each_node():
     assert root.find("s:text[@class='more']", NS).text == "+4 more"
 
 
+def test_lineage_graph_draws_edges_inside_a_column_and_right_to_left_without_crossing_nodes():
+    # 1 reads nothing drawn; 2 and 3 both read 1 (one hop), and 3 also reads 2 (a
+    # diamond's short side, inside column 1); 4 is two hops away but feeds 3.
+    nodes = [
+        svg.Node(1, "raw.a", 0, "/o/1"),
+        svg.Node(2, "mart.b", 1, "/o/2"),
+        svg.Node(3, "mart.c", 1, "/o/3"),
+        svg.Node(4, "mart.d", 2, "/o/4"),
+    ]
+    root = parse(svg.lineage_graph(nodes, [(1, 2), (1, 3), (2, 3), (2, 4), (4, 3)], label="Lineage"))
+    paths = {p.find("s:title", NS).text: p for p in root.findall("s:path", NS)}
+    assert set(paths) == {
+        "raw.a → mart.b",
+        "raw.a → mart.c",
+        "mart.b → mart.c",
+        "mart.b → mart.d",
+        "mart.d → mart.c",
+    }
+    assert paths["raw.a → mart.b"].get("class") == "edge"
+    inner = paths["mart.b → mart.c"]
+    assert inner.get("class") == "edge inner"
+    right = svg.NODE_W + svg.COL_GAP + svg.NODE_W  # column 1's right side
+    start, end = inner.get("d").split(" C")[0], inner.get("d").split()[-2]
+    assert start.startswith(f"M{right} ") and end == str(right)
+    back = paths["mart.d → mart.c"]
+    assert back.get("class") == "edge back"
+    assert back.get("d").startswith(f"M{right + svg.COL_GAP} ")  # leaves mart.d on its left
+    assert back.get("d").split()[-2] == str(right)  # reaches mart.c on its right
+
+
 def test_text_is_escaped():
     markup = svg.lineage_graph([svg.Node(1, 'x."<script>"', 0, "/o/1?a=1&b=2")], [], label="L <b>")
     assert "<script>" not in markup and "<b>" not in markup

@@ -202,7 +202,6 @@ def object_context(request, pk: int, evaluation: Evaluation | None) -> dict | No
 
 
 def lineage_svg(obj: RegistryObject, nodes, items: dict, hops: int):
-    depth_of = {n.id: n.depth for n in nodes}
     kept = Counter(n.depth for n in nodes)
     more = {n.depth: n.in_column - kept[n.depth] for n in nodes}
     drawn = [
@@ -220,9 +219,7 @@ def lineage_svg(obj: RegistryObject, nodes, items: dict, hops: int):
         )
         for n in nodes
     ]
-    # Only edges that run left to right: an edge inside one column (a diamond's short
-    # side) would cross its own nodes.
-    edges = [(n.id, d) for n in nodes for d in n.downstream_ids if depth_of.get(d, n.depth) > n.depth]
+    edges = [(n.id, d) for n in nodes for d in n.downstream_ids]
     return svg.lineage_graph(
         drawn,
         edges,

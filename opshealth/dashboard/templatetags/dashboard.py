@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from checks.alerts.messages import evidence_lines
 
 register = template.Library()
 
@@ -67,6 +71,29 @@ def status_class(value: str | None) -> str:
         "flaky": "warn",
         "insufficient_data": "info",
     }.get(value or "", "info")
+
+
+@register.filter
+def code_spans(value: str | None) -> SafeString:
+    """Text whose `backticked` parts name code (an inferred value's evidence: "used by
+    endpoint `GET /orders` in `app/views.py:12`"), escaped, those parts as <code>."""
+    parts = str(value or "").split("`")
+    return mark_safe(
+        "".join(f"<code>{escape(p)}</code>" if i % 2 else escape(p) for i, p in enumerate(parts))
+    )
+
+
+@register.filter
+def evidence(detail: dict | None) -> list[str]:
+    """A check item's detail in lines, as the alert messages say it: lists (the code
+    locations a column change breaks, the columns an object has) one item a line."""
+    return evidence_lines(detail or {})
+
+
+@register.filter
+def clauses(value: str | None) -> list[str]:
+    """A code usage's evidence, one choice of the scan per item (joined by "; ")."""
+    return [part for part in (value or "").split("; ") if part]
 
 
 @register.simple_tag(takes_context=True)
