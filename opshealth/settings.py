@@ -256,9 +256,9 @@ SPECTACULAR_SETTINGS = {
 OPSHEALTH_TOKEN_FAILURES_PER_MINUTE = envint("OPSHEALTH_TOKEN_FAILURES_PER_MINUTE", 20)
 OPSHEALTH_LOGIN_FAILURES = envint("OPSHEALTH_LOGIN_FAILURES", 5)
 OPSHEALTH_LOGIN_LOCKOUT_MINUTES = envint("OPSHEALTH_LOGIN_LOCKOUT_MINUTES", 15)
-# How old the dashboard's long-window figures (runs per day, flakiness, ingestion, every
-# RAW/MV object's staleness) may be: computed at most once per this many seconds and
-# process (opshealth/dashboard/recent.py); 0 computes them on every request.
+# How old the dashboard's page contents and long-window figures (runs per day,
+# flakiness, ingestion, every RAW/MV object's staleness) may be: computed at most once
+# per this many seconds (opshealth/dashboard/recent.py); 0 computes them on every request.
 OPSHEALTH_DASHBOARD_FIGURES_SECONDS = envint("OPSHEALTH_DASHBOARD_FIGURES_SECONDS", 60)
 # Requests larger than this are refused (413) by the ingestion endpoints.
 OPSHEALTH_MAX_PAYLOAD_BYTES = envint("OPSHEALTH_MAX_PAYLOAD_BYTES", 5 * 1024 * 1024)

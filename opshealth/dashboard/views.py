@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -53,7 +54,7 @@ def _page(
     scheduler = scheduler_state(now)
     shared = {"tab": tab, "evaluation": evaluation, "scheduler": scheduler}
 
-    def content() -> tuple[tuple[str, str], object]:
+    def content() -> tuple[tuple[str, str], datetime]:
         context = shared | build()
         html = render_to_string(template, context | {"csrf_token": CSRF_PLACEHOLDER}, request)
         return (html, context.get("title", "")), context.get("as_of", now)

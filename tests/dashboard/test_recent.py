@@ -131,3 +131,12 @@ def test_each_staff_user_gets_a_working_csrf_token_from_a_cached_page(platform, 
         )
         assert response.status_code == 302, user
     assert Action.objects.filter(kind="refresh").count() == 1  # queued once, then "already queued"
+
+
+def test_the_registry_list_shows_a_registry_change_at_once(viewer, platform, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    url = "/ops/health?tab=registry&criticality=critical"
+    assert "raw.events" not in viewer.get(url).content.decode()
+    platform.raw.criticality = "critical"
+    platform.raw.save(update_fields=["criticality"])
+    assert "raw.events" in viewer.get(url).content.decode()
