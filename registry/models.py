@@ -585,6 +585,22 @@ class AssetLink(models.Model):
         return f"{self.normalized_key} → {self.object or 'unresolved'}"
 
 
+class ListVersion(models.Model):
+    """The source-registry list's change marker: one row (id 1) whose `version` a
+    statement-level trigger bumps on every write to objects, sources and dependencies,
+    whatever wrote it (migration 0004_perf_list_version, which owns the table and its
+    triggers: unmanaged here). Read by `queries.registry_state`."""
+
+    id = models.SmallIntegerField(primary_key=True)
+    version = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+
+    def __str__(self) -> str:
+        return f"registry list version {self.version}"
+
+
 class OverrideAudit(models.Model):
     """Who changed which override of which object, when, from what to what."""
 

@@ -1,6 +1,7 @@
 """The registry's raw SQL: what stays raw because set-based speed needs it.
 
-Bulk writes with COPY (discovery, inference), the asset-link upsert and the lineage walk.
+Bulk writes with COPY (discovery, inference), the asset-link upsert, the lineage walk and
+the list's version read.
 Table names come from the models' `_meta`. (Catalog introspection of the *sources* is
 `registry.catalog` and the engines': it reads pg_catalog, not OpsHealth's tables.)
 """
@@ -13,11 +14,12 @@ from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 from psycopg.types.json import Jsonb
 
-from registry.models import AssetLink, Dependency, RegistryObject
+from registry.models import AssetLink, Dependency, ListVersion, RegistryObject
 
 _OBJECT = RegistryObject._meta.db_table
 _DEPENDENCY = Dependency._meta.db_table
 _LINK = AssetLink._meta.db_table
+_LIST_VERSION = ListVersion._meta.db_table
 
 # --- Bulk writes ----------------------------------------------------------------------
 #
@@ -154,3 +156,20 @@ def lineage(object_id: int, hops: int, per_column: int) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, {"id": object_id, "hops": hops, "per_column": per_column})
         return cursor.fetchall()
+
+
+# --- The registry list's cache key (registry.api.objects) ----------------------------
+
+
+def registry_state() -> str:
+    """The registry's state as the list sees it (`ListVersion`, the marker migration
+    0004_perf_list_version keeps).
+
+    `version` counts write statements; `xmin`, the transaction that wrote the counter,
+    is never reused, so a rolled-back transaction's count can't name a later state.
+    Read before the page: the page's data is then at least as new as the state it is
+    cached under, never older.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT xmin::text || '.' || version FROM {_LIST_VERSION} WHERE id = 1")
+        return cursor.fetchone()[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -17,6 +16,7 @@ from ledger.models import ApiToken
 from registry.filters import RegistryObjectFilter
 from registry.models import Dependency, RegistryObject, Source
 from registry.overrides import apply_overrides
+from registry.queries import registry_state
 from registry.serializers_objects import (
     OverridesSerializer,
     RegistryObjectDetailSerializer,
@@ -64,19 +64,6 @@ LIST_DEFERRED = (
         )
     ),
 )
-
-
-def registry_state() -> str:
-    """The registry's state as the list sees it (migration 0004_perf_list_version).
-
-    `version` counts write statements; `xmin`, the transaction that wrote the counter,
-    is never reused, so a rolled-back transaction's count can't name a later state.
-    Read before the page: the page's data is then at least as new as the state it is
-    cached under, never older.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT xmin::text || '.' || version FROM registry_listversion WHERE id = 1")
-        return cursor.fetchone()[0]
 
 
 # The list's default order. Unique per row: the natural key (source, schema, name).

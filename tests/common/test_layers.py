@@ -71,7 +71,6 @@ def test_the_scan_sees_a_spelled_table_name(tmp_path):
 RAW_SQL_ELSEWHERE = {
     # Introspects OpsHealth's own database through registry.catalog (functions of a cursor).
     "registry/discovery.py",
-    "registry/api/objects.py",  # the registry list's version read (API module, not yet moved)
     "checks/alerts/cycle.py",  # the alerting cycle's transaction-level advisory lock
 }
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from registry.api.objects import registry_state
-from registry.models import RegistryObject, Source
+from registry.models import ListVersion, RegistryObject, Source
+from registry.queries import registry_state
 from tests.factories.registry import DependencyFactory, RegistryObjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +86,15 @@ def test_state_changes_with_every_write_statement_and_not_on_reads(orders):
     RegistryObject.objects.filter(pk=orders.pk).update(notes="y")
 
     assert len({before, after_one, registry_state()}) == 3
+
+
+def test_the_marker_is_a_model_whose_one_row_each_write_statement_bumps(orders):
+    before = ListVersion.objects.get(pk=1).version
+
+    RegistryObject.objects.filter(pk=orders.pk).update(notes="x")
+
+    assert ListVersion.objects.get().version == before + 1
+    assert registry_state().endswith(f".{before + 1}")
 
 
 def test_pages_filters_and_invalid_filters(viewer_client, orders):
