@@ -561,12 +561,15 @@ class FreshnessSlaBreach(HealthCheck):
 class PipelineRunFailed(HealthCheck):
     check_key = "pipeline_run_failed"
     severity = "error"
-    description = "The latest finished run of a pipeline failed."
+    description = (
+        "The latest outcome of a pipeline (its newest success-or-failed run) failed: an aborted "
+        "or skipped run after a failure is no recovery."
+    )
     remedy = "Fix and re-run the failed pipelines"
 
     def evaluate(self, ctx):
         failed = (
-            Run.objects.latest_terminal()
+            Run.objects.latest_outcome()
             .filter(status=Run.FAILED)
             .select_related("pipeline")
             .order_by("pipeline__namespace", "pipeline__name")

@@ -4,7 +4,7 @@ Authentication: a scrape presents an API token with the `read` scope as
 `Authorization: Bearer <token>` (Prometheus `authorization: {credentials: …}`), or a
 logged-in session. Anything else is 401: check statuses and pipeline names are not
 public. Every scrape is built from 8 queries (OpsHealth's own jobs, latest evaluation, its
-results, latest terminal run per pipeline, flip rates, watermarks, open incidents, channels
+results, latest outcome per pipeline, flip rates, watermarks, open incidents, channels
 with their failures);
 it never runs an evaluation.
 
@@ -19,8 +19,9 @@ Gauges:
   opshealth_last_evaluation_timestamp_seconds
   opshealth_check_status{check_key,severity}       0 OK, 1 WARN, 2 ERROR
   opshealth_check_offending_items{check_key}
-  opshealth_pipeline_last_run_success{pipeline}    1 success, 0 failed/aborted (last finished run)
-  opshealth_pipeline_last_run_timestamp_seconds{pipeline}
+  opshealth_pipeline_last_run_success{pipeline}    1 success, 0 failed (latest outcome: aborted
+                                                   runs are no outcome, as pipeline_run_failed)
+  opshealth_pipeline_last_run_timestamp_seconds{pipeline}  end of that run
   opshealth_pipeline_flip_rate{pipeline}           flip rate over OPSHEALTH_FLAKY_WINDOW_DAYS (as /ledger/flaky)
   opshealth_watermark_age_seconds{asset_key,scope_key}
   opshealth_incidents_open{severity}              unresolved alert incidents
@@ -121,12 +122,12 @@ class OpsHealthCollector:
     def _pipelines(self, now):
         success = GaugeMetricFamily(
             "opshealth_pipeline_last_run_success",
-            "1 when the last finished run succeeded.",
+            "1 when the latest outcome (success or failed run; aborted runs aside) succeeded.",
             labels=["pipeline"],
         )
         ended = GaugeMetricFamily(
             "opshealth_pipeline_last_run_timestamp_seconds",
-            "End of the last finished run.",
+            "End of the latest outcome (success or failed run).",
             labels=["pipeline"],
         )
         flips = GaugeMetricFamily(
@@ -135,7 +136,7 @@ class OpsHealthCollector:
             "(as /api/v1/ledger/flaky).",
             labels=["pipeline"],
         )
-        for run in Run.objects.latest_terminal().select_related("pipeline").order_by("pipeline_id"):
+        for run in Run.objects.latest_outcome().select_related("pipeline").order_by("pipeline_id"):
             label = str(run.pipeline)
             success.add_metric([label], 1 if run.status == Run.SUCCESS else 0)
             if run.ended_at:

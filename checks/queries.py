@@ -11,10 +11,12 @@ What the rows mean is said where they are used: `checks.staleness`, `checks.heal
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from django.db import connection
 
 from checks.models import CheckRun, Evaluation
+from common.sql import bound_sql
 from ledger.models import CheckResult, RunAsset, Watermark
 from registry.models import AssetLink, CodeUsage, Dependency, RegistryObject, Source
 
@@ -26,7 +28,6 @@ _SOURCE = Source._meta.db_table
 _WATERMARK = Watermark._meta.db_table
 _RUN_ASSET = RunAsset._meta.db_table
 _CHECK_RESULT = CheckResult._meta.db_table
-_EVALUATION = Evaluation._meta.db_table
 _CHECK_RUN = CheckRun._meta.db_table
 
 
@@ -325,9 +326,16 @@ def failing_data_checks() -> list[tuple]:
 # --- Evaluations (checks.models) ------------------------------------------------------
 
 
+@cache
+def latest_evaluation_sql(*fields: str) -> str:
+    """`Evaluation.objects.latest_one()` as SQL selecting `fields` (at most one row), to
+    embed in raw statements or run as is: generated from the queryset, once."""
+    return bound_sql(Evaluation.objects.latest_one().values(*fields))
+
+
 def latest_evaluation_version() -> tuple[int, datetime] | None:
     """(id, evaluated_at) of the latest evaluation: one probe of checks_eval_time."""
-    rows = fetch(f"SELECT id, evaluated_at FROM {_EVALUATION} ORDER BY evaluated_at DESC, id DESC LIMIT 1")
+    rows = fetch(latest_evaluation_sql("id", "evaluated_at"))
     return rows[0] if rows else None
 
 

@@ -111,17 +111,16 @@ class PipelineQuerySet(models.QuerySet):
         return self.filter(by_name | models.Q(namespace=namespace, name=name) if namespace else by_name)
 
     def with_latest_run(self) -> PipelineQuerySet:
-        """Annotated with the newest run and the oldest unfinished run.
+        """Annotated with the newest run, whatever its status, and the oldest unfinished run.
 
         Adds latest_run_id (uuid), latest_status, latest_started_at, latest_ended_at and
         running_since. Correlated subqueries in one statement, each an index probe on
         ledger_run_pipe_started (pipeline, -started_at): no N+1, no scan of all runs.
         The reporting view v1_latest_run_per_pipeline keeps a frozen copy of this rule
-        (docs/reporting.md); a test checks that they agree.
+        (docs/reporting.md); a test checks that they agree. Whether a pipeline is failing
+        is its latest *outcome* (`with_latest_outcome`), not this run.
         """
-        latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).order_by(
-            "-started_at", "-id"
-        )
+        latest = Run.objects.filter(pipeline=OuterRef("pk"), started_at__isnull=False).newest_first()
         running = Run.objects.filter(
             pipeline=OuterRef("pk"), status__in=[Run.STARTED, Run.RUNNING], started_at__isnull=False
         ).order_by("started_at")
@@ -133,13 +132,27 @@ class PipelineQuerySet(models.QuerySet):
             running_since=Subquery(running.values("started_at")[:1]),
         )
 
+    def with_latest_outcome(self) -> PipelineQuerySet:
+        """Annotated with the pipeline's latest outcome, the run `Run.objects.latest_outcome()`
+        picks: latest_outcome_run_id, latest_outcome_status (success or failed),
+        latest_outcome_started_at and latest_outcome_ended_at; NULL when none. Index probes
+        on ledger_run_pipe_started, reading back past unfinished and aborted runs."""
+        latest = Run.objects.outcomes_of(OuterRef("pk"))
+        return self.annotate(
+            **{f"latest_outcome_{f}": Subquery(latest.values(f)[:1]) for f in LATEST_OUTCOME_FIELDS}
+        )
+
     def with_last_success(self) -> PipelineQuerySet:
         """Annotated with last_success_at: the end of the newest successful run (an index
         probe on ledger_run_pipe_started, reading back to the newest success)."""
         success = Run.objects.filter(
             pipeline=OuterRef("pk"), status=Run.SUCCESS, started_at__isnull=False
-        ).order_by("-started_at", "-id")
+        ).newest_first()
         return self.annotate(last_success_at=Subquery(success.values("ended_at")[:1]))
+
+
+# The run fields `with_latest_outcome` annotates, as latest_outcome_<field>.
+LATEST_OUTCOME_FIELDS = ("run_id", "status", "started_at", "ended_at")
 
 
 class Pipeline(models.Model):
@@ -182,20 +195,38 @@ class Transition:
 
 
 class RunQuerySet(models.QuerySet):
-    def terminal(self) -> RunQuerySet:
-        """Finished runs (success, failed, aborted) with a start time."""
-        return self.filter(status__in=Run.TERMINAL, started_at__isnull=False)
+    def outcomes(self) -> RunQuerySet:
+        """Runs that decided something: success or failed, with a start time.
 
-    def latest_terminal(self) -> RunQuerySet:
-        """The latest terminal run of each pipeline (by start time, then id), the one
-        definition behind `pipeline_run_failed`, `/metrics` and the dashboard.
+        The one definition of "a pipeline's runs" for every failure rule: the check
+        pipeline_run_failed, the alert conditions, `/metrics`, the dashboard, the API's
+        latest outcome and the reliability figures (`ledger.analytics`). An aborted run
+        is no outcome: a person cancelling, or a skipped overlap OpsHealth's scheduler
+        records (`checks.jobs.record_skipped`), proves neither a failure nor a recovery;
+        an unfinished run has decided nothing yet.
+        """
+        return self.filter(status__in=Run.OUTCOMES, started_at__isnull=False)
+
+    def newest_first(self) -> RunQuerySet:
+        """By start time, then id (two runs started in the same microsecond are told apart):
+        the order of "latest" everywhere, and ledger_run_pipe_started's."""
+        return self.order_by("-started_at", "-id")
+
+    def outcomes_of(self, pipeline) -> RunQuerySet:
+        """The outcomes of `pipeline` (an id, an `OuterRef`, a `RawSQL` column), newest
+        first: `latest_outcome`, `Pipeline.objects.with_latest_outcome` and the alert
+        cycle's raw statement (`queries.recent_outcomes_sql`) all read this queryset."""
+        return self.outcomes().filter(pipeline_id=pipeline).newest_first()
+
+    def latest_outcome(self) -> RunQuerySet:
+        """The latest outcome of each pipeline: its newest success-or-failed run. A
+        pipeline whose latest outcome failed is failing, whatever aborted or unfinished
+        runs came after.
 
         One index probe of ledger_run_pipe_started per pipeline, never a sort of every
         run; `started_at IS NOT NULL` matches the index's DESC (NULLS FIRST) order.
         """
-        latest = (
-            Run.objects.terminal().filter(pipeline=OuterRef("pk")).order_by("-started_at", "-id").values("pk")
-        )
+        latest = Run.objects.outcomes_of(OuterRef("pk")).values("pk")
         return self.filter(pk__in=Pipeline.objects.values(latest=Subquery(latest[:1])))
 
 
@@ -236,6 +267,9 @@ class Run(models.Model):
     )
     STATUSES = [(s, s) for s in (STARTED, RUNNING, SUCCESS, FAILED, ABORTED)]
     TERMINAL = frozenset({SUCCESS, FAILED, ABORTED})
+    # What a run decided (`RunQuerySet.outcomes`): an aborted run decided nothing. A tuple:
+    # the SQL generated from it is then the same text in every process.
+    OUTCOMES = (SUCCESS, FAILED)
     # An event status that changes no state (its assets and check results are recorded).
     OTHER = "other"
     SEVERITY = {FAILED: 3, ABORTED: 2, SUCCESS: 1}

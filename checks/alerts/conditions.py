@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from checks.alerts import queries
 from checks.health import CHECKS
-from checks.models import LEVEL_RANK
+from checks.models import LEVEL_RANK, Evaluation
 from checks.staleness import object_staleness
 from common.durations import parse_duration
 
@@ -133,7 +133,7 @@ class PipelineCondition(Condition):
 
 class RunFailed(PipelineCondition):
     kind = "run_failed"
-    description = "The latest finished run of a pipeline failed."
+    description = "The latest outcome of a pipeline (its newest success-or-failed run) failed."
 
     @classmethod
     def explain(cls, params, failed, total):
@@ -338,7 +338,11 @@ class GlobalStatus(Condition):
 
     @classmethod
     def firing(cls, rules, now):
-        latest = queries.latest_global()
+        latest = (
+            Evaluation.objects.latest_one()
+            .values_list("global_status", "explanation", "evaluated_at")
+            .first()
+        )
         if latest is None:
             return []
         status, explanation, evaluated_at = latest

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import cache
 
 from django.db import connection, models
 
@@ -19,9 +20,10 @@ from checks.alerts.models import (
     Notification,
     SubjectState,
 )
-from checks.models import CheckRun, Evaluation, Violation
-from checks.queries import fetch
-from ledger.models import Client, Pipeline, Run
+from checks.models import CheckRun, Violation
+from checks.queries import fetch, latest_evaluation_sql
+from ledger.models import Client, Pipeline
+from ledger.queries import recent_outcomes_sql
 from registry.models import Dependency, RegistryObject, Source
 
 RULE = AlertRule._meta.db_table
@@ -38,10 +40,12 @@ def execute(sql: str, params=None) -> int:
 
 # --- Conditions ---------------------------------------------------------------------
 
-# Every (rule, pipeline in its scope) → the failed runs among the last `depth` finished
-# runs, or over the window of a failure_rate rule. The last runs of a pipeline are read
-# once, as deep as its deepest rule needs, through ledger_run_pipe_started.
-_PIPELINES_SQL = f"""
+# Every (rule, pipeline in its scope) → the failed runs among its last `depth` outcomes,
+# or over the window of a failure_rate rule. The last outcomes of a pipeline are read
+# once, as deep as its deepest rule needs, through ledger_run_pipe_started. Outcomes are
+# `Run.objects.outcomes_of(...)`, generated into the statement (`recent_outcomes_sql`):
+# run_failed is the check pipeline_run_failed's rule, not a copy of it.
+_PIPELINES_SQL = """
 WITH rp AS (
     SELECT r.id AS rule_id, r.kind, p.id AS pipeline_id, p.namespace, p.name, COALESCE(c.name, '') AS client,
            CASE r.kind WHEN 'run_failed' THEN 1 WHEN 'consecutive_failures' THEN (r.params->>'n')::int
@@ -50,9 +54,9 @@ WITH rp AS (
            (r.params->>'window_seconds')::int AS window_s,
            (r.params->>'min_sample')::int AS min_sample,
            (r.params->>'threshold')::float AS threshold
-    FROM {RULE} r
-    JOIN {Pipeline._meta.db_table} p ON r.scope_pipeline IN ('', p.name)
-    LEFT JOIN {Client._meta.db_table} c ON c.id = p.client_id
+    FROM {rule} r
+    JOIN {pipeline} p ON r.scope_pipeline IN ('', p.name)
+    LEFT JOIN {client} c ON c.id = p.client_id
     WHERE r.id = ANY(%(rules)s) AND r.scope_client IN ('', COALESCE(c.name, ''))
 ),
 deepest AS (SELECT pipeline_id, max(depth) AS depth FROM rp WHERE depth > 0 GROUP BY pipeline_id),
@@ -63,10 +67,7 @@ recent AS (
         SELECT r.status, row_number() OVER (ORDER BY r.started_at DESC, r.id DESC) AS pos,
                json_build_object('run', r.external_run_id, 'ended_at', r.ended_at, 'error_type', r.error_type,
                                  'error_message', left(r.error_message, 300)) AS run
-        FROM (SELECT * FROM {Run._meta.db_table} r
-              WHERE r.pipeline_id = d.pipeline_id AND r.status IN ('success', 'failed')
-                AND r.started_at IS NOT NULL
-              ORDER BY r.started_at DESC, r.id DESC LIMIT d.depth) r
+        FROM ({recent} LIMIT d.depth) r
     ) x
 ),
 counted AS (
@@ -84,9 +85,8 @@ rated AS (
                (json_agg(json_build_object('run', r.external_run_id, 'ended_at', r.ended_at,
                                            'error_type', r.error_type, 'error_message', left(r.error_message, 300))
                          ORDER BY r.started_at DESC) FILTER (WHERE r.status = 'failed')) AS runs
-        FROM {Run._meta.db_table} r
-        WHERE r.pipeline_id = rp.pipeline_id AND r.status IN ('success', 'failed')
-          AND r.started_at >= %(now)s - make_interval(secs => rp.window_s)
+        FROM ({window}) r
+        WHERE r.started_at >= %(now)s - make_interval(secs => rp.window_s)
     ) x
     WHERE rp.kind = 'failure_rate' AND x.total >= rp.min_sample AND x.failed > 0
       AND x.failed >= rp.threshold * x.total
@@ -95,10 +95,21 @@ SELECT f.rule_id, f.pipeline_id, p.namespace, p.name, COALESCE(c.name, ''), f.fa
 FROM (SELECT * FROM counted UNION ALL
       SELECT rule_id, pipeline_id, failed, total,
              (SELECT json_agg(e) FROM (SELECT json_array_elements(runs) e LIMIT 5) t) FROM rated) f
-JOIN {Pipeline._meta.db_table} p ON p.id = f.pipeline_id
-LEFT JOIN {Client._meta.db_table} c ON c.id = p.client_id
+JOIN {pipeline} p ON p.id = f.pipeline_id
+LEFT JOIN {client} c ON c.id = p.client_id
 ORDER BY f.rule_id, f.pipeline_id
 """
+
+
+@cache
+def _pipelines_sql() -> str:
+    return _PIPELINES_SQL.format(
+        rule=RULE,
+        pipeline=Pipeline._meta.db_table,
+        client=Client._meta.db_table,
+        recent=recent_outcomes_sql("d.pipeline_id"),
+        window=recent_outcomes_sql("rp.pipeline_id"),
+    )
 
 
 def _loads(value):
@@ -107,7 +118,7 @@ def _loads(value):
 
 
 def pipeline_firing(rule_ids: list[int], now: datetime) -> list[tuple]:
-    return [(*row[:-1], _loads(row[-1])) for row in fetch(_PIPELINES_SQL, {"rules": rule_ids, "now": now})]
+    return [(*row[:-1], _loads(row[-1])) for row in fetch(_pipelines_sql(), {"rules": rule_ids, "now": now})]
 
 
 def source_names(object_ids: list[int]) -> dict[int, str]:
@@ -120,11 +131,8 @@ def source_names(object_ids: list[int]) -> dict[int, str]:
     )
 
 
-_LATEST_EVALUATION = (
-    f"(SELECT id FROM {Evaluation._meta.db_table} ORDER BY evaluated_at DESC, id DESC LIMIT 1)"
-)
-
 # Offending items of the latest evaluation at or above each rule's level, in its scope.
+# `{latest}` is the latest evaluation's id, `Evaluation.objects.latest_one()` as SQL.
 _CHECKS_SQL = f"""
 WITH r AS (
     SELECT r.*, x.min_rank FROM {RULE} r
@@ -133,7 +141,7 @@ WITH r AS (
 SELECT r.id, v.check_key, v.subject_type, v.subject, v.object_id, v.level, v.detail, cr.message,
        s.name, o.schema_name || '.' || o.object_name
 FROM r
-JOIN {Violation._meta.db_table} v ON v.evaluation_id = {_LATEST_EVALUATION}
+JOIN {Violation._meta.db_table} v ON v.evaluation_id = ({{latest}})
 JOIN {CheckRun._meta.db_table} cr ON cr.id = v.check_run_id
 LEFT JOIN {RegistryObject._meta.db_table} o ON o.id = v.object_id
 LEFT JOIN {Source._meta.db_table} s ON s.id = o.source_id
@@ -148,16 +156,13 @@ ORDER BY r.id, v.check_key, v.subject
 
 
 def check_firing(rule_ids: list[int], ranks: list[int]) -> list[tuple]:
-    rows = fetch(_CHECKS_SQL, {"rules": rule_ids, "ranks": ranks})
+    rows = fetch(_latest(_CHECKS_SQL), {"rules": rule_ids, "ranks": ranks})
     return [(*row[:6], _loads(row[6]), *row[7:]) for row in rows]
 
 
-def latest_global() -> tuple[str, dict, datetime] | None:
-    rows = fetch(
-        f"SELECT global_status, explanation, evaluated_at FROM {Evaluation._meta.db_table} "
-        "ORDER BY evaluated_at DESC, id DESC LIMIT 1"
-    )
-    return (rows[0][0], _loads(rows[0][1]), rows[0][2]) if rows else None
+@cache
+def _latest(statement: str) -> str:
+    return statement.format(latest=latest_evaluation_sql("id"))
 
 
 # --- Lineage-aware suppression -------------------------------------------------------
@@ -174,11 +179,11 @@ def edges() -> list[tuple[int, int]]:
 
 
 # Incidents on objects of a source the latest evaluation found unreachable → that
-# source's unresolved source_unreachable incident, if there is one.
+# source's unresolved source_unreachable incident, if there is one (`{latest}` as above).
 _UNREACHABLE_SQL = f"""
 WITH unreachable AS (
     SELECT v.subject AS source FROM {Violation._meta.db_table} v
-    WHERE v.evaluation_id = {_LATEST_EVALUATION} AND v.check_key = 'source_unreachable'
+    WHERE v.evaluation_id = ({{latest}}) AND v.check_key = 'source_unreachable'
 )
 SELECT c.incident_id,
        (SELECT r.id FROM {INCIDENT} r
@@ -195,7 +200,7 @@ WHERE s.name IN (SELECT source FROM unreachable)
 def unreachable_roots(incident_objects: dict[int, int]) -> dict[int, int | None]:
     """incident id → the incident of its object's unreachable source (None: no such incident)."""
     ids = list(incident_objects)
-    return dict(fetch(_UNREACHABLE_SQL, [ids, [incident_objects[i] for i in ids]]))
+    return dict(fetch(_latest(_UNREACHABLE_SQL), [ids, [incident_objects[i] for i in ids]]))
 
 
 def upstream_open_incident(object_id: int) -> int | None:

@@ -46,7 +46,7 @@ class ClientViewSet(StrictViewMixin, viewsets.ModelViewSet):
 
 
 class PipelineViewSet(StrictViewMixin, viewsets.ModelViewSet):
-    """Pipelines with their latest run and schedule state (ok/late/missing/…)."""
+    """Pipelines with their latest run, latest outcome and schedule state (ok/late/missing/…)."""
 
     permission_classes = [ReadOrAdmin]
     serializer_class = s.PipelineSerializer
@@ -55,7 +55,12 @@ class PipelineViewSet(StrictViewMixin, viewsets.ModelViewSet):
     ordering_fields = ["namespace", "name", "created_at"]
 
     def get_queryset(self):
-        return Pipeline.objects.select_related("client").order_by("namespace", "name").with_latest_run()
+        return (
+            Pipeline.objects.select_related("client")
+            .order_by("namespace", "name")
+            .with_latest_run()
+            .with_latest_outcome()
+        )
 
     def get_serializer_context(self) -> dict:
         # One clock for the whole page: every row is judged at the same instant.

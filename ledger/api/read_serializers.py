@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from common.api import ModelSerializer
 from ledger import schedule
-from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
+from ledger.models import LATEST_OUTCOME_FIELDS, CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -40,6 +40,7 @@ class PipelineSerializer(ModelSerializer):
 
     client_name = serializers.CharField(source="client.name", read_only=True, default=None)
     latest_run = serializers.SerializerMethodField()
+    latest_outcome = serializers.SerializerMethodField()
     schedule_state = serializers.SerializerMethodField()
 
     class Meta:
@@ -59,6 +60,7 @@ class PipelineSerializer(ModelSerializer):
             "max_duration",
             "created_at",
             "latest_run",
+            "latest_outcome",
             "schedule_state",
         ]
 
@@ -105,6 +107,14 @@ class PipelineSerializer(ModelSerializer):
             "started_at": pipeline.latest_started_at,
             "ended_at": pipeline.latest_ended_at,
         }
+
+    @extend_schema_field(LatestRunSerializer(allow_null=True))
+    def get_latest_outcome(self, pipeline: Pipeline) -> dict | None:
+        """The newest success-or-failed run (`Run.objects.latest_outcome()`): whether the
+        pipeline is failing, as pipeline_run_failed and the run_failed alert judge it."""
+        if getattr(pipeline, "latest_outcome_run_id", None) is None:
+            return None
+        return {f: getattr(pipeline, f"latest_outcome_{f}") for f in LATEST_OUTCOME_FIELDS}
 
     @extend_schema_field(ScheduleStateSerializer)
     def get_schedule_state(self, pipeline: Pipeline) -> dict:

@@ -296,12 +296,13 @@ def test_freshness_sla_breach_ignores_unmonitored_objects():
     assert run_check("freshness_sla_breach").status == OK
 
 
-def test_pipeline_run_failed_looks_at_the_latest_finished_run():
+def test_pipeline_run_failed_looks_at_the_latest_outcome():
     pipe = PipelineFactory(name="ingest_orders")
     now = timezone.now()
     RunFactory(pipeline=pipe, status=Run.SUCCESS, started_at=now - 2 * HOUR)
     RunFactory(pipeline=pipe, status=Run.FAILED, started_at=now - HOUR)
     RunFactory(pipeline=pipe, status=Run.RUNNING, started_at=now)  # not finished: not judged
+    RunFactory(pipeline=pipe, status=Run.ABORTED, started_at=now - HOUR / 4)  # no outcome: not judged
     outcome = run_check("pipeline_run_failed")
     assert outcome.status == ERROR and [i.subject for i in outcome.items] == ["ingest_orders"]
     RunFactory(pipeline=pipe, status=Run.SUCCESS, started_at=now - HOUR / 2)

@@ -82,7 +82,7 @@ def test_metrics_flip_rate_is_the_flaky_rankings(read_token, read_client):
     assert samples[("opshealth_pipeline_flip_rate", (("pipeline", "wobbly"),))] == row["flip_rate"]
 
 
-def test_metrics_last_run_is_the_latest_terminal_one(read_token):
+def test_metrics_last_run_is_the_latest_outcome(read_token):
     now = timezone.now()
     pipeline = PipelineFactory(name="nightly")
     RunFactory(pipeline=pipeline, status=Run.FAILED, started_at=now - timedelta(hours=3))

@@ -108,6 +108,7 @@ def test_pipelines_list_latest_run_and_schedule_state(viewer_client, ledger, dja
         "max_duration",
         "created_at",
         "latest_run",
+        "latest_outcome",
         "schedule_state",
     }
     assert hourly["client_name"] == "acme"
@@ -118,6 +119,7 @@ def test_pipelines_list_latest_run_and_schedule_state(viewer_client, ledger, dja
     # Daily interval, last run three days ago: more than a whole period overdue.
     assert rows["build_marts"]["schedule_state"]["state"] == "missing"
     assert rows["build_marts"]["latest_run"]["status"] == "failed"
+    assert rows["build_marts"]["latest_outcome"] == rows["build_marts"]["latest_run"]
 
 
 def test_pipeline_query_count_does_not_grow(viewer_client, ledger, make_runs, django_assert_num_queries):

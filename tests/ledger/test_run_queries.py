@@ -1,4 +1,5 @@
-"""One definition of "the latest terminal run of each pipeline" (`Run.objects.latest_terminal()`)."""
+"""One definition of "the latest outcome of each pipeline" (`Run.objects.latest_outcome()`):
+its newest success-or-failed run."""
 
 from datetime import timedelta
 
@@ -12,34 +13,50 @@ from .conftest import T0
 pytestmark = pytest.mark.django_db
 
 
-def test_latest_terminal_is_one_run_per_pipeline_by_start_time(make_runs):
+def test_latest_outcome_is_one_run_per_pipeline_by_start_time(make_runs):
     daily = PipelineFactory(name="daily")
     hourly = PipelineFactory(name="hourly")
     make_runs(daily, "SSF")
-    hourly_runs = make_runs(hourly, "FSAR")
+    hourly_runs = make_runs(hourly, "FSAR")  # aborted and running after the success
+    make_runs(PipelineFactory(name="cancelled"), "A")
     PipelineFactory(name="never")
 
-    latest = {run.pipeline.name: run for run in Run.objects.latest_terminal().select_related("pipeline")}
+    latest = {run.pipeline.name: run for run in Run.objects.latest_outcome().select_related("pipeline")}
 
-    assert {name: run.status for name, run in latest.items()} == {"daily": "failed", "hourly": "aborted"}
-    assert latest["hourly"] == hourly_runs[2]
+    assert {name: run.status for name, run in latest.items()} == {"daily": "failed", "hourly": "success"}
+    assert latest["hourly"] == hourly_runs[1]
 
 
-def test_latest_terminal_ignores_runs_without_a_start(make_runs):
+def test_with_latest_outcome_annotates_the_run_latest_outcome_picks(make_runs):
+    pipeline = PipelineFactory(name="p")
+    runs = make_runs(pipeline, "SFAR")
+    PipelineFactory(name="never")
+
+    annotated = {p.name: p for p in Pipeline.objects.with_latest_outcome()}
+
+    assert (annotated["p"].latest_outcome_run_id, annotated["p"].latest_outcome_status) == (
+        runs[1].run_id,
+        "failed",
+    )
+    assert annotated["p"].latest_outcome_started_at == runs[1].started_at
+    assert annotated["never"].latest_outcome_run_id is None
+
+
+def test_latest_outcome_ignores_runs_without_a_start(make_runs):
     pipeline = PipelineFactory(name="p")
     (done,) = make_runs(pipeline, "S")
     Run.objects.create(
         pipeline=pipeline, external_run_id="x", status=Run.FAILED, ended_at=T0 + timedelta(days=1)
     )
 
-    assert list(Run.objects.latest_terminal()) == [done]
+    assert list(Run.objects.latest_outcome()) == [done]
 
 
-def test_latest_terminal_is_one_query_whatever_the_pipelines(make_runs, django_assert_num_queries):
+def test_latest_outcome_is_one_query_whatever_the_pipelines(make_runs, django_assert_num_queries):
     for i in range(5):
         make_runs(PipelineFactory(name=f"p{i}"), "SF")
     with django_assert_num_queries(1):
-        assert len(list(Run.objects.latest_terminal())) == 5
+        assert len(list(Run.objects.latest_outcome())) == 5
 
 
 def test_with_latest_run_annotates_the_newest_run_and_the_oldest_unfinished(make_runs):

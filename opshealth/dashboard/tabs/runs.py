@@ -31,11 +31,12 @@ class Runs(Tab):
     def context(self, request, evaluation):
         now = timezone.now()
         since = now - timedelta(days=WINDOW_DAYS)
-        states = schedule_states(now, Pipeline.objects.select_related("client"))
-        # Failing and overdue pipelines first, then by name.
+        states = schedule_states(now, Pipeline.objects.select_related("client").with_latest_outcome())
+        # Failing (latest outcome failed, as pipeline_run_failed) and overdue pipelines
+        # first, then by name.
         states.sort(
             key=lambda ps: (
-                ps[0].latest_status != Run.FAILED,
+                ps[0].latest_outcome_status != Run.FAILED,
                 ps[1].state not in ATTENTION,
                 str(ps[0]),
             )
