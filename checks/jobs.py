@@ -4,7 +4,9 @@
 Each job is recorded in the ledger through `RunLogger`, like any other pipeline, so a
 stopped scheduler shows up as `pipeline_overdue` (spec §7). A run skipped because
 another instance held the lock is recorded too, as an `aborted` run with
-`error_type = "SkippedOverlap"` (aborted, not failed: pipeline_run_failed ignores it).
+`error_type = "SkippedOverlap"`: aborted, not failed, and an aborted run is no outcome
+(`Run.objects.outcomes()`): it neither fails pipeline_run_failed nor clears a failure
+before it, which stays the job's latest outcome.
 """
 
 from __future__ import annotations

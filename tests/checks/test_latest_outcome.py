@@ -5,6 +5,7 @@ scheduler records, is no outcome: neither a failure nor a recovery."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -109,3 +110,34 @@ def test_the_runs_tab_lists_a_pipeline_failing_behind_an_aborted_run_first(viewe
     pipelines = Runs().context(request, None)["pipelines"]
 
     assert [str(p) for p, _state in pipelines] == ["z_failing", "a_healthy"]
+
+
+def test_the_runs_tab_shows_the_latest_outcome_and_the_newer_run_beside_it(viewer_user):
+    now = timezone.now()
+    RunFactory(pipeline=PipelineFactory(name="a_healthy"), status=Run.SUCCESS, started_at=now - HOUR)
+    behind = PipelineFactory(name="b_failing")
+    RunFactory(pipeline=behind, status=Run.FAILED, started_at=now - 3 * HOUR)
+    RunFactory(pipeline=behind, status=Run.ABORTED, started_at=now - 2 * HOUR, error_type="SkippedOverlap")
+    busy = PipelineFactory(name="c_busy")
+    RunFactory(pipeline=busy, status=Run.SUCCESS, started_at=now - 2 * HOUR)
+    RunFactory(pipeline=busy, status=Run.RUNNING, started_at=now - HOUR)
+    RunFactory(pipeline=PipelineFactory(name="d_undecided"), status=Run.ABORTED, started_at=now - HOUR)
+    PipelineFactory(name="e_idle")
+    client = Client()
+    client.force_login(viewer_user)
+
+    html = client.get("/ops/health", {"tab": "runs"}).content.decode()
+
+    table = html[html.index("<th>schedule</th>") :]  # the table of every pipeline
+    rows = {
+        name: " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        for row in table.split("<tr>")[1:]
+        for name in ("a_healthy", "b_failing", "c_busy", "d_undecided", "e_idle")
+        if f"<td>{name}" in row
+    }
+    assert rows["b_failing"].startswith("b_failing failed · then aborted")
+    assert rows["a_healthy"].startswith("a_healthy success 20")  # no newer run to name
+    assert rows["c_busy"].startswith("c_busy success · then running")
+    assert rows["d_undecided"].startswith("d_undecided no outcome yet · aborted")
+    assert rows["e_idle"].startswith("e_idle never ran")
+    assert list(rows) == ["b_failing", "a_healthy", "c_busy", "d_undecided", "e_idle"]  # failing first

@@ -1,4 +1,4 @@
-"""Runs: the latest status and schedule state of every pipeline, runs per day stacked by
+"""Runs: the latest outcome and schedule state of every pipeline, runs per day stacked by
 status, and the flaky ranking with its evidence, broken pipelines kept apart."""
 
 from __future__ import annotations
