@@ -2,6 +2,9 @@
 
 Never deleted, whatever their age:
 - the latest run of each pipeline (by start time), so "latest status" survives;
+- the latest outcome of each pipeline (`Run.objects.latest_outcome()`), so a failure
+  followed only by aborted runs for longer than the window is still failing
+  (pipeline_run_failed, the alert run_failed): pruning it would clear them;
 - the latest result of each check (per normalized asset key and check name);
 - watermarks (they are current state, not history).
 
@@ -12,7 +15,7 @@ Django's collector with set-based UPDATE/DELETE statements, a few per batch.
 Raw OpenLineage events older than the window are deleted too, unless they belong to a
 run that is kept, or `--keep-lineage` is given. `rebuild_ledger` can then only re-derive
 the runs inside the window: the pruned runs are gone from the ledger anyway, and the
-kept latest runs keep their events.
+kept latest runs and outcomes keep their events.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from ledger.models import CheckResult, LineageEvent, Run
 
 
 def prunable_runs(cutoff) -> QuerySet:
-    """Runs that started before `cutoff` and are not their pipeline's latest."""
+    """Runs that started before `cutoff` and are neither their pipeline's latest run nor
+    its latest outcome (one index probe per pipeline, in the same statement)."""
     runs = Run.objects.annotate(at=Coalesce("started_at", "created_at"))
     newer = runs.filter(pipeline=OuterRef("pipeline"), at__gt=OuterRef("at"))
-    return runs.filter(at__lt=cutoff).filter(Exists(newer))
+    outcomes = Run.objects.latest_outcome().values("pk")
+    return runs.filter(at__lt=cutoff).filter(Exists(newer)).exclude(pk__in=outcomes)
 
 
 def prunable_check_results(cutoff) -> QuerySet:

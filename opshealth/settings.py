@@ -309,8 +309,8 @@ OPSHEALTH_DATA_CHECK_SAMPLES = envbool("OPSHEALTH_DATA_CHECK_SAMPLES", "true")
 OPSHEALTH_DATA_CHECK_WORK_MEM_MB = envint("OPSHEALTH_DATA_CHECK_WORK_MEM_MB", 0)
 
 # --- Ledger read side -----------------------------------------------------------------
-# `prune_ledger` deletes runs and results older than this (the latest run of a pipeline
-# and the latest result of a check are always kept).
+# `prune_ledger` deletes runs and results older than this (the latest run and the latest
+# outcome of a pipeline, and the latest result of a check, are always kept).
 OPSHEALTH_LEDGER_RETENTION_DAYS = envint("OPSHEALTH_LEDGER_RETENTION_DAYS", 90)
 # Flaky ranking: below this many terminal runs nothing is called flaky; a flip rate
 # (status changes between consecutive runs / (runs - 1)) at or above the threshold, or

@@ -1,4 +1,5 @@
-"""prune_ledger: retention in batches, never the latest run or the latest check result."""
+"""prune_ledger: retention in batches, never the latest run, the latest outcome or the latest
+check result."""
 
 import io
 from datetime import timedelta
@@ -93,6 +94,21 @@ def test_prune_deletes_old_history_and_keeps_latest(history):
     assert Watermark.objects.get().last_run is None
     # The kept run keeps its raw events, so rebuild_ledger can still derive it.
     assert list(LineageEvent.objects.values_list("run_id", flat=True)) == [history["dormant"][-1].id]
+
+
+def test_prune_keeps_a_failure_followed_only_by_aborted_runs(make_runs):
+    """The latest outcome survives, not only the newest run: pruning the failure behind a
+    streak of skipped overlaps would clear pipeline_run_failed and the run_failed alert."""
+    skipping = PipelineFactory(namespace="", name="skipping")
+    _passed, failed, *aborted = make_runs(
+        skipping, "SFAAA", start=NOW - timedelta(days=150), every=timedelta(days=10)
+    )
+    before = list(Run.objects.latest_outcome())
+
+    assert "runs: deleted 3" in prune("--older-than", "90d")
+
+    assert set(Run.objects.values_list("id", flat=True)) == {failed.id, aborted[-1].id}
+    assert list(Run.objects.latest_outcome()) == before == [failed]
 
 
 def test_dry_run_counts_and_deletes_nothing(history):
