@@ -175,7 +175,13 @@ def run_benchmarks(repeat: int) -> None:
     timed("GET runs, page 21 by cursor", get(deep.json()["next"]), repeat)
     timed("admin runs changelist", get("/admin/ledger/run/"), repeat)
     timed("admin runs changelist, status=failed", get("/admin/ledger/run/?status__exact=failed"), repeat)
-    for view in ("v1_latest_run_per_pipeline", "v1_failure_rate", "v1_flaky_ranking", "v1_mttr"):
+    for view in (
+        "v1_latest_run_per_pipeline",
+        "v2_latest_outcome_per_pipeline",
+        "v1_failure_rate",
+        "v1_flaky_ranking",
+        "v1_mttr",
+    ):
 
         def select(view=view):
             with connection.cursor() as cursor:

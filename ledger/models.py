@@ -136,7 +136,9 @@ class PipelineQuerySet(models.QuerySet):
         """Annotated with the pipeline's latest outcome, the run `Run.objects.latest_outcome()`
         picks: latest_outcome_run_id, latest_outcome_status (success or failed),
         latest_outcome_started_at and latest_outcome_ended_at; NULL when none. Index probes
-        on ledger_run_pipe_started, reading back past unfinished and aborted runs."""
+        on ledger_run_pipe_started, reading back past unfinished and aborted runs.
+        The reporting view v2_latest_outcome_per_pipeline keeps a frozen copy of this rule
+        (docs/reporting.md); a test checks that they agree."""
         latest = Run.objects.outcomes_of(OuterRef("pk"))
         return self.annotate(
             **{f"latest_outcome_{f}": Subquery(latest.values(f)[:1]) for f in LATEST_OUTCOME_FIELDS}

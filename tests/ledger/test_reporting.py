@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from ledger.models import Pipeline
+from ledger.models import LATEST_OUTCOME_FIELDS, Pipeline
 from tests.factories.ledger import (
     CheckResultFactory,
     ClientFactory,
@@ -90,6 +90,7 @@ def test_every_view_is_documented_column_by_column(db):
         "v1_flaky_ranking",
         "v1_watermarks",
         "v1_check_results",
+        "v2_latest_outcome_per_pipeline",
     }
     assert documented_columns() == actual
 
@@ -161,6 +162,67 @@ def test_latest_run_per_pipeline_is_the_ledgers_one_definition_of_the_newest_run
     assert view[unstarted.pk] == (None, None, None, None)
 
 
+def test_latest_outcome_per_pipeline_is_the_ledgers_one_definition_of_the_latest_outcome(populated):
+    """v2's frozen copy of `Pipeline.objects.with_latest_outcome()` (see the migration): both
+    read back past aborted and unfinished runs to the newest success-or-failed run, by start
+    time then id, and ignore runs that have no start time yet."""
+    now = timezone.now()
+    behind = PipelineFactory(namespace="", name="behind")
+    failed = RunFactory(pipeline=behind, started_at=now - timedelta(hours=3), status="failed")
+    RunFactory(pipeline=behind, started_at=now - timedelta(hours=2), status="aborted")
+    RunFactory(pipeline=behind, started_at=now - timedelta(hours=1), status="running")
+    tie = PipelineFactory(namespace="", name="tie")
+    RunFactory(pipeline=tie, started_at=now - timedelta(hours=1), status="failed")
+    RunFactory(pipeline=tie, started_at=now - timedelta(hours=1), status="success")  # the higher id wins
+    RunFactory(pipeline=tie, started_at=None, status="failed")  # no start time: never an outcome
+    RunFactory(pipeline=PipelineFactory(namespace="", name="only_aborted"), started_at=now, status="aborted")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT pipeline_id, {', '.join(LATEST_OUTCOME_FIELDS)} "
+            "FROM ops_reporting.v2_latest_outcome_per_pipeline"
+        )
+        view = {row[0]: row[1:] for row in cursor.fetchall()}
+        cursor.execute("SELECT pipeline, status FROM ops_reporting.v1_latest_run_per_pipeline")
+        newest = dict(cursor.fetchall())
+    ledger = {
+        p.pk: tuple(getattr(p, f"latest_outcome_{field}") for field in LATEST_OUTCOME_FIELDS)
+        for p in Pipeline.objects.with_latest_outcome()
+    }
+    assert view == ledger
+    assert (newest["behind"], view[behind.pk][:2]) == ("running", (failed.run_id, "failed"))
+    assert view[tie.pk][1] == "success"
+    names = dict(Pipeline.objects.values_list("pk", "name"))
+    assert {names[pk]: row[1] for pk, row in view.items()} == {
+        "flappy": "success",
+        "down": "failed",
+        "never_ran": None,
+        "busy": None,
+        "behind": "failed",
+        "tie": "success",
+        "only_aborted": None,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_v2_view_is_granted_to_whoever_reads_the_v1_views():
+    """A reporting role made before the v2 migration, by a user whose default privileges do
+    not cover the migrating user's new views, reads the v2 view all the same."""
+    call_command("reporting_role", "--name", ROLE, stdout=io.StringIO())
+    try:
+        call_command("migrate", "ledger", "0006", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA ops_reporting REVOKE SELECT ON TABLES FROM "{ROLE}"'
+            )
+        call_command("migrate", "ledger", verbosity=0)
+        assert as_role(ROLE, "SELECT count(*) FROM ops_reporting.v2_latest_outcome_per_pipeline") == [(0,)]
+    finally:
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP OWNED BY "{ROLE}"')
+            cursor.execute(f'DROP ROLE "{ROLE}"')
+
+
 def grafana_sql(raw: str) -> str:
     """Grafana's macros replaced by what the PostgreSQL datasource expands them to."""
     sql = re.sub(
@@ -226,7 +288,7 @@ def test_reporting_role_command_is_idempotent_and_never_prints_the_password(db, 
     call_command("reporting_role", "--name", ROLE, "--password-file", str(secret), stdout=first)
     call_command("reporting_role", "--name", ROLE, "--password-file", str(secret), stdout=second)
     assert "created" in first.getvalue() and "updated" in second.getvalue()
-    assert "SELECT on 8 views" in second.getvalue()
+    assert "SELECT on 9 views" in second.getvalue()
     assert "s3cret" not in first.getvalue() + second.getvalue()
     with connection.cursor() as cursor:
         cursor.execute(
