@@ -4,7 +4,7 @@ staff session, for reads too (who asked for what is audit data)."""
 
 from __future__ import annotations
 
-import django_filters as filters
+import django_filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from checks import actions, retry
 from checks.models import Action, RetryPolicy
 from common.api import DurationField, StrictViewMixin
 from common.auth import IsAdmin
+from common.filters import FilterSet
 
 
 class ActionRequestSerializer(serializers.Serializer):
@@ -59,8 +60,8 @@ class ActionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ActionFilter(filters.FilterSet):
-    action = filters.CharFilter(field_name="kind")
+class ActionFilter(FilterSet):
+    action = django_filters.CharFilter(field_name="kind")
 
     class Meta:
         model = Action

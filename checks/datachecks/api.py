@@ -23,6 +23,7 @@ from checks.datachecks.kinds import KINDS
 from checks.datachecks.models import DataCheck, default_name, find_object
 from common.api import StrictViewMixin
 from common.auth import ReadOrAdmin
+from common.filters import FilterSet
 from common.identifiers import split_identifier
 from ledger.api.pagination import CheckResultKeysetPagination
 from ledger.models import CheckResult
@@ -170,7 +171,7 @@ class TrendDaySerializer(serializers.Serializer):
     pass_rate = serializers.FloatField()
 
 
-class DataCheckFilter(django_filters.FilterSet):
+class DataCheckFilter(FilterSet):
     source = django_filters.CharFilter(field_name="object__source__name")
     object = django_filters.CharFilter(method="filter_object", help_text="schema.name")
     status = django_filters.ChoiceFilter(

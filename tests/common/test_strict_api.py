@@ -5,6 +5,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from common.api import StrictViewMixin
+from common.filters import FilterSet
 from tests.factories.registry import RegistryObjectFactory, SourceFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,19 @@ def test_a_junk_boolean_filter_is_a_400(read_client, url):
     assert response.status_code == 400 and list(response.json()) == ["is_active"]
 
 
+def test_a_junk_boolean_filter_of_the_data_checks_is_a_400(read_client):
+    response = read_client.get("/api/v1/data-checks", {"enabled": "maybe"})
+
+    assert response.status_code == 400 and list(response.json()) == ["enabled"]
+
+
+@pytest.mark.parametrize(("params", "bad"), [({"state": "bogus"}, "state"), ({"stat": "queued"}, "stat")])
+def test_an_invalid_or_unknown_actions_filter_is_a_400(admin_token_client, params, bad):
+    response = admin_token_client.get("/api/v1/actions", params)
+
+    assert response.status_code == 400 and list(response.json()) == [bad]
+
+
 def test_a_junk_uuid_filter_is_a_400(read_client):
     response = read_client.get("/api/v1/ledger/check-results", {"run": "notauuid"})
 
@@ -125,6 +139,17 @@ def test_every_api_view_is_strict():
 
     assert len(drf) > 25
     assert [path for path, cb in drf if not issubclass(cb.cls, StrictViewMixin)] == []
+
+
+def test_every_filterset_is_a_strict_one():
+    filtersets = {
+        cb.cls.filterset_class
+        for path, cb in _views(get_resolver())
+        if path.startswith("api/v1/") and getattr(getattr(cb, "cls", None), "filterset_class", None)
+    }
+
+    assert len(filtersets) > 5
+    assert [f.__name__ for f in filtersets if not issubclass(f, FilterSet)] == []
 
 
 def test_the_api_root_lists_every_endpoint(read_client):
