@@ -22,8 +22,11 @@ from rest_framework.throttling import BaseThrottle
 
 def client_ident(request) -> str:
     """The client's address as DRF's throttles see it: REMOTE_ADDR, or the address a
-    trusted proxy put in X-Forwarded-For when REST_FRAMEWORK["NUM_PROXIES"] says so."""
-    return BaseThrottle().get_ident(request)
+    trusted proxy put in X-Forwarded-For when REST_FRAMEWORK["NUM_PROXIES"] says so.
+
+    "" when there is neither: REMOTE_ADDR is optional in a WSGI environ (a server on a UNIX
+    socket, an in-process client), and DRF then answers None."""
+    return BaseThrottle().get_ident(request) or ""
 
 
 class FailureThrottle:

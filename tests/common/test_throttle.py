@@ -20,10 +20,16 @@ def few_token_failures(settings):
     settings.OPSHEALTH_TOKEN_FAILURES_PER_MINUTE = 3
 
 
-def get(token: str, address: str = "198.51.100.7"):
+def get(token: str, address: str | None = "198.51.100.7"):
     client = APIClient(REMOTE_ADDR=address)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     return client.get(URL)
+
+
+def test_a_request_without_a_client_address_authenticates(read_token):
+    # REMOTE_ADDR is optional in a WSGI environ; Django's META.get() then gives None.
+    assert get(read_token, address=None).status_code == 200
+    assert get("guess", address=None).status_code == 401
 
 
 def test_failed_token_authentications_are_429_past_the_limit_for_that_client(few_token_failures, read_token):
