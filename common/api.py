@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from django.core.cache import cache
 from django.db import DatabaseError, models
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.generators import EndpointEnumerator
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -33,6 +34,14 @@ def exception_handler(exc, context):
         logger.exception("database error in %s", type(view).__name__ if view else "API", exc_info=exc)
         return Response({"detail": "database_error"}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception):
+    """Django's 404 handler: under /api/ a path no endpoint takes (`/api/v1/sources/0.5`)
+    is a 404 in DRF's error shape, like an unknown row; elsewhere Django's page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 # Cached responses outlive no change: their key names the state they show. The time-out
@@ -99,10 +108,15 @@ class StrictViewMixin:
       filterset's filters, `search` and `ordering` when enabled, its paginator's
       parameters (on lists), the fields of `query_serializer` and the names in
       `query_params`; `format` everywhere (DRF's format override).
+
+    `error_statuses` are the statuses of the view's own errors (a 409, a 422), which the
+    schema documents besides those of every endpoint (`common.schema.AutoSchema`); an
+    `@action` takes its own.
     """
 
     query_serializer: type[serializers.Serializer] | None = None
     query_params: tuple[str, ...] = ()
+    error_statuses: tuple[int, ...] = ()
 
     def initial(self, request, *args, **kwargs):
         method = request.method.lower()

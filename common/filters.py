@@ -67,6 +67,14 @@ class FilterBackend(DjangoFilterBackend):
     filterset_base = FilterSet
 
 
+class SearchFilter(filters.SearchFilter):
+    """DRF's, whose `search` parameter the schema documents only where the view searches
+    (elsewhere it is an unknown parameter, a 400)."""
+
+    def get_schema_operation_parameters(self, view) -> list:
+        return super().get_schema_operation_parameters(view) if self.get_search_fields(view, None) else []
+
+
 class OrderingFilter(filters.OrderingFilter):
     """`?ordering=` naming a field the endpoint does not order by is a 400 naming it."""
 

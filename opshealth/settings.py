@@ -211,10 +211,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "common.filters.FilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "common.filters.SearchFilter",
         "common.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with the error responses (common/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
 }
 # The model of API tokens (`app_label.Model`): `common.auth` authenticates with it without

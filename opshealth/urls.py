@@ -6,6 +6,8 @@ from checks.metrics import metrics_view
 from common.api import ApiRootView
 from common.login import ThrottledAdminLoginForm
 
+handler404 = "common.api.not_found"
+
 # Failed logins are counted per user name and address; past the limit, refused for a while.
 admin.site.login_form = ThrottledAdminLoginForm
 

@@ -32,7 +32,9 @@ class RegistryObjectRowSerializer(serializers.ModelSerializer):
     source = serializers.CharField(source="source.name", read_only=True)
     qualified_name = serializers.CharField(read_only=True)
     description = serializers.CharField(source="effective_description", read_only=True)
-    refresh_schedule = serializers.DurationField(source="effective_refresh_schedule", read_only=True)
+    refresh_schedule = serializers.DurationField(
+        source="effective_refresh_schedule", read_only=True, allow_null=True
+    )
     effective_critical = serializers.BooleanField(read_only=True)
     size_mb = serializers.SerializerMethodField()
     depends_on = serializers.SerializerMethodField()
@@ -79,7 +81,7 @@ class RegistryObjectRowSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_size_mb(self, obj: RegistryObject) -> float | None:
         return None if obj.size_bytes is None else round(obj.size_bytes / 1024 / 1024, 3)
 

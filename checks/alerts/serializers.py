@@ -212,8 +212,18 @@ class SilenceSerializer(ModelSerializer):
         return data
 
 
+# A wall-clock time in the window's `timezone`: no offset, which JSON Schema's `time`
+# format (RFC 3339) requires.
+@extend_schema_field(
+    {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$", "example": "02:30:00"}
+)
+class LocalTimeField(serializers.TimeField):
+    pass
+
+
 class MaintenanceWindowSerializer(ModelSerializer):
     scope = ScopeField(required=False)
+    start_time = LocalTimeField(help_text="Local time (HH:MM[:SS]) in `timezone`.")
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=6), min_length=1)
     active_now = serializers.SerializerMethodField()
 

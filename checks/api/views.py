@@ -56,6 +56,7 @@ class SnapshotView(ReadView):
     latest one, not its loading, serializing and encoding."""
 
     serializer_class: type
+    error_statuses = (status.HTTP_404_NOT_FOUND,)  # NoEvaluation, in the schema (common/schema.py)
 
     def live_version(self) -> str:
         """What the response shows besides the evaluation, as a cache key part."""
@@ -243,6 +244,7 @@ class ViolationList(StrictViewMixin, generics.ListAPIView):
     filterset_fields = ["check_key", "level", "subject_type"]
     search_fields = ["subject"]
     ordering_fields = ["check_key", "level", "subject", "id"]
+    error_statuses = (status.HTTP_404_NOT_FOUND,)  # no (such) evaluation
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
@@ -261,6 +263,7 @@ class ViolationList(StrictViewMixin, generics.ListAPIView):
 
 class HealthMetricsView(ReadView):
     query_serializer = s.HoursSerializer
+    error_statuses = (status.HTTP_404_NOT_FOUND,)  # NoEvaluation
 
     @extend_schema(
         parameters=[s.HoursSerializer], responses=s.HealthMetricsResponseSerializer, tags=["health"]
@@ -283,6 +286,7 @@ class CheckNowView(StrictViewMixin, APIView):
     """Run an evaluation now (admin) and return its report."""
 
     permission_classes = [IsAdmin]
+    error_statuses = (status.HTTP_409_CONFLICT,)  # in the schema (common/schema.py)
 
     @extend_schema(request=None, responses={200: s.HealthReportSerializer}, tags=["health"])
     def post(self, request):

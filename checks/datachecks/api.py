@@ -194,6 +194,7 @@ class DataCheckFilter(FilterSet):
 class DataCheckViewSet(StrictViewMixin, viewsets.ModelViewSet):
     serializer_class = DataCheckSerializer
     permission_classes = [ReadOrAdmin]
+    error_statuses = (DefinedInFile.status_code,)  # in the schema (common/schema.py)
     filterset_class = DataCheckFilter
     search_fields = ["name", "object__object_name"]
     ordering_fields = ["name", "id", "created_at", "next_run_at"]

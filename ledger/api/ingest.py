@@ -101,6 +101,7 @@ def check_request_assets(items: list, field: str, *fields: str) -> None:
 class IngestView(StrictViewMixin, APIView):
     permission_classes = [CanIngest]
     parser_classes = [LimitedJSONParser]
+    error_statuses = (status.HTTP_422_UNPROCESSABLE_ENTITY,)  # in the schema (common/schema.py)
 
 
 def _outcome_body(outcome: ingest.Outcome) -> dict:

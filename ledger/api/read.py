@@ -44,6 +44,10 @@ class ClientViewSet(StrictViewMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         return Client.objects.annotate(pipeline_count=Count("pipelines")).order_by("name")
 
+    def perform_create(self, serializer):
+        # The new row as the list shows it, with its pipeline_count.
+        serializer.instance = self.get_queryset().get(pk=serializer.save().pk)
+
 
 class PipelineViewSet(StrictViewMixin, viewsets.ModelViewSet):
     """Pipelines with their latest run, latest outcome and schedule state (ok/late/missing/…)."""
@@ -114,7 +118,7 @@ class WatermarkViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericV
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     @extend_schema(request=WatermarkResetSerializer, responses=s.WatermarkReadSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[IsAdmin])
+    @action(detail=True, methods=["post"], permission_classes=[IsAdmin], error_statuses=(422,))
     def reset(self, request, pk=None):
         """Staff: set a watermark back (or forward) to `watermark_ts`, audited."""
         mark = self.get_object()

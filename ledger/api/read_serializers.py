@@ -38,7 +38,7 @@ class ScheduleStateSerializer(serializers.Serializer):
 class PipelineSerializer(ModelSerializer):
     """Staff edit ownership and schedule; name and namespace are the ingestion identity."""
 
-    client_name = serializers.CharField(source="client.name", read_only=True, default=None)
+    client_name = serializers.CharField(source="client.name", read_only=True, allow_null=True, default=None)
     latest_run = serializers.SerializerMethodField()
     latest_outcome = serializers.SerializerMethodField()
     schedule_state = serializers.SerializerMethodField()
@@ -155,8 +155,12 @@ class RunAssetSerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     pipeline = serializers.CharField(source="pipeline.__str__", read_only=True)
     pipeline_id = serializers.IntegerField(read_only=True)
-    client = serializers.CharField(source="pipeline.client.name", read_only=True, default=None)
-    parent_run_id = serializers.UUIDField(source="parent_run.run_id", read_only=True, default=None)
+    client = serializers.CharField(
+        source="pipeline.client.name", read_only=True, allow_null=True, default=None
+    )
+    parent_run_id = serializers.UUIDField(
+        source="parent_run.run_id", read_only=True, allow_null=True, default=None
+    )
 
     class Meta:
         model = Run
@@ -179,7 +183,7 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class CheckResultSerializer(serializers.ModelSerializer):
-    run_id = serializers.UUIDField(source="run.run_id", read_only=True, default=None)
+    run_id = serializers.UUIDField(source="run.run_id", read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = CheckResult

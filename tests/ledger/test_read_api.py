@@ -459,3 +459,12 @@ def test_negative_schedule_periods_are_400(staff_client, ledger, field, value):
     response = staff_client.patch(f"{API}/pipelines/{ledger['hourly'].pk}", {field: value}, format="json")
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_created_client_is_answered_as_the_list_shows_it(admin_token_client):
+    created = admin_token_client.post("/api/v1/ledger/clients", {"name": "acme"})
+
+    assert created.status_code == 201
+    listed = admin_token_client.get("/api/v1/ledger/clients").json()["results"]
+    assert created.json() == listed[0]
+    assert created.json()["pipeline_count"] == 0

@@ -19,6 +19,20 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/ops/source-registry"
 
 
+@pytest.mark.parametrize("path", ["/api/v1/sources/0.5", "/api/v1/nothing-here/", "/api/"])
+def test_a_path_no_endpoint_takes_is_a_json_404_under_api(read_client, path):
+    response = read_client.get(path)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_a_page_that_does_not_exist_is_still_an_html_404(read_client):
+    response = read_client.get("/no-such-page")
+
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
 def drop(table: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)} CASCADE")

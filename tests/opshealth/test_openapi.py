@@ -78,3 +78,59 @@ def test_schema_and_docs_need_authentication_like_the_rest_of_the_api(anon_clien
     for url in ("/api/schema/", "/api/docs/"):
         assert anon_client.get(url).status_code == 401
     assert read_client.get("/api/schema/").status_code == 200
+
+
+def _property(schema: dict, component: str, name: str) -> dict:
+    return schema["components"]["schemas"][component]["properties"][name]
+
+
+@pytest.mark.parametrize(
+    ("component", "name"),
+    [
+        ("Run", "client"),
+        ("Run", "parent_run_id"),
+        ("CheckResult", "run_id"),
+        ("Pipeline", "client_name"),
+        ("RegistryObjectRow", "size_mb"),
+        ("RegistryObjectRow", "refresh_schedule"),
+        ("RegistryObjectDetail", "size_mb"),
+    ],
+)
+def test_fields_that_can_be_null_are_declared_nullable(schema, component, name):
+    assert _property(schema, component, name)["nullable"] is True
+
+
+def test_the_freshness_envelope_and_integer_byte_counts_are_declared(schema):
+    freshness = schema["paths"]["/api/v1/ops/raw-health/freshness/"]["get"]["responses"]["200"]
+    ref = freshness["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"calculated_at", "count", "results"} <= set(schema["components"]["schemas"][ref]["required"])
+    assert _property(schema, "RunAsset", "bytes_written")["type"] == "integer"
+
+
+def test_a_local_time_is_not_declared_an_rfc3339_time(schema):
+    # JSON Schema's `time` format needs an offset; a window's start is local to its timezone.
+    start = _property(schema, "MaintenanceWindow", "start_time")
+    assert "format" not in start and start["pattern"]
+
+
+def test_every_operation_documents_its_errors(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "401", "403", "429"} <= set(operation["responses"]), (method, path)
+            if "{" in path:
+                assert "404" in operation["responses"], (method, path)
+    responses = schema["paths"]["/api/v1/ledger/runs/"]["post"]["responses"]
+    assert {"413", "415", "422"} <= set(responses)
+    assert responses["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "409" in schema["paths"]["/api/v1/health/check-now/"]["post"]["responses"]
+    assert "404" in schema["paths"]["/api/v1/health/status/"]["get"]["responses"]  # before an evaluation
+    assert "422" not in schema["paths"]["/api/v1/ledger/watermarks/"]["get"]["responses"]
+    assert "422" in schema["paths"]["/api/v1/ledger/watermarks/{id}/reset/"]["post"]["responses"]
+
+
+def test_search_is_documented_only_where_the_endpoint_searches(schema):
+    def params(path: str) -> set[str]:
+        return {p["name"] for p in schema["paths"][path]["get"].get("parameters", [])}
+
+    assert "search" in params("/api/v1/sources/")
+    assert "search" not in params("/api/v1/actions/")
