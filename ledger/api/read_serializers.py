@@ -36,9 +36,14 @@ class ScheduleStateSerializer(serializers.Serializer):
 
 
 class PipelineSerializer(ModelSerializer):
-    """Staff edit ownership and schedule; name and namespace are the ingestion identity."""
+    """Staff edit ownership and schedule; name and namespace are the ingestion identity.
 
-    client_name = serializers.CharField(source="client.name", read_only=True, allow_null=True, default=None)
+    A field through a relation that may be null (`client.name`) is `allow_null`, with no
+    `default`: DRF leaves a field out of a partial update's response rather than show
+    its default.
+    """
+
+    client_name = serializers.CharField(source="client.name", read_only=True, allow_null=True)
     latest_run = serializers.SerializerMethodField()
     latest_outcome = serializers.SerializerMethodField()
     schedule_state = serializers.SerializerMethodField()
@@ -155,12 +160,8 @@ class RunAssetSerializer(serializers.ModelSerializer):
 class RunSerializer(serializers.ModelSerializer):
     pipeline = serializers.CharField(source="pipeline.__str__", read_only=True)
     pipeline_id = serializers.IntegerField(read_only=True)
-    client = serializers.CharField(
-        source="pipeline.client.name", read_only=True, allow_null=True, default=None
-    )
-    parent_run_id = serializers.UUIDField(
-        source="parent_run.run_id", read_only=True, allow_null=True, default=None
-    )
+    client = serializers.CharField(source="pipeline.client.name", read_only=True, allow_null=True)
+    parent_run_id = serializers.UUIDField(source="parent_run.run_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Run
@@ -183,7 +184,7 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class CheckResultSerializer(serializers.ModelSerializer):
-    run_id = serializers.UUIDField(source="run.run_id", read_only=True, allow_null=True, default=None)
+    run_id = serializers.UUIDField(source="run.run_id", read_only=True, allow_null=True)
 
     class Meta:
         model = CheckResult

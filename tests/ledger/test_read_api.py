@@ -468,3 +468,12 @@ def test_a_created_client_is_answered_as_the_list_shows_it(admin_token_client):
     listed = admin_token_client.get("/api/v1/ledger/clients").json()["results"]
     assert created.json() == listed[0]
     assert created.json()["pipeline_count"] == 0
+
+
+def test_a_patch_that_detaches_the_client_answers_client_name_null(admin_token_client):
+    pipeline = PipelineFactory(client=ClientFactory(name="acme"))
+
+    response = admin_token_client.patch(f"/api/v1/ledger/pipelines/{pipeline.pk}", {"client": None})
+
+    assert response.status_code == 200
+    assert response.json()["client"] is None and response.json()["client_name"] is None

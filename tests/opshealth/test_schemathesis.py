@@ -12,6 +12,7 @@ MAX_EXAMPLES per operation, valid and invalid inputs.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import time, timedelta
 
@@ -73,9 +74,9 @@ RESPONSE_CHECKS = [
 
 
 @pytest.fixture
-def seeded(db) -> dict[str, list]:
+def seeded(db) -> dict[str, tuple[str, list]]:
     """One row of each kind the API shows, with the nullable columns null; returns the
-    ids path parameters are drawn from."""
+    values path parameters are drawn from."""
     source = SourceFactory(name="wh", dsn="postgresql://wh:pw@127.0.0.1:9/wh")
     raw = RegistryObjectFactory(source=source, schema_name="raw", object_name="orders")
     mart = RegistryObjectFactory(
@@ -110,27 +111,25 @@ def seeded(db) -> dict[str, list]:
     incidents = list(alert.incidents.values_list("id", flat=True))
     deliveries = list(channel.deliveries.values_list("id", flat=True))
     assert incidents and deliveries, "the seed fires an alert and delivers it"
+    # Each detail path (prefix) with its path parameter and the seeded rows' values.
     return {
-        "id": [
-            source.pk,
-            raw.pk,
-            mart.pk,
-            rule.pk,
-            client.pk,
-            pipeline.pk,
-            watermark.pk,
-            check.pk,
-            policy.pk,
-            action.pk,
-            channel.pk,
-            alert.pk,
-            silence.pk,
-            window.pk,
-            *incidents,
-            *deliveries,
-        ],
-        "run_id": [str(failed.run_id)],
-        "check_key": sorted(HEALTH_CHECKS),
+        "/api/v1/sources/": ("id", [source.pk]),
+        "/api/v1/ops/source-registry/": ("id", [raw.pk, mart.pk]),
+        "/api/v1/ops/health-checks/": ("check_key", sorted(HEALTH_CHECKS)),
+        "/api/v1/resolvers/": ("id", [rule.pk]),
+        "/api/v1/ledger/clients/": ("id", [client.pk]),
+        "/api/v1/ledger/pipelines/": ("id", [pipeline.pk]),
+        "/api/v1/ledger/runs/": ("run_id", [str(failed.run_id)]),
+        "/api/v1/ledger/watermarks/": ("id", [watermark.pk]),
+        "/api/v1/data-checks/": ("id", [check.pk]),
+        "/api/v1/retry-policies/": ("id", [policy.pk]),
+        "/api/v1/actions/": ("id", [action.pk]),
+        "/api/v1/alerts/channels/": ("id", [channel.pk]),
+        "/api/v1/alerts/rules/": ("id", [alert.pk]),
+        "/api/v1/alerts/silences/": ("id", [silence.pk]),
+        "/api/v1/alerts/maintenance-windows/": ("id", [window.pk]),
+        "/api/v1/alerts/incidents/": ("id", incidents),
+        "/api/v1/alerts/deliveries/": ("id", deliveries),
     }
 
 
@@ -162,10 +161,16 @@ def api_schema(seeded, tokens, django_requests):
             # an operation's parameters (hundreds for the registry's list). The examples
             # phase (the schema's examples) and the fuzzing phase run.
             "phases": {"coverage": {"enabled": False}},
-            # Path parameters are the seeded rows' ids half the time: a detail operation
-            # then shows (or edits) a real row, not only a 404.
-            "dictionaries": {name: {"values": values} for name, values in seeded.items()},
-            "parameters": {f"path.{name}": {"dictionary": name, "probability": 0.5} for name in seeded},
+            # A path parameter is a seeded row's half the time: a detail operation then
+            # shows (or edits) a real row, not only a 404.
+            "dictionaries": {f"rows{n}": {"values": values} for n, (_, values) in enumerate(seeded.values())},
+            "operations": [
+                {
+                    "include-path-regex": f"^{re.escape(prefix)}\\{{",
+                    "parameters": {f"path.{name}": {"dictionary": f"rows{n}", "probability": 0.5}},
+                }
+                for n, (prefix, (name, _)) in enumerate(seeded.items())
+            ],
         }
     )
     return schemathesis.openapi.from_wsgi(
