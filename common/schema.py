@@ -57,9 +57,9 @@ class AutoSchema(SpectacularAutoSchema):
     token authentications (429) and refuses an unknown query parameter (400, see
     `common.api.StrictViewMixin`); one with a path parameter answers 404 for an unknown
     row, one with a request body 413 and 415 for a body too large or not JSON. A view
-    adds the statuses of its own errors in `StrictViewMixin.error_statuses` (422 for the ledger's
-    ingestion, 409 for a conflict), each with the body of DRF's validation errors
-    (422) or its error shape (the others).
+    adds the statuses of its own errors in `StrictViewMixin.error_statuses` (422 for the
+    ledger's ingestion, 409 for a conflict), each with the body of DRF's validation
+    errors (422) or its error shape (the others).
     """
 
     def _get_response_bodies(self, direction="response"):

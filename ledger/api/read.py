@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -118,7 +118,12 @@ class WatermarkViewSet(StrictViewMixin, mixins.ListModelMixin, viewsets.GenericV
         return {**super().get_serializer_context(), "now": timezone.now()}
 
     @extend_schema(request=WatermarkResetSerializer, responses=s.WatermarkReadSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[IsAdmin], error_statuses=(422,))
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[IsAdmin],
+        error_statuses=(status.HTTP_422_UNPROCESSABLE_ENTITY,),
+    )
     def reset(self, request, pk=None):
         """Staff: set a watermark back (or forward) to `watermark_ts`, audited."""
         mark = self.get_object()
