@@ -12,8 +12,8 @@ The one-event-per-request phases are driven by `wrk` when it is installed
 (`apt-get install wrk`; bench/wrk_events.lua makes the events) for --seconds each,
 else by --clients Python threads posting --single-runs runs. wrk is C and takes little
 of the two cores the server needs; the threads took a fifth of them. For those phases
-the server's CPU time per event (gunicorn + PostgreSQL backends) is printed too: it
-does not move with the machine's other load, the rate does.
+the server's CPU time per event is printed too, gunicorn's processes and PostgreSQL's
+backends apart: it moves less with the machine's other load than the rate does.
 """
 
 from __future__ import annotations
@@ -191,15 +191,21 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; medians of {args.repeat} rounds; "
         f"one-event load: {args.load} ({args.clients} connections)"
     )
-    print(f"{'path':48} {'events/s':>10} {'of ceiling':>10}  {'min-max':>13}  server CPU/event")
+    print(
+        f"{'path':48} {'events/s':>10} {'of ceiling':>10}  {'min-max':>13}  "
+        "server CPU/event (gunicorn + PostgreSQL)"
+    )
     for name, rate in results.items():
         spread = f"{min(rounds[name]):.0f}-{max(rounds[name]):.0f}"
-        cpu = f"{statistics.median(CPU[name]):.2f} ms" if name in CPU else ""
-        print(f"{name:48} {rate:10.0f} {rate / ceiling_rate:10.1%}  {spread:>13}  {cpu:>16}")
+        cpu = ""
+        if name in CPU:
+            web, db = (statistics.median(part) for part in zip(*CPU[name], strict=True))
+            cpu = f"{web + db:.2f} ms ({web:.2f} + {db:.2f})"
+        print(f"{name:48} {rate:10.0f} {rate / ceiling_rate:10.1%}  {spread:>13}  {cpu}")
 
 
 CEILING = "raw PostgreSQL ceiling (executemany, 1 tx)"
-CPU: dict[str, list[float]] = {}  # phase -> server CPU ms per event, per round
+CPU: dict[str, list[list[float]]] = {}  # phase -> [gunicorn, PostgreSQL] CPU ms per event, per round
 
 
 def post_singles(base: str, token: str, path: str, kind: str, args) -> float:
@@ -212,14 +218,17 @@ def post_singles(base: str, token: str, path: str, kind: str, args) -> float:
         )
         return post_all(base, token, path, bodies, args.clients)
     web, db = server_pids(args.gunicorn_pid, connection.settings_dict["NAME"])
-    before = cpu_seconds(web + db)
+    before = cpu_seconds(web), cpu_seconds(db)
     cmd = ["wrk", "-t", "2", "-c", str(args.clients), "-d", f"{args.seconds:g}s", "--timeout", "30s"]
     cmd += ["-H", f"Authorization: Bearer {token}", "-s", str(ROOT / "bench" / "wrk_events.lua")]
     f = run_wrk([*cmd, base + path, "--", uuid.uuid4().hex[:8], kind])
     if f["non2xx"] or f["socket_errors"]:
         raise RuntimeError(f"{path}: {f['non2xx']} non-2xx answers, {f['socket_errors']} socket errors")
     name = f"POST {path.removeprefix('/api/v1')} (one event/request)"
-    CPU.setdefault(name, []).append((cpu_seconds(web + db) - before) * 1000 / f["requests"])
+    spent = [
+        (cpu_seconds(pids) - b) * 1000 / f["requests"] for pids, b in zip((web, db), before, strict=True)
+    ]
+    CPU.setdefault(name, []).append(spent)
     return f["requests"] / (f["duration_us"] / 1e6)
 
 

@@ -28,6 +28,7 @@ INVALID_TEXT = "invalid_text"
 UNPROCESSABLE = frozenset({TIME_WINDOW, INVALID_TEXT})
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT = json.JSONEncoder(ensure_ascii=False, default=str)
 _ESCAPE = re.compile(rb"\\.", re.S)
 _EMPTY_PAIR = re.compile(rb"\[\]|\{\}")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -71,12 +72,20 @@ def representable(value: datetime) -> bool:
     return True
 
 
+def storable_text(value) -> bool:
+    """True when no key or string in `value` holds a lone surrogate: two C-level
+    encodings, to JSON then to UTF-8 (which refuses a lone surrogate)."""
+    try:
+        _TEXT.encode(value).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def surrogate_path(value, path: str = "") -> str | None:
     """The path (`args.a[2]`) of the first key or string holding a lone surrogate, or
-    None. The common case costs one C-level encoding of `value`."""
-    if not _SURROGATE.search(json.dumps(value, ensure_ascii=False, default=str)):
-        return None
-    return _find_surrogate(value, path)
+    None. The common case costs `storable_text`."""
+    return None if storable_text(value) else _find_surrogate(value, path)
 
 
 def _find_surrogate(value, path: str) -> str | None:

@@ -63,9 +63,16 @@ class Accepted:
     run: Run | None
 
 
-def content_hash(payload: dict) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+@dataclass(frozen=True)
+class Checked:
+    """A payload that `validate` passed, with what it computed on the way: the event
+    time, and the payload's canonical JSON (sorted keys) with its sha256, the event's
+    identity. The canonical text is also the stored copy: jsonb keeps no key order."""
+
+    payload: dict
+    event_time: datetime
+    canonical: str
+    content_hash: str
 
 
 def parse_time(value, field: str, errors: dict) -> datetime | None:
@@ -104,14 +111,17 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
-def validate(payload) -> dict:
+def validate(payload) -> Checked:
     """Check the fields OpsHealth relies on; raise SpecViolation listing every problem."""
     errors: dict[str, list[str]] = {}
     if not isinstance(payload, dict):
         raise SpecViolation({"non_field_errors": ["An OpenLineage RunEvent must be a JSON object."]})
-    text = bounds.surrogate_path(payload)
-    if text:
-        errors[text] = [bounds.SURROGATE_MESSAGE]
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+    except UnicodeEncodeError:  # a lone surrogate (see `ledger.bounds`): where is it?
+        digest = ""
+        errors[bounds.surrogate_path(payload) or "non_field_errors"] = [bounds.SURROGATE_MESSAGE]
     event_time = parse_time(payload.get("eventTime"), "eventTime", errors)
     run, job = payload.get("run"), payload.get("job")
     _str(run, "runId", "run.runId", errors, max_length=200)
@@ -150,12 +160,12 @@ def validate(payload) -> dict:
         parse_time(nominal["nominalStartTime"], "run.facets.nominalTime.nominalStartTime", errors)
     if errors:
         raise SpecViolation(errors)
-    return {"event_time": event_time}
+    return Checked(payload, event_time, canonical, digest)
 
 
-def to_run_event(payload: dict) -> ingest.RunEvent:
-    """Map a validated payload (see `validate`) to the common `RunEvent`."""
-    event_time = validate(payload)["event_time"]
+def to_run_event(checked: Checked) -> ingest.RunEvent:
+    """Map a validated payload to the common `RunEvent`."""
+    payload, event_time = checked.payload, checked.event_time
     run, job = payload["run"], payload["job"]
     facets = _dict(run.get("facets"))
     status = STATUS[payload.get("eventType") or "OTHER"]
@@ -291,14 +301,14 @@ def _test_checks(facets: dict, outputs: list[dict], job: dict) -> list[ingest.Ch
 
 
 @ingest.retry_on_deadlock
-def accept(payloads: list[dict]) -> list[Accepted]:
-    """Store and apply already-validated payloads in one transaction.
+def accept(checked: list[Checked]) -> list[Accepted]:
+    """Store and apply validated payloads in one transaction.
 
     The content-hash insert and the state change commit together: a concurrent replay
     of the same event waits on the unique index, then finds it and does nothing.
     """
-    hashes = [content_hash(p) for p in payloads]
-    events = [to_run_event(p) for p in payloads]
+    hashes = [c.content_hash for c in checked]
+    events = [to_run_event(c) for c in checked]
     with transaction.atomic():
         first: dict[str, int] = {}
         for i, h in enumerate(hashes):
@@ -319,11 +329,11 @@ def accept(payloads: list[dict]) -> list[Accepted]:
                 [
                     order,
                     [events[first[h]].event_time for h in order],
-                    [str(payloads[first[h]].get("eventType") or "")[:10] for h in order],
+                    [str(checked[first[h]].payload.get("eventType") or "")[:10] for h in order],
                     [events[first[h]].namespace for h in order],
                     [events[first[h]].pipeline for h in order],
                     [events[first[h]].external_run_id for h in order],
-                    [json.dumps(payloads[first[h]]) for h in order],
+                    [checked[first[h]].canonical for h in order],
                 ],
             )
             new = {row[0] for row in cur.fetchall()}
@@ -333,7 +343,7 @@ def accept(payloads: list[dict]) -> list[Accepted]:
     runs = dict(zip(new_idx, (o.run for o in outcomes), strict=True))
     return [
         Accepted("created", runs[i]) if i in runs else Accepted("duplicate", None)
-        for i in range(len(payloads))
+        for i in range(len(checked))
     ]
 
 
@@ -374,6 +384,6 @@ def rebuild(batch_size: int = 1000) -> int:
 def _replay(batch: list[tuple[str, dict]]) -> int:
     if not batch:
         return 0
-    outcomes = ingest.ingest_events([to_run_event(p) for _, p in batch])
+    outcomes = ingest.ingest_events([to_run_event(validate(p)) for _, p in batch])
     _link_events([h for h, _ in batch], [o.run.pk for o in outcomes])
     return len(batch)

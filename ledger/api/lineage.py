@@ -31,10 +31,10 @@ class LineageView(IngestView):
     )
     def post(self, request):
         try:
-            openlineage.validate(request.data)
+            checked = openlineage.validate(request.data)
         except openlineage.SpecViolation as exc:
             return _violation(exc.errors)
-        (accepted,) = openlineage.accept([request.data])
+        (accepted,) = openlineage.accept([checked])
         body = {"status": accepted.status}
         if accepted.run is not None:
             body.update(run_id=str(accepted.run.run_id), run_status=accepted.run.status)
@@ -61,15 +61,14 @@ class LineageBatchView(IngestView):
             raise ValidationError({"non_field_errors": [f"At most {MAX_BULK_EVENTS} events per request."]})
         check_request_assets(items, "outputs", "inputs")
         results: list[dict] = [{} for _ in items]
-        valid: list[int] = []
+        valid: list[tuple[int, openlineage.Checked]] = []
         for i, item in enumerate(items):
             try:
-                openlineage.validate(item)
-                valid.append(i)
+                valid.append((i, openlineage.validate(item)))
             except openlineage.SpecViolation as exc:
                 results[i] = {"index": i, "status": "error", "code": 422, "errors": exc.errors}
-        accepted = openlineage.accept([items[i] for i in valid])
-        for i, acc in zip(valid, accepted, strict=True):
+        accepted = openlineage.accept([checked for _, checked in valid])
+        for (i, _), acc in zip(valid, accepted, strict=True):
             results[i] = {"index": i, "status": acc.status, "errors": None}
             if acc.run is not None:
                 results[i]["run_id"] = str(acc.run.run_id)

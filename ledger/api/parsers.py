@@ -1,11 +1,11 @@
 """A JSON parser that enforces the payload limit, before and after gzip.
 
 The limit (`OPSHEALTH_MAX_PAYLOAD_BYTES`) is checked from Content-Length before the
-body is read, then while reading and while decompressing, in bounded chunks: a
-gzip bomb (a few kB that inflate to gigabytes) is refused after at most the limit's
-worth of memory. A document nested deeper than `OPSHEALTH_MAX_JSON_DEPTH` is refused
-(400) before it is parsed: Python's parser, and every later reader of the value,
-recurse once per level.
+body is read, on every path, by `common.middleware.BodyLimitMiddleware`; here while
+reading and while decompressing, in bounded chunks: a gzip bomb (a few kB that inflate
+to gigabytes) is refused after at most the limit's worth of memory. A document nested
+deeper than `OPSHEALTH_MAX_JSON_DEPTH` is refused (400) before it is parsed: Python's
+parser, and every later reader of the value, recurse once per level.
 
 It is the API's JSON parser everywhere (`DEFAULT_PARSER_CLASSES`), not only for
 ingestion.
@@ -32,17 +32,6 @@ class PayloadTooLarge(APIException):
 
     def __init__(self, limit: int, what: str):
         super().__init__(f"Payload too large: the {what} exceeds the limit of {limit} bytes.")
-
-
-def check_content_length(meta) -> None:
-    """Refuse on the announced size alone, before reading a byte."""
-    limit = settings.OPSHEALTH_MAX_PAYLOAD_BYTES
-    try:
-        announced = int(meta.get("CONTENT_LENGTH") or 0)
-    except ValueError as exc:
-        raise ParseError("Invalid Content-Length header.") from exc
-    if announced > limit:
-        raise PayloadTooLarge(limit, "request body")
 
 
 def read_limited(stream, limit: int) -> bytes:
@@ -78,7 +67,6 @@ class LimitedJSONParser(BaseParser):
         request = (parser_context or {}).get("request")
         meta = request.META if request is not None else {}
         limit = settings.OPSHEALTH_MAX_PAYLOAD_BYTES
-        check_content_length(meta)
         data = read_limited(stream, limit) if stream is not None else b""
         encoding = meta.get("HTTP_CONTENT_ENCODING", "").strip().lower()
         if encoding == "gzip":

@@ -10,9 +10,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import time_machine
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks.evaluate import evaluate, evaluate_as_job
+from checks.selfmonitor import JUDGED_SECONDS, scheduler_state
 from ledger.models import Run
 from opshealth import schedules
 
@@ -124,3 +126,23 @@ def test_an_unreachable_heartbeat_is_logged_without_its_secret(settings, caplog)
     assert evaluate_as_job() is not None
     assert "heartbeat ping to 127.0.0.1 failed" in caplog.text
     assert "secret" not in caplog.text
+
+
+def test_the_judgement_is_kept_a_few_seconds_then_a_stopped_scheduler_shows(
+    scheduled, viewer_client, django_assert_num_queries
+):
+    # Overdue from 10:07:00 on (see above). Judged at 10:06:58, the judgement stands for
+    # JUDGED_SECONDS without a query, then the next read judges again: stopped.
+    judged_at = T0 + timedelta(minutes=6, seconds=28)
+    with time_machine.travel(judged_at, tick=False):
+        assert scheduler_state(timezone.now()).status == "running"
+    within = judged_at + timedelta(seconds=JUDGED_SECONDS - 1)
+    with time_machine.travel(within, tick=False), django_assert_num_queries(0):
+        assert scheduler_state(timezone.now()).status == "running"
+    with time_machine.travel(judged_at + timedelta(seconds=JUDGED_SECONDS), tick=False):
+        body = viewer_client.get("/api/v1/ops/health-global").json()
+    assert body["scheduler"]["status"] == "stopped"
+    assert body["global_status"] == "WARN"
+    # A time before the judgement is judged for itself.
+    with time_machine.travel(judged_at, tick=False):
+        assert scheduler_state(timezone.now()).status == "running"

@@ -3,11 +3,13 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import DatabaseError, connection, transaction
+from django.views.debug import ExceptionReporter
 from rest_framework.response import Response
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
-from common.auth import CanIngest, CanRead, IsAdmin, ReadOrAdmin
+from common.auth import CanIngest, CanRead, IsAdmin, ReadOrAdmin, TokenAuthentication
 from ledger.models import ApiToken
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +90,30 @@ def test_token_create_accepts_the_admin_scope():
     call_command("token", "create", "ops-admin", "--scope", "admin")
 
     assert ApiToken.objects.get(name="ops-admin").scope == ApiToken.SCOPE_ADMIN
+
+
+def _report_of_a_failed_authentication(request) -> ExceptionReporter:
+    """Authentication failing on a real database error (an aborted transaction), as
+    Django reports an unhandled error."""
+    with transaction.atomic():
+        with connection.cursor() as cur, pytest.raises(DatabaseError):
+            cur.execute("SELECT 1 / 0")
+        try:
+            TokenAuthentication().authenticate(request)
+        except DatabaseError as exc:
+            reporter = ExceptionReporter(request, type(exc), exc, exc.__traceback__)
+        transaction.set_rollback(True)
+    return reporter
+
+
+def test_an_error_report_never_shows_the_bearer_token(settings):
+    """With DEBUG off, the report of a 500 (the error mail's HTML shows each frame's
+    variables) hides the token."""
+    settings.DEBUG = False
+    _, raw = ApiToken.issue("reported", ApiToken.SCOPE_READ)
+    reporter = _report_of_a_failed_authentication(
+        APIRequestFactory().get("/probe", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    )
+    (frame,) = [f for f in reporter.get_traceback_frames() if f["function"] == "authenticate"]
+    assert dict(frame["vars"])["header"] == "********************"
+    assert raw not in reporter.get_traceback_html()

@@ -18,9 +18,10 @@ from checks.evaluate import evaluate_as_job
 from checks.models import Action
 from opshealth.dashboard.recent import recent
 
-# Session, user, the latest evaluation and the scheduler's state: the page around the
-# content, rendered per request.
-HEADER_QUERIES = 4
+# Session, user and the latest evaluation: the page around the content, rendered per
+# request (the scheduler's state, judged by the first view, is reused for a few seconds:
+# checks/selfmonitor.py).
+HEADER_QUERIES = 3
 
 
 def main(html: str) -> str:

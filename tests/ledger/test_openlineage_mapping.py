@@ -20,16 +20,16 @@ def payload(**kw):
 
 
 def test_event_time_offsets_are_honoured():
-    openlineage.accept([payload()])
+    openlineage.accept([openlineage.validate(payload())])
     run = Run.objects.get()
     assert run.ended_at.isoformat() == "2026-03-01T12:00:00+00:00"
 
 
 def test_missing_event_type_changes_no_state():
-    openlineage.accept([payload(eventType="START", eventTime="2026-03-01T11:00:00Z")])
+    openlineage.accept([openlineage.validate(payload(eventType="START", eventTime="2026-03-01T11:00:00Z"))])
     body = payload()
     del body["eventType"]
-    openlineage.accept([body])
+    openlineage.accept([openlineage.validate(body)])
     assert Run.objects.get().status == Run.STARTED
     assert LineageEvent.objects.count() == 2
 
@@ -42,7 +42,7 @@ def test_data_quality_metrics_become_an_info_result():
         "inputFacets": {"dataQualityMetrics": metrics},
         "facets": {"dataQualityMetrics": metrics},
     }
-    openlineage.accept([payload(inputs=[ds])])
+    openlineage.accept([openlineage.validate(payload(inputs=[ds]))])
     result = CheckResult.objects.get()
     assert (result.check_name, result.severity, result.status) == ("dataQualityMetrics", "info", "pass")
     assert result.metrics == metrics
@@ -56,7 +56,9 @@ def test_test_facet_goes_on_the_job_when_outputs_are_ambiguous():
             {"name": "no_orphans", "status": "fail", "severity": "warn", "expected": "0", "actual": "3"}
         ]
     }
-    openlineage.accept([payload(outputs=outputs, run={"runId": "r-1", "facets": {"test": tests}})])
+    openlineage.accept(
+        [openlineage.validate(payload(outputs=outputs, run={"runId": "r-1", "facets": {"test": tests}}))]
+    )
     result = CheckResult.objects.get()
     assert (result.asset_key, result.status, result.severity) == ("job:build_mart", "fail", "warn")
     assert result.metrics == {"expected": "0", "actual": "3"}
@@ -64,7 +66,7 @@ def test_test_facet_goes_on_the_job_when_outputs_are_ambiguous():
 
 
 def test_same_event_twice_in_one_batch_is_stored_once():
-    results = openlineage.accept([payload(), payload()])
+    results = openlineage.accept([openlineage.validate(payload()), openlineage.validate(payload())])
     assert [r.status for r in results] == ["created", "duplicate"]
     assert LineageEvent.objects.count() == 1
 
@@ -97,7 +99,7 @@ def test_oversized_statistics_are_kept_unknown():
         "name": "s.t",
         "outputFacets": {"outputStatistics": {"rowCount": 2**64}},
     }
-    openlineage.accept([payload(outputs=[out])])
+    openlineage.accept([openlineage.validate(payload(outputs=[out]))])
     assert RunAsset.objects.get().rows_inserted is None
 
 
@@ -109,6 +111,6 @@ def test_malformed_optional_facets_are_ignored_not_fatal():
         "inputFacets": {"dataQualityAssertions": "x", "dataQualityMetrics": []},
     }
     run = {"runId": "r-2", "facets": {"test": {"tests": {"a": 1}}, "errorMessage": "boom", "nominalTime": 3}}
-    openlineage.accept([payload(inputs=[ds], run=run)])
+    openlineage.accept([openlineage.validate(payload(inputs=[ds], run=run))])
     assert Run.objects.get().status == Run.SUCCESS
     assert not CheckResult.objects.exists()

@@ -85,7 +85,7 @@ def test_rebuild_gives_the_ledger_that_shuffled_ingestion_gave():
     events = history()
     random.Random(42).shuffle(events)
     for e in events:
-        openlineage.accept([e])
+        openlineage.accept([openlineage.validate(e)])
     live = dump()
     assert any(r[2] == "failed" and r[8] != "[]" for r in live["runs"])  # the retry anomaly is there
     out = StringIO()
@@ -104,16 +104,16 @@ def test_rebuild_is_the_same_whatever_the_arrival_order():
         CheckResult.objects.all().delete()
         shuffled = events[:]
         random.Random(seed).shuffle(shuffled)
-        openlineage.accept(shuffled[:10])
+        openlineage.accept([openlineage.validate(e) for e in shuffled[:10]])
         for e in shuffled[10:]:
-            openlineage.accept([e])
+            openlineage.accept([openlineage.validate(e)])
         dumps.append(dump())
     assert dumps[0] == dumps[1]
 
 
 def test_rebuild_leaves_runs_of_other_origin_alone():
     other = RunFactory(pipeline__namespace="", triggered_by="cli")
-    openlineage.accept(history()[:2])
+    openlineage.accept([openlineage.validate(e) for e in history()[:2]])
     call_command("rebuild_ledger", stdout=StringIO())
     assert Run.objects.filter(pk=other.pk).exists()
     assert Run.objects.filter(triggered_by="openlineage").count() == 1
