@@ -65,14 +65,31 @@ class PromptCluster(Cluster):
         that dead process to acknowledge the wake-up. The stop runs in a thread, given up
         when the sentinel is gone and it has not returned a second later.
         """
-        if not self.sentinel.is_alive():
+        if not _alive(self.sentinel):
             return False
         stopping = threading.Thread(target=super().stop, name="opshealth-stop", daemon=True)
         stopping.start()
-        while self.sentinel.is_alive():
+        while _alive(self.sentinel):
             stopping.join(POLL_S)
         stopping.join(1)
         return not stopping.is_alive()
+
+
+def _alive(process: multiprocessing.Process) -> bool:
+    """`is_alive()`, but false for a process that was already reaped.
+
+    The main process spends its life in multiprocessing's exit-time `join()` of the
+    sentinel. When a SIGTERM to the whole group lands just as that `waitpid()` reaps the
+    dead sentinel, the handler runs before the exit code is stored; `is_alive()` then
+    gets ECHILD from its own `waitpid()` and answers True for ever.
+    """
+    if not process.is_alive():
+        return False
+    try:
+        os.kill(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _interrupt(signum, frame):
