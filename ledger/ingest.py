@@ -37,7 +37,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from ledger.keys import normalize_asset_key
-from ledger.models import CheckResult, Run, RunAsset, Watermark
+from ledger.models import CheckResult, Client, Pipeline, Run, RunAsset, Watermark
 from ledger.queries import (
     Write,
     execute_writes,
@@ -50,6 +50,8 @@ from ledger.queries import (
 from ledger.signals import assets_ingested
 
 logger = logging.getLogger(__name__)
+
+_RUN, _ASSET, _CLIENT, _PIPELINE = (m._meta.db_table for m in (Run, RunAsset, Client, Pipeline))
 
 CREATED, UPDATED, DUPLICATE = "created", "updated", "duplicate"
 
@@ -342,7 +344,7 @@ class _Batch:
         with connection.cursor() as cur:
             cur.execute(
                 f"""
-                INSERT INTO ledger_run ({_NEW_RUN_NAMES}, created_at, updated_at)
+                INSERT INTO {_RUN} ({_NEW_RUN_NAMES}, created_at, updated_at)
                 SELECT {_NEW_RUN_NAMES}, now(), now() FROM {recordset(_NEW_RUN_COLUMNS)}
                 ORDER BY pipeline_id, external_run_id
                 ON CONFLICT (pipeline_id, external_run_id) DO NOTHING
@@ -373,7 +375,7 @@ class _Batch:
         with connection.cursor() as cur:
             cur.execute(
                 f"""
-                SELECT {_RUN_SELECT} FROM ledger_run r
+                SELECT {_RUN_SELECT} FROM {_RUN} r
                 JOIN {recordset(_RUN_KEY_COLUMNS)}
                   ON r.pipeline_id = v.pipeline_id AND r.external_run_id = v.external_run_id
                 ORDER BY r.pipeline_id, r.external_run_id
@@ -456,7 +458,7 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int
     with connection.cursor() as cur:
         if client_names:
             cur.execute(
-                "INSERT INTO ledger_client (name, description, created_at) "
+                f"INSERT INTO {_CLIENT} (name, description, created_at) "
                 "SELECT n, '', now() FROM unnest(%s::text[]) AS n ORDER BY n ON CONFLICT (name) DO NOTHING",
                 [client_names],
             )
@@ -468,10 +470,10 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int
         # gives the new rows, the join the old ones; a row committed by a concurrent
         # batch after this statement's snapshot is in neither, and is read again below.
         cur.execute(
-            """
+            f"""
             WITH v AS (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)),
             ins AS (
-                INSERT INTO ledger_pipeline (namespace, name, owner, description, schedule_cron,
+                INSERT INTO {_PIPELINE} (namespace, name, owner, description, schedule_cron,
                                              schedule_timezone, created_at)
                 SELECT ns, n, '', '', '', 'UTC', now() FROM v ORDER BY ns, n
                 ON CONFLICT (namespace, name) DO NOTHING
@@ -480,23 +482,23 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int
             found AS (
                 SELECT id, namespace, name, client_id, true AS created FROM ins
                 UNION ALL
-                SELECT p.id, p.namespace, p.name, p.client_id, false FROM ledger_pipeline p
+                SELECT p.id, p.namespace, p.name, p.client_id, false FROM {_PIPELINE} p
                 JOIN v ON p.namespace = v.ns AND p.name = v.n
             )
             SELECT f.id, f.namespace, f.name, f.client_id, c.id, f.created
             FROM found f JOIN v ON f.namespace = v.ns AND f.name = v.n
-            LEFT JOIN ledger_client c ON c.name = v.client
+            LEFT JOIN {_CLIENT} c ON c.name = v.client
             """,
             [namespaces, names, clients],
         )
         rows = cur.fetchall()
         if len(rows) < len(keys):
             cur.execute(
-                """
+                f"""
                 SELECT p.id, p.namespace, p.name, p.client_id, c.id, false
                 FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(ns, n, client)
-                JOIN ledger_pipeline p ON p.namespace = v.ns AND p.name = v.n
-                LEFT JOIN ledger_client c ON c.name = v.client
+                JOIN {_PIPELINE} p ON p.namespace = v.ns AND p.name = v.n
+                LEFT JOIN {_CLIENT} c ON c.name = v.client
                 """,
                 [namespaces, names, clients],
             )
@@ -504,7 +506,7 @@ def _upsert_pipelines(events: list[RunEvent]) -> dict[tuple[str, str], tuple[int
         to_link = [(pid, cid) for pid, _, _, current, cid, _ in rows if cid and current is None]
         if to_link:
             cur.execute(
-                "UPDATE ledger_pipeline p SET client_id = v.cid FROM unnest(%s::bigint[], %s::bigint[]) "
+                f"UPDATE {_PIPELINE} p SET client_id = v.cid FROM unnest(%s::bigint[], %s::bigint[]) "
                 "AS v(pid, cid) WHERE p.id = v.pid AND p.client_id IS NULL",
                 [[p for p, _ in to_link], [c for _, c in to_link]],
             )
@@ -529,7 +531,7 @@ def _update_runs(runs: list[Run]) -> Write:
     sets = ", ".join(f"{n} = v.{n}" for n, _ in _RUN_COLUMNS)
     columns = [("id", "bigint"), *_RUN_COLUMNS]
     return (
-        f"UPDATE ledger_run r SET {sets}, updated_at = now() FROM {recordset(columns)} WHERE r.id = v.id",
+        f"UPDATE {_RUN} r SET {sets}, updated_at = now() FROM {recordset(columns)} WHERE r.id = v.id",
         [json_rows(runs, columns)],
     )
 
@@ -572,7 +574,7 @@ def _asset_write(rows: list[tuple[int, AssetIn]], set_status: bool) -> Write:
     merge = [f"{n} = coalesce(EXCLUDED.{n}, t.{n})" for n in names if n not in _ASSET_UNMERGED]
     return (
         f"""
-            INSERT INTO ledger_runasset AS t ({", ".join(names)}, duration_ms, created_at)
+            INSERT INTO {_ASSET} AS t ({", ".join(names)}, duration_ms, created_at)
             SELECT {select},
                    (extract(epoch FROM v.ended_at - v.started_at) * 1000)::bigint, now()
             FROM {recordset(_ASSET_COLUMNS)}

@@ -316,8 +316,8 @@ def accept(checked: list[Checked]) -> list[Accepted]:
         order = sorted(first)
         with connection.cursor() as cur:
             cur.execute(
-                """
-                INSERT INTO ledger_lineageevent (content_hash, received_at, event_time, event_type,
+                f"""
+                INSERT INTO {LineageEvent._meta.db_table} (content_hash, received_at, event_time, event_type,
                     job_namespace, job_name, run_external_id, payload)
                 SELECT v.h, now(), v.t, v.et, v.ns, v.n, v.r, v.p::jsonb
                 FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],
@@ -351,7 +351,7 @@ def _link_events(hashes: list[str], run_pks: list[int]) -> None:
     if hashes:
         with connection.cursor() as cur:
             cur.execute(
-                "UPDATE ledger_lineageevent e SET run_id = v.run FROM unnest(%s::text[], %s::bigint[]) "
+                f"UPDATE {LineageEvent._meta.db_table} e SET run_id = v.run FROM unnest(%s::text[], %s::bigint[]) "
                 "AS v(h, run) WHERE e.content_hash = v.h",
                 [hashes, run_pks],
             )

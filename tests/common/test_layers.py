@@ -11,14 +11,6 @@ import common
 ROOT = Path(common.__file__).resolve().parent.parent
 OUR_APPS = {"ledger", "registry", "checks", "opshealth"}
 
-# Modules whose raw SQL still spells table names, not yet moved to their app's queries
-# module (ledger modules another change is rewriting). The list may only shrink: a module
-# that no longer needs its entry fails the test.
-NOT_YET_MOVED = {
-    "ledger/ingest.py",  # the writes of ingestion but its lock statement (ledger/queries.py)
-    "ledger/openlineage.py",  # the raw-event store
-}
-
 
 def test_common_imports_no_app_of_ours():
     imported = set()
@@ -54,8 +46,7 @@ def test_no_module_spells_a_table_name():
     names = sorted(m._meta.db_table for m in apps.get_models(include_auto_created=True))
     tables = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
     spelled = {name: found for name, path in _modules() if (found := _table_names_spelled(path, tables))}
-    assert {name for name in spelled if name not in NOT_YET_MOVED} == set(), spelled
-    assert set(spelled) >= NOT_YET_MOVED, "remove the moved modules from NOT_YET_MOVED"
+    assert spelled == {}
 
 
 def test_the_scan_sees_a_spelled_table_name(tmp_path):
