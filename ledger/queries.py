@@ -206,9 +206,11 @@ def recoveries(since: datetime) -> list[tuple]:
 
 
 # 1. terminal: success/failed runs in the window, each with the previous status (LAG)
-#    and its recency rank (1 = newest) within its pipeline.
+#    and its position (1 = oldest) within its pipeline: one window, one sort (a second
+#    window in newest-first order was a second sort of every run in the window).
 # 2. per_pipeline: sample size, failures, flips (status differs from the previous run),
-#    and the current failure streak (runs newer than the newest success).
+#    and the current failure streak (runs newer than the newest success: the count less
+#    the newest success's position).
 # 3. logical: runs of one logical run (same nominal time, parent run and partition key)
 #    where a failure was followed by a success: a retry that passed.
 # 4. Classify: broken (the last N runs all failed) before flaky, so a pipeline that is
@@ -217,17 +219,17 @@ _FLAKY_SQL = """
 WITH terminal AS (
     SELECT r.id, r.pipeline_id, r.status, r.started_at, r.nominal_time, r.parent_run_id,
            COALESCE(r.args ->> 'partition_key', '') AS partition_key,
-           LAG(r.status) OVER (PARTITION BY r.pipeline_id ORDER BY r.started_at, r.id) AS prev_status,
-           ROW_NUMBER() OVER (PARTITION BY r.pipeline_id ORDER BY r.started_at DESC, r.id DESC) AS recency
+           LAG(r.status) OVER w AS prev_status, ROW_NUMBER() OVER w AS position
     FROM ({outcomes}) r
     WHERE r.started_at >= %(since)s
+    WINDOW w AS (PARTITION BY r.pipeline_id ORDER BY r.started_at, r.id)
 ),
 per_pipeline AS (
     SELECT pipeline_id,
            COUNT(*) AS sample_size,
            COUNT(*) FILTER (WHERE status = 'failed') AS failures,
            COUNT(*) FILTER (WHERE prev_status IS NOT NULL AND status <> prev_status) AS flips,
-           COALESCE(MIN(recency) FILTER (WHERE status = 'success') - 1, COUNT(*)) AS failure_streak,
+           COUNT(*) - COALESCE(MAX(position) FILTER (WHERE status = 'success'), 0) AS failure_streak,
            MAX(started_at) AS last_run_at
     FROM terminal
     GROUP BY pipeline_id
