@@ -1,11 +1,15 @@
 """Failure rates, runs per day, MTTR and the flaky ranking: SQL aggregates over runs."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from ledger import analytics
 from ledger.analytics import FlakyCriteria
+from ledger.models import Run
 from tests.factories.ledger import ClientFactory, PipelineFactory, RunFactory
 
 from .conftest import T0
@@ -88,6 +92,18 @@ def test_runs_per_day_uses_the_given_time_zone(pipelines):
     tokyo_days = analytics.runs_per_day(T0, T0 + timedelta(days=1, hours=12), tz="Asia/Tokyo")
     assert {d.day.isoformat(): d.total for d in utc_days}["2026-11-01"] == 1
     assert {d.day.isoformat(): d.total for d in tokyo_days}["2026-11-02"] == 1
+
+
+def test_runs_per_day_is_planned_with_the_number_of_days(pipelines, make_runs):
+    """PostgreSQL knows from ledger 0008's statistics how many UTC days the runs span (14):
+    it hashes them into the days instead of guessing a group per run and sorting them all."""
+    make_runs(pipelines["steady"], "S" * 336)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Run._meta.db_table}")
+    plan = json.loads(
+        analytics.day_counts(T0, T0 + timedelta(days=14), ZoneInfo("UTC")).explain(format="json")
+    )
+    assert plan[0]["Plan"]["Plan Rows"] <= 31
 
 
 def test_mean_time_to_recovery(pipelines, make_runs):
