@@ -206,11 +206,16 @@ class FreshnessRowSerializer(serializers.Serializer):
     is_stale = serializers.BooleanField()
 
 
-class FreshnessResponseSerializer(serializers.Serializer):
+# The envelope of a paginated report computed at `calculated_at` (a comment, not a
+# docstring: drf-spectacular would give every subclass's schema that description).
+class CalculatedPageSerializer(serializers.Serializer):
     calculated_at = serializers.DateTimeField()
     count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
+
+
+class FreshnessResponseSerializer(CalculatedPageSerializer):
     results = FreshnessRowSerializer(many=True)
 
 
@@ -269,11 +274,7 @@ class MvHealthRowSerializer(serializers.Serializer):
         return row.last_refresh_error or None
 
 
-class MvHealthResponseSerializer(serializers.Serializer):
-    calculated_at = serializers.DateTimeField()
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
+class MvHealthResponseSerializer(CalculatedPageSerializer):
     results = MvHealthRowSerializer(many=True)
 
 
