@@ -5,7 +5,8 @@
 also go backwards once in load order), a NULL close (BBB, 2026-11-05), a negative close
 (AAA, 2026-11-20), an unknown status (BBB, 2026-11-07) and a missing day (BBB, 2026-11-15).
 `raw.trades` references `raw.symbols`, with one orphan symbol. `raw.fx` was last loaded
-on Friday 2026-12-04 at 06:05 UTC by a weekday loader. `public."Daily.Stats"` has a
+on Friday 2026-12-04 at 06:05 UTC by a weekday loader. `raw.pairs` repeats
+(x, 1) once, and keys with a NULL in either column. `public."Daily.Stats"` has a
 mixed-case column and a NULL in it; `raw.purge_candles()` deletes every candle (it must
 never succeed from a data check).
 
@@ -38,6 +39,8 @@ INSERT INTO raw.candles VALUES (1000, 'AAA', '2026-11-10', 110, 'ok', '2026-11-1
 UPDATE raw.candles SET close = NULL WHERE symbol = 'BBB' AND day = '2026-11-05';
 UPDATE raw.candles SET close = -1 WHERE symbol = 'AAA' AND day = '2026-11-20';
 UPDATE raw.candles SET status = 'halted' WHERE symbol = 'BBB' AND day = '2026-11-07';
+CREATE TABLE raw.pairs (a text, b integer);
+INSERT INTO raw.pairs VALUES ('x', 1), ('x', 1), (NULL, 2), (NULL, 2), ('y', NULL), ('y', NULL), ('y', 3);
 CREATE TABLE raw.symbols (symbol text PRIMARY KEY);
 INSERT INTO raw.symbols VALUES ('AAA'), ('BBB');
 CREATE TABLE raw.trades (trade_id integer PRIMARY KEY, symbol text);

@@ -75,6 +75,16 @@ def test_unique_of_several_columns_skips_null_keys_sorted_or_distinct(candles, w
     assert outcome.samples == {"columns": ["symbol", "close", "occurrences"], "rows": [["AAA", "110.00", 2]]}
 
 
+@pytest.mark.parametrize("where", ["", "b > 0"])
+def test_unique_compares_no_key_with_a_null_in_any_column(registry_object, where):
+    # (NULL, 2) twice and (y, NULL) twice are not repeats (the sorted form partitions by
+    # a, where PARTITION BY puts the NULLs together); (x, 1) twice is.
+    outcome = run_one(registry_object("pairs"), "unique", {"columns": ["a", "b"]}, where=where)
+    assert (outcome.status, outcome.failing) == ("fail", 1)
+    assert outcome.message == "1 of 3 row(s) repeat a (a, b) key of an earlier row."
+    assert outcome.samples == {"columns": ["a", "b", "occurrences"], "rows": [["x", 1, 2]]}
+
+
 def test_no_negative_finds_the_negative_close(candles):
     outcome = run_one(candles, "no_negative", {"column": "close"})
     assert (outcome.status, outcome.observed) == ("fail", 1)
