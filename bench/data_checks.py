@@ -12,8 +12,12 @@ Builds, in a scratch database on OpsHealth's PostgreSQL server (dropped at the e
         - the 6 of them that need no sort (all but unique and monotonic);
         - the 8 checks one statement each (what Soda Core / Great Expectations do);
         - seed 001's pair, unique (status, id) and monotonic created_at per status by id;
-      counts the sequential scans of each from `pg_stat_user_tables.seq_scan`, and prints
-      EXPLAIN (ANALYZE, BUFFERS) of the 8 checks' statement and of the pair's.
+        - the 8 checks on the same rows with a primary key on id (the order the unique and
+          monotonic checks need comes from the index: no sort);
+      counts the sequential and index scans of each (`pg_stat_user_tables`), the blocks
+      read (the table's and its indexes', `pg_statio_user_tables`, plus the temporary
+      blocks a sort beyond work_mem writes and reads back, `pg_stat_database.temp_bytes`),
+      and prints EXPLAIN (ANALYZE, BUFFERS) of the 8 checks' statement and of the pair's.
       Target: the run costs at most 1.5x `count(*)` and 1 sequential scan (8 otherwise).
   (b) 200 checks on 50 tables (small), of which some cannot share a scan (custom_sql,
       relationships, gap_days), and counts the statements sent: tables + unshareable.
@@ -27,17 +31,26 @@ OPSHEALTH_DATA_CHECK_WORK_MEM_MB), max_parallel_workers_per_gather 2.
 The checks run through the runner's own table step (`run_on_connection`), samples off,
 without writing to OpsHealth's ledger: the benchmark measures the source's work only.
 
-Measured on this machine (2 cores shared by six worktrees, load average 6 to 12),
-`bench/data_checks.py --repeat 2`, server CPU as a multiple of count(*)'s (0.61-0.73 s):
-the 8 checks in one statement 16x (1 sequential scan; 8 statements: 22x, 8 scans); the
-6 that need no sort 3.9x; seed 001's pair 25x (61x before its unique became the monotonic
-check's own window: 37.3 s -> 18.8 s CPU, one external sort of 352 MB instead of two of
-352 + 812 MB). The 1.5x target is not met, and cannot be for unique and monotonic: both
-need the 10M rows in an order, and the EXPLAIN shows the sort (external merge, 411 MB) and
-the window pass each cost several times the scan; count(*) reads no column, while the 6
-others deform all 5 columns and evaluate their expressions on every row (count(created_at)
-alone is 1.6x count(*)). (b): 80 statements for 200 checks on 50 tables with 30
-unshareable (= 50 + 30), against 200 for one per check.
+Measured on this machine (2 cores, idle but for this session, load average 1 to 3),
+`bench/data_checks.py --repeat 2`, as multiples of count(*)'s 0.30 s of server CPU and
+78,741 blocks:
+
+    variant                               CPU    blocks  seq scans
+    8 checks, one statement (OpsHealth)   14.9x  2.30x   1
+    6 of them, without unique/monotonic    4.0x  1.00x   1
+    8 checks, one statement each          23.0x  9.18x   8
+    seed 001's pair                       23.6x  2.12x   1   (28.3x with a lag() per key column)
+    8 checks, primary key on id           12.8x  1.35x   0 (1 index scan)
+
+The run reads the table once, as count(*) does; its blocks beyond that are the sort's
+temporary file (411 MB at work_mem 4 MB; none with `--work-mem` large enough for the sort
+in memory, none with an index giving the order). In CPU, the 1.5x target is not met and
+cannot be by an exact check: count(*) reads no column, while the 6 sortless checks deform
+all 5 columns and evaluate their expressions on every row (count(created_at) alone is 1.6x
+count(*)), and unique and monotonic need the 10M rows in an order: the EXPLAIN shows the
+sort and the window pass each costing several times the scan, and with the order from an
+index (no sort) the window pass alone is still 2.1 s of EXPLAIN ANALYZE's 4.6 s. (b): 80 statements for 200 checks on 50
+tables with 30 unshareable (= 50 + 30), against 200 for one per check.
 
     .venv/bin/python bench/data_checks.py                    # 10,000,000 rows, 3 runs
     .venv/bin/python bench/data_checks.py --rows 1000000 --repeat 5
@@ -51,6 +64,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -91,6 +105,7 @@ PAIR = [
     ("unique", {"columns": ["status", "id"]}),
     ("monotonic", {"column": "created_at", "partition_by": ["status"], "order_by": ["id"]}),
 ]
+COUNT = "SELECT count(*)"
 DEFAULTS = "SELECT count(*), server defaults"
 BIG_TABLE = """
 CREATE UNLOGGED TABLE public.big (id bigint, status text, amount numeric(12, 2), qty integer, created_at timestamptz);
@@ -140,11 +155,42 @@ def in_memory_checks(specs_by_table: list[tuple[str, list[tuple[str, dict]]]]) -
     return checks
 
 
-def seq_scans(dsn: str, table: str) -> int:
+@dataclass(frozen=True)
+class Reads:
+    """What the server counted for one table and database (a backend reports its counts
+    when it closes): scans, the table's and its indexes' blocks read (from the buffer
+    cache or not) and the bytes written to temporary files (a sort beyond work_mem)."""
+
+    seq_scans: int
+    index_scans: int
+    blocks: int
+    temp_bytes: int
+
+    def __sub__(self, other: Reads) -> Reads:
+        return Reads(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    @property
+    def temp_blocks(self) -> int:
+        """Temporary blocks written and read back once (what EXPLAIN's `temp` counts)."""
+        return 2 * self.temp_bytes // 8192
+
+    @property
+    def io_blocks(self) -> int:
+        return self.blocks + self.temp_blocks
+
+
+READS = """
+SELECT t.seq_scan, coalesce(t.idx_scan, 0),
+       io.heap_blks_read + io.heap_blks_hit + coalesce(io.idx_blks_read + io.idx_blks_hit, 0),
+       d.temp_bytes
+FROM pg_stat_user_tables t JOIN pg_statio_user_tables io USING (relid), pg_stat_database d
+WHERE t.relname = %s AND d.datname = current_database()
+"""
+
+
+def reads(dsn: str, table: str) -> Reads:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute(
-            "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = %s", [table]
-        ).fetchone()[0]
+        return Reads(*conn.execute(READS, [table]).fetchone())
 
 
 def backend_cpu(conn) -> float | None:
@@ -159,11 +205,11 @@ def backend_cpu(conn) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def scans_of(dsn: str, table: str, work) -> tuple[float, float | None, int]:
+def measure(dsn: str, table: str, work) -> tuple[float, float | None, Reads]:
     """Wall seconds and server CPU seconds `work(conn)` takes on a fresh connection, and
-    the table's sequential scans it caused (a backend reports them when it closes: a
-    bounded wait for them)."""
-    before = seq_scans(dsn, table)
+    what it read (a bounded wait for the closed backend's report: every variant reads
+    the table's blocks)."""
+    before = reads(dsn, table)
     with psycopg.connect(dsn, autocommit=True) as conn:
         cpu_before = backend_cpu(conn)
         started = time.perf_counter()
@@ -172,7 +218,7 @@ def scans_of(dsn: str, table: str, work) -> tuple[float, float | None, int]:
         cpu_after = backend_cpu(conn)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     deadline = time.monotonic() + 10
-    while (after := seq_scans(dsn, table)) == before and time.monotonic() < deadline:
+    while (after := reads(dsn, table)).blocks == before.blocks and time.monotonic() < deadline:
         time.sleep(0.05)
     return seconds, cpu, after - before
 
@@ -192,48 +238,76 @@ def bench_big(dsn: str, default_dsn: str, repeat: int, ctx: RunContext) -> None:
     checks = in_memory_checks([("big", EIGHT)])
     unsorted = [c for c in checks if c.kind not in SORTED_KINDS]
     pair = in_memory_checks([("big", PAIR)])
-    count = "SELECT count(*) FROM public.big"
-    variants = {
-        "SELECT count(*)": (dsn, lambda conn: conn.execute(count).fetchone()),
-        DEFAULTS: (default_dsn, lambda conn: conn.execute(count).fetchone()),
-        "8 checks, one statement (OpsHealth)": (dsn, lambda conn: run_on_connection(conn, checks, ctx)),
+    indexed = in_memory_checks([("big_pk", EIGHT)])
+
+    def count(table: str):
+        return lambda conn: conn.execute(f"SELECT count(*) FROM public.{table}").fetchone()
+
+    variants = {  # name: (connection, table, work)
+        COUNT: (dsn, "big", count("big")),
+        DEFAULTS: (default_dsn, "big", count("big")),
+        "8 checks, one statement (OpsHealth)": (
+            dsn,
+            "big",
+            lambda conn: run_on_connection(conn, checks, ctx),
+        ),
         f"{len(unsorted)} checks without {' and '.join(SORTED_KINDS)}": (
             dsn,
+            "big",
             lambda conn: run_on_connection(conn, unsorted, ctx),
         ),
         "8 checks, one statement each": (
             dsn,
+            "big",
             lambda conn: [run_on_connection(conn, [c], ctx) for c in checks],
         ),
-        "unique (status, id) + monotonic by it": (dsn, lambda conn: run_on_connection(conn, pair, ctx)),
+        "unique (status, id) + monotonic by it": (
+            dsn,
+            "big",
+            lambda conn: run_on_connection(conn, pair, ctx),
+        ),
+        "8 checks, primary key on id": (dsn, "big_pk", lambda conn: run_on_connection(conn, indexed, ctx)),
     }
     timings: dict[str, list[float]] = {name: [] for name in variants}
     cpus: dict[str, list[float]] = {name: [] for name in variants}
-    scans: dict[str, int] = {}
+    read: dict[str, Reads] = {}
     for _ in range(repeat):  # alternated, so that a busy moment hurts every variant alike
-        for name, (on, work) in variants.items():
-            seconds, cpu, scans[name] = scans_of(on, "big", work)
+        for name, (on, table, work) in variants.items():
+            seconds, cpu, read[name] = measure(on, table, work)
             timings[name].append(seconds)
             if cpu is not None:
                 cpus[name].append(cpu)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        statuses = [r.outcome.status for r in run_on_connection(conn, checks, ctx)]
-    floor = statistics.median(timings["SELECT count(*)"])
-    cpu_floor = statistics.median(cpus["SELECT count(*)"]) if cpus["SELECT count(*)"] else None
+        statuses = [r.outcome.status for r in run_on_connection(conn, checks + indexed, ctx)]
+    floor = statistics.median(timings[COUNT])
+    cpu_floor = statistics.median(cpus[COUNT]) if cpus[COUNT] else None
+    blocks_floor = read[COUNT].io_blocks
     print(f"\n(a) {len(checks)} column checks on one table: {', '.join(k for k, _ in EIGHT)}")
-    print(f"    statuses: {statuses}")
-    print(f"    {'variant':40} {'wall s':>8} {'x count':>8} {'cpu s':>7} {'x count':>8} {'seq scans':>10}")
+    print(f"    statuses (no index, then primary key): {statuses}")
+    print(
+        f"    {'variant':40} {'wall s':>7} {'x count':>7} {'cpu s':>7} {'x count':>7}"
+        f" {'blocks':>9} {'x count':>7} {'seq scans':>9} {'idx scans':>9}"
+    )
     for name in variants:
         wall = statistics.median(timings[name])
-        line = f"    {name:40} {wall:8.2f} {wall / floor:8.2f}"
+        line = f"    {name:40} {wall:7.2f} {wall / floor:7.2f}"
         # With parallel workers, the backend's CPU is only the leader's and a scan counts
         # once per process: wall time alone for the server-defaults line.
         if name != DEFAULTS:
             cpu = statistics.median(cpus[name]) if cpus[name] and cpu_floor else None
-            line += f" {cpu:7.2f} {cpu / cpu_floor:8.2f}" if cpu is not None else f" {'':16}"
-            line += f" {scans[name]:10d}"
+            line += f" {cpu:7.2f} {cpu / cpu_floor:7.2f}" if cpu is not None else f" {'':15}"
+            r = read[name]
+            line += f" {r.io_blocks:9d} {r.io_blocks / blocks_floor:7.2f} {r.seq_scans:9d} {r.index_scans:9d}"
         print(line)
-    for name, of in (("the 8 checks'", checks), ("the pair's", pair)):
+    print(
+        "    blocks: the table's and its indexes' blocks read (shared buffers or disk), plus the"
+        " temporary blocks a sort beyond work_mem writes and reads back"
+    )
+    for name, of in (
+        ("the 8 checks'", checks),
+        ("the pair's", pair),
+        ("the 8 checks' (primary key)", indexed),
+    ):
         print(f"\n    EXPLAIN (ANALYZE, BUFFERS) of {name} statement:")
         print("\n".join(f"      {line}" for line in explain(dsn, of)))
 
@@ -299,6 +373,10 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(BIG_TABLE.replace("{rows}", str(int(args.rows))))
             conn.execute("VACUUM ANALYZE public.big")
+            # The same rows with a primary key: the window's order comes from the index.
+            conn.execute("CREATE UNLOGGED TABLE public.big_pk AS SELECT * FROM public.big")
+            conn.execute("ALTER TABLE public.big_pk ADD PRIMARY KEY (id)")
+            conn.execute("VACUUM ANALYZE public.big_pk")
             conn.execute("CREATE TABLE public.parent (id integer PRIMARY KEY)")
             conn.execute("INSERT INTO public.parent SELECT i FROM generate_series(1, 100) AS i")
             for n in range(1, 51):
