@@ -84,6 +84,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 from checks.datachecks.kinds import KINDS, RunContext  # noqa: E402
 from checks.datachecks.models import DataCheck  # noqa: E402
 from checks.datachecks.runner import _TableRun, run_on_connection  # noqa: E402
+from checks.datachecks.sessions import PostgresSession  # noqa: E402
 from registry.models import RegistryObject, Source  # noqa: E402
 
 # A mix of every shareable kind: five whose aggregates read each row once, and the two
@@ -229,7 +230,7 @@ def explain(dsn: str, checks: list[DataCheck]) -> list[str]:
     with psycopg.connect(dsn, autocommit=True) as conn:
         if settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB:
             conn.execute(f"SET work_mem = '{int(settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB)}MB'")
-        query, _ = _TableRun(conn, checks, None).shared_query(checks)
+        query, _ = _TableRun(PostgresSession(conn), checks, None).shared_query(checks)
         plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) {}").format(query)).fetchall()
     return [row[0] for row in plan]
 

@@ -9,10 +9,11 @@ A kind validates its parameters (`clean_params`) and says how it is measured:
   others) runs its own statement (`alone_query`) returning its failing rows with their
   total count (`count(*) OVER ()`) as the last column.
 
-Identifiers are always quoted with `psycopg.sql`; values are literals rendered by
-psycopg. `where` filters and custom SQL are the check author's SQL (an admin): they run
-only in a read-only transaction, as one statement (the runner prepares every statement,
-and PostgreSQL refuses several commands in one prepared statement).
+Statements are built with `psycopg.sql`; identifiers, literals and the constructs
+engines spell differently come from the dialect of the check's source
+(`checks.datachecks.dialects`). `where` filters and custom SQL are the check author's
+SQL (an admin), in the source's own dialect: they run only in a read-only transaction, as
+one statement (checks.datachecks.sessions).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from croniter import croniter
 from django.core.exceptions import ValidationError
 from psycopg import sql
 
+from checks.datachecks.dialects import dialect_of
 from common.durations import parse_duration
 from common.identifiers import split_identifier
 
 SAMPLE_ROWS = 5
 PASS, FAIL, ERROR = "pass", "fail", "error"
 COUNT_COLUMN = "__opshealth_failing"
-HASHED_ARRAY_SIZE = 9
 
 
 @dataclass
@@ -61,29 +62,6 @@ class RunContext:
     history: dict[int, list[tuple[datetime, float]]] = field(default_factory=dict)
 
 
-def _table(check) -> sql.Identifier:
-    return sql.Identifier(check.object.schema_name, check.object.object_name)
-
-
-def _ident(name: str) -> sql.Identifier:
-    return sql.Identifier(name)
-
-
-def lag(column: str, partition_by: list[str], order_by: list[str]) -> sql.Composable:
-    """`column`'s value in the previous row of its partition, in `order_by` order. lag()
-    ignores frames, but the default one (RANGE … CURRENT ROW) makes PostgreSQL read ahead
-    to the end of each group of equal sort keys; a one-row ROWS frame does not (measured:
-    a third less CPU on 10 million rows with the sort in memory)."""
-    partition = (
-        sql.SQL("PARTITION BY {} ").format(sql.SQL(", ").join(map(_ident, partition_by)))
-        if partition_by
-        else sql.SQL("")
-    )
-    return sql.SQL("lag({c}) OVER ({p}ORDER BY {o} ROWS BETWEEN CURRENT ROW AND CURRENT ROW)").format(
-        c=_ident(column), p=partition, o=sql.SQL(", ").join(map(_ident, order_by))
-    )
-
-
 def _where(check) -> sql.Composable | None:
     text = check.where.strip()
     return sql.SQL("({})").format(sql.SQL(text)) if text else None
@@ -92,12 +70,6 @@ def _where(check) -> sql.Composable | None:
 def _both(*conditions: sql.Composable | None) -> sql.Composable | None:
     parts = [c for c in conditions if c is not None]
     return sql.SQL(" AND ").join(parts) if parts else None
-
-
-def count_where(condition: sql.Composable | None) -> sql.Composable:
-    if condition is None:
-        return sql.SQL("count(*)")
-    return sql.SQL("count(*) FILTER (WHERE {})").format(condition)
 
 
 def where_clause(condition: sql.Composable | None) -> sql.Composable:
@@ -176,7 +148,7 @@ def jsonable(value: Any) -> Any:
 def sample_rows(cursor, rows: list[tuple], *, drop_last: bool = False) -> dict:
     """Up to 5 rows as `{"columns": [names], "rows": [[values]]}`, in the query's column
     order: a jsonb object does not keep the order of its keys, an array does."""
-    names = [d.name for d in cursor.description]
+    names = [d[0] for d in cursor.description]
     if drop_last:
         names = names[:-1]
     return {
@@ -219,7 +191,7 @@ class DataCheckKind:
         once and passes the names of their columns to `aggregates`, in this order."""
         return []
 
-    def aggregates(self, check, previous: list[sql.Identifier]) -> list[sql.Composable]:
+    def aggregates(self, check, previous: list[sql.Composable]) -> list[sql.Composable]:
         raise NotImplementedError
 
     def judge(self, check, values: list, ctx: RunContext) -> Outcome:
@@ -270,14 +242,13 @@ class NotNull(DataCheckKind):
             errors.append("mostly: a share between 0 and 1.")
 
     def _null(self, check) -> sql.Composable:
-        return sql.SQL("{} IS NULL").format(_ident(check.params["column"]))
+        return sql.SQL("{} IS NULL").format(dialect_of(check).ident(check.params["column"]))
 
     def aggregates(self, check, previous):
+        d = dialect_of(check)
         # count(column) counts the non-NULL values: cheaper per row than a FILTER.
-        non_null = sql.SQL("count({})").format(_ident(check.params["column"]))
-        if _where(check) is not None:
-            non_null = sql.SQL("{} FILTER (WHERE {})").format(non_null, _where(check))
-        return [count_where(_where(check)), non_null]
+        non_null = d.aggregate("count", d.ident(check.params["column"]), _where(check))
+        return [d.count_where(_where(check)), non_null]
 
     def judge(self, check, values, ctx):
         total, non_null = values
@@ -297,7 +268,7 @@ class NotNull(DataCheckKind):
     def sample_query(self, check):
         condition = _both(_where(check), self._null(check))
         return sql.SQL("SELECT * FROM {}{} LIMIT {}").format(
-            _table(check), where_clause(condition), SAMPLE_ROWS
+            dialect_of(check).table(check), where_clause(condition), SAMPLE_ROWS
         )
 
 
@@ -323,35 +294,35 @@ class Unique(DataCheckKind):
         params["columns"] = _names(params, "columns", errors, required=True)
 
     def _key(self, check) -> sql.Composable:
-        return sql.SQL(", ").join(_ident(c) for c in check.params["columns"])
+        return sql.SQL(", ").join(map(dialect_of(check).ident, check.params["columns"]))
 
     def _not_null(self, check) -> sql.Composable:
         return sql.SQL(" AND ").join(
-            sql.SQL("{} IS NOT NULL").format(_ident(c)) for c in check.params["columns"]
+            sql.SQL("{} IS NOT NULL").format(dialect_of(check).ident(c)) for c in check.params["columns"]
         )
 
     def windows(self, check):
         columns = check.params["columns"]
         if len(columns) == 1 or _where(check) is not None:
             return []
-        return [lag(columns[-1], columns[:-1], columns[-1:])]
+        return [dialect_of(check).lag(columns[-1], columns[:-1], columns[-1:])]
 
     def aggregates(self, check, previous):
+        d = dialect_of(check)
         condition = _both(_where(check), self._not_null(check))
         columns = check.params["columns"]
         if previous:
             # Equal non-NULL keys are adjacent in their partition (NULLs sort last), and
             # PARTITION BY groups NULLs as equals: the partition's columns must be set.
             repeated = _both(
-                *(sql.SQL("{} IS NOT NULL").format(_ident(c)) for c in columns[:-1]),
-                sql.SQL("{} = {}").format(_ident(columns[-1]), previous[0]),
+                *(sql.SQL("{} IS NOT NULL").format(d.ident(c)) for c in columns[:-1]),
+                sql.SQL("{} = {}").format(d.ident(columns[-1]), previous[0]),
             )
-            return [count_where(condition), count_where(repeated)]
-        key = self._key(check) if len(columns) == 1 else sql.SQL("({})").format(self._key(check))
+            return [d.count_where(condition), d.count_where(repeated)]
         return [
-            count_where(condition),
-            sql.SQL("{} - count(DISTINCT {}) FILTER (WHERE {})").format(
-                count_where(condition), key, condition
+            d.count_where(condition),
+            sql.SQL("{} - {}").format(
+                d.count_where(condition), d.count_distinct([d.ident(c) for c in columns], condition)
             ),
         ]
 
@@ -368,7 +339,12 @@ class Unique(DataCheckKind):
         return sql.SQL(
             "SELECT {key}, count(*) AS occurrences FROM {table}{where} GROUP BY {key} "
             "HAVING count(*) > 1 ORDER BY count(*) DESC, {key} LIMIT {n}"
-        ).format(key=self._key(check), table=_table(check), where=where_clause(condition), n=SAMPLE_ROWS)
+        ).format(
+            key=self._key(check),
+            table=dialect_of(check).table(check),
+            where=where_clause(condition),
+            n=SAMPLE_ROWS,
+        )
 
 
 class FailingRows(DataCheckKind):
@@ -385,7 +361,7 @@ class FailingRows(DataCheckKind):
 
     def aggregates(self, check, previous):
         window_column = previous[0] if previous else None
-        return [count_where(_both(_where(check), self.condition(check, window_column)))]
+        return [dialect_of(check).count_where(_both(_where(check), self.condition(check, window_column)))]
 
     def judge(self, check, values, ctx):
         (failing,) = values
@@ -403,7 +379,7 @@ class FailingRows(DataCheckKind):
     def sample_query(self, check):
         condition = _both(_where(check), self.condition(check, None))
         return sql.SQL("SELECT * FROM {}{} LIMIT {}").format(
-            _table(check), where_clause(condition), SAMPLE_ROWS
+            dialect_of(check).table(check), where_clause(condition), SAMPLE_ROWS
         )
 
 
@@ -416,7 +392,7 @@ class NoNegative(FailingRows):
         _required_name(params, "column", errors)
 
     def condition(self, check, previous):
-        return sql.SQL("{} < 0").format(_ident(check.params["column"]))
+        return sql.SQL("{} < 0").format(dialect_of(check).ident(check.params["column"]))
 
     def noun(self, check):
         return f"with a negative {check.params['column']}"
@@ -440,34 +416,29 @@ class AcceptedValues(FailingRows):
             errors.append("values: a non-empty list of accepted values.")
 
     def condition(self, check, previous):
-        # An untyped array literal ('{"a","b"}') takes the column's own type: no cast per
-        # row, and an index-friendly comparison; a value the type cannot hold is an error.
-        # PostgreSQL looks a value up in a hash table of the array (one hash and one
-        # comparison per row instead of one comparison per element) from 9 elements on
-        # (MIN_ARRAY_SIZE_FOR_HASHED_SAOP): a shorter list is repeated up to that size.
-        values = check.params["values"]
-        values = values * -(-HASHED_ARRAY_SIZE // len(values))
-        elements = (str(v).replace("\\", "\\\\").replace('"', '\\"') for v in values)
-        accepted = sql.Literal("{" + ",".join(f'"{e}"' for e in elements) + "}")
-        column = _ident(check.params["column"])
-        return sql.SQL("{c} IS NOT NULL AND NOT ({c} = ANY({v}))").format(c=column, v=accepted)
+        d = dialect_of(check)
+        column = d.ident(check.params["column"])
+        accepted = d.in_values(column, [str(v) for v in check.params["values"]])
+        return sql.SQL("{c} IS NOT NULL AND NOT ({a})").format(c=column, a=accepted)
 
     def noun(self, check):
         return f"with a {check.params['column']} outside the accepted values"
 
     def sample_query(self, check):
-        column = _ident(check.params["column"])
+        d = dialect_of(check)
+        column = d.ident(check.params["column"])
         condition = _both(_where(check), self.condition(check, None))
         return sql.SQL(
             "SELECT {c} AS value, count(*) AS occurrences FROM {t}{w} GROUP BY {c} ORDER BY count(*) DESC LIMIT {n}"
-        ).format(c=column, t=_table(check), w=where_clause(condition), n=SAMPLE_ROWS)
+        ).format(c=column, t=d.table(check), w=where_clause(condition), n=SAMPLE_ROWS)
 
 
 class Monotonic(FailingRows):
     """`column` never decreases (with `strictly`, always increases) from one row to the
-    next in `order_by` order (default: the physical row order, `ctid`), within each
-    `partition_by` group. Measured with `lag()` over the shared scan; with a `where`
-    filter it runs alone (the filter must apply before the rows are ordered)."""
+    next in `order_by` order (default: the physical row order, PostgreSQL's `ctid`,
+    DuckDB's `rowid`; MySQL has none), within each `partition_by` group. Measured with
+    `lag()` over the shared scan; with a `where` filter it runs alone (the filter must
+    apply before the rows are ordered)."""
 
     kind = "monotonic"
     params = ("column", "order_by", "partition_by", "strictly")
@@ -481,17 +452,22 @@ class Monotonic(FailingRows):
         _bool(params, "strictly", errors)
 
     def shares(self, check):
-        return not check.where.strip()
+        # Without an order to follow, it runs alone: there its ValueError is its result.
+        return not check.where.strip() and bool(check.params.get("order_by") or dialect_of(check).row_order)
 
     def _window(self, check) -> sql.Composable:
-        p = check.params
-        return lag(p["column"], p.get("partition_by") or [], p.get("order_by") or ["ctid"])
+        p, d = check.params, dialect_of(check)
+        order_by = p.get("order_by") or ([d.row_order] if d.row_order else [])
+        if not order_by:
+            raise ValueError("order_by is required on this engine: its rows have no order of their own.")
+        return d.lag(p["column"], p.get("partition_by") or [], order_by)
 
     def condition(self, check, previous):
+        d = dialect_of(check)
         op = sql.SQL("<=" if check.params.get("strictly") else "<")
         return sql.SQL("{prev} IS NOT NULL AND {c} {op} {prev}").format(
-            prev=previous if previous is not None else _ident("previous_value"),
-            c=_ident(check.params["column"]),
+            prev=previous if previous is not None else d.ident("previous_value"),
+            c=d.ident(check.params["column"]),
             op=op,
         )
 
@@ -500,7 +476,7 @@ class Monotonic(FailingRows):
 
     def aggregates(self, check, previous):
         # `where` never reaches here: a filtered monotonic runs alone (shares() is False).
-        return [count_where(self.condition(check, previous[0]))]
+        return [dialect_of(check).count_where(self.condition(check, previous[0]))]
 
     def noun(self, check):
         word = "not after" if check.params.get("strictly") else "before"
@@ -508,7 +484,7 @@ class Monotonic(FailingRows):
 
     def _ordered(self, check) -> sql.Composable:
         return sql.SQL("(SELECT *, {w} AS previous_value FROM {t}{where}) AS ordered").format(
-            w=self._window(check), t=_table(check), where=where_clause(_where(check))
+            w=self._window(check), t=dialect_of(check).table(check), where=where_clause(_where(check))
         )
 
     def sample_query(self, check):
@@ -518,7 +494,10 @@ class Monotonic(FailingRows):
 
     def alone_query(self, check, ctx):
         return sql.SQL("SELECT *, count(*) OVER () AS {n} FROM {o} WHERE {b} LIMIT {k}").format(
-            n=_ident(COUNT_COLUMN), o=self._ordered(check), b=self.condition(check, None), k=SAMPLE_ROWS
+            n=dialect_of(check).ident(COUNT_COLUMN),
+            o=self._ordered(check),
+            b=self.condition(check, None),
+            k=SAMPLE_ROWS,
         )
 
 
@@ -580,11 +559,8 @@ class Freshness(DataCheckKind):
         return bool(check.params.get("column"))
 
     def aggregates(self, check, previous):
-        column = _ident(check.params["column"])
-        condition = _where(check)
-        if condition is None:
-            return [sql.SQL("max({})").format(column)]
-        return [sql.SQL("max({}) FILTER (WHERE {})").format(column, condition)]
+        d = dialect_of(check)
+        return [d.aggregate("max", d.ident(check.params["column"]), _where(check))]
 
     def cutoff(self, check, now: datetime) -> tuple[datetime, str]:
         """The oldest acceptable newest value, and how it was derived."""
@@ -645,7 +621,7 @@ class RowCount(DataCheckKind):
             errors.append("min, max or change_pct: at least one is required.")
 
     def aggregates(self, check, previous):
-        return [count_where(_where(check))]
+        return [dialect_of(check).count_where(_where(check))]
 
     def baseline(self, check, ctx: RunContext) -> float | None:
         """Median of the last count per day on the same weekday, over the last 4 weeks."""
@@ -690,13 +666,14 @@ class GapDays(DataCheckKind):
 
     kind = "gap_days"
     params = ("date_column", "window_days", "partition_by", "exclude_dates")
+    MAX_WINDOW = 3660
 
     @classmethod
     def validate(cls, params, errors):
         _required_name(params, "date_column", errors)
         window = params.get("window_days", 30)
-        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 3660:
-            errors.append("window_days: a whole number of days between 1 and 3660.")
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= cls.MAX_WINDOW:
+            errors.append(f"window_days: a whole number of days between 1 and {cls.MAX_WINDOW}.")
         if "partition_by" in params:
             params["partition_by"] = _names(params, "partition_by", errors, required=True)
         excluded = params.get("exclude_dates", [])
@@ -709,13 +686,13 @@ class GapDays(DataCheckKind):
         return False
 
     def alone_query(self, check, ctx):
-        p = check.params
+        p, d = check.params, dialect_of(check)
         today = ctx.now.astimezone(UTC).date()
         start, end = today - timedelta(days=p.get("window_days", 30)), today - timedelta(days=1)
-        column = _ident(p["date_column"])
-        parts = [_ident(c) for c in (p.get("partition_by") or [])]
+        column = d.ident(p["date_column"])
+        parts = [d.ident(c) for c in (p.get("partition_by") or [])]
         in_window = sql.SQL("{c} >= {s} AND {c} < {e}").format(
-            c=column, s=sql.Literal(start), e=sql.Literal(end + timedelta(days=1))
+            c=column, s=d.literal(start), e=d.literal(end + timedelta(days=1))
         )
         part_list = sql.SQL("").join(sql.SQL("{}, ").format(x) for x in parts)
         groups = (
@@ -726,26 +703,24 @@ class GapDays(DataCheckKind):
             else sql.SQL("")
         )
         same_part = sql.SQL("").join(
-            sql.SQL(" AND p.{x} IS NOT DISTINCT FROM e.{x}").format(x=x) for x in parts
+            sql.SQL(" AND {}").format(d.not_distinct(sql.SQL("p.{}").format(x), sql.SQL("e.{}").format(x)))
+            for x in parts
         )
         return sql.SQL(
-            "WITH days AS (SELECT d::date AS day FROM generate_series({s}::date, {e}::date, interval '1 day') AS d"
-            " WHERE NOT (d::date = ANY({x}::date[]))),"
-            " present AS (SELECT DISTINCT {pl}{c}::date AS day FROM {t} WHERE {w}),"
+            "WITH {days},"
+            " present AS (SELECT DISTINCT {pl}{c} AS day FROM {t} WHERE {w}),"
             " expected AS (SELECT {pl}days.day FROM days{g})"
             " SELECT e.*, count(*) OVER () AS {n} FROM expected AS e"
             " WHERE NOT EXISTS (SELECT 1 FROM present AS p WHERE p.day = e.day{sp})"
             " ORDER BY {o} LIMIT {k}"
         ).format(
-            s=sql.Literal(start),
-            e=sql.Literal(end),
-            x=sql.Literal([date.fromisoformat(d) for d in p.get("exclude_dates", [])]),
+            days=d.calendar(start, end, [date.fromisoformat(x) for x in p.get("exclude_dates", [])]),
             pl=part_list,
-            c=column,
-            t=_table(check),
+            c=d.as_date(column),
+            t=d.table(check),
             w=_both(_where(check), in_window),
             g=groups,
-            n=_ident(COUNT_COLUMN),
+            n=d.ident(COUNT_COLUMN),
             sp=same_part,
             o=sql.SQL(", ").join([sql.SQL("e.day"), *parts]),
             k=SAMPLE_ROWS,
@@ -777,13 +752,14 @@ class Relationships(DataCheckKind):
         return False
 
     def alone_query(self, check, ctx):
+        d = dialect_of(check)
         schema, name, target = split_identifier(check.params["to"], strict=False)
-        column = _ident(check.params["column"])
+        column = d.ident(check.params["column"])
         orphan = sql.SQL(
             "c.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {parent} AS p WHERE p.{target} = c.{col})"
-        ).format(col=column, parent=sql.Identifier(schema, name), target=_ident(target))
+        ).format(col=column, parent=d.ident(schema, name), target=d.ident(target))
         return sql.SQL("SELECT c.*, count(*) OVER () AS {n} FROM {t} AS c WHERE {w} LIMIT {k}").format(
-            n=_ident(COUNT_COLUMN), t=_table(check), w=_both(_where(check), orphan), k=SAMPLE_ROWS
+            n=d.ident(COUNT_COLUMN), t=d.table(check), w=_both(_where(check), orphan), k=SAMPLE_ROWS
         )
 
     def failing_message(self, check, failing):
@@ -833,7 +809,7 @@ class CustomSql(DataCheckKind):
     def alone_query(self, check, ctx):
         query = check.params["sql"].strip().rstrip(";")
         return sql.SQL("SELECT q.*, count(*) OVER () AS {n} FROM ({q}) AS q LIMIT {k}").format(
-            n=_ident(COUNT_COLUMN), q=sql.SQL(query), k=SAMPLE_ROWS
+            n=dialect_of(check).ident(COUNT_COLUMN), q=sql.SQL(query), k=SAMPLE_ROWS
         )
 
     def judge_alone(self, check, failing, samples, ctx):

@@ -4,24 +4,25 @@
   1. group the checks by source, then by object;
   2. per source, open one connection (the source engine's, with the connect timeout);
      an unreachable source gives every one of its checks an `error` result;
-  3. per object, one read-only transaction (`SET TRANSACTION READ ONLY`) with
+  3. per object, one read-only transaction with
      `OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS` as statement timeout (and
-     `OPSHEALTH_DATA_CHECK_WORK_MEM_MB` as work_mem, when set):
+     `OPSHEALTH_DATA_CHECK_WORK_MEM_MB` as work_mem on PostgreSQL, when set), in the
+     engine's own terms (checks.datachecks.sessions):
      a. the shareable checks' aggregate expressions in ONE `SELECT` over the table (over
         a subquery adding `lag()` columns when a monotonic or a unique check of several
         columns needs them); when that
-        statement fails, each check is measured alone in a savepoint, so only the broken
+        statement fails, each check is measured alone, so only the broken
         one errors (not when the table is missing or the statement timed out: all would);
      b. up to 5 sample rows of each failing check (one `LIMIT` query each; not when the
         check or `OPSHEALTH_DATA_CHECK_SAMPLES` turns samples off);
-     c. each unshareable check's own statement, in a savepoint;
+     c. each unshareable check's own statement;
   4. write every result as a ledger `CheckResult` of one run of `opshealth.data_checks`
      (one ledger write whatever the number of checks);
   5. point each check at its result and set its next run time (one statement).
 
-Every statement is prepared (`prepare=True`): PostgreSQL refuses several commands in a
-prepared statement, so a `where` filter or custom SQL cannot smuggle a `COMMIT` and a
-write after it.
+A statement is always one statement, whose failure leaves the transaction usable for the
+next (the session's `execute`): a `where` filter or custom SQL cannot smuggle a `COMMIT`
+and a write after it.
 """
 
 from __future__ import annotations
@@ -34,15 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
-import psycopg
 from django.conf import settings
 from django.utils import timezone
-from psycopg import errors as pg_errors
 from psycopg import sql
 
 from checks.datachecks import queries
 from checks.datachecks.kinds import ERROR, FAIL, Outcome, RowCount, RunContext, sample_rows
 from checks.datachecks.models import PIPELINE, DataCheck
+from checks.datachecks.sessions import SESSIONS, Session
 from checks.jobs import exclusive, record_skipped
 from common.secrets import safe_message
 from ledger import ingest
@@ -53,9 +53,6 @@ from registry.models import Source
 
 logger = logging.getLogger(__name__)
 WINDOW_PREFIX = "__opshealth_w"
-# A failed shared statement is retried check by check, except for these: every check
-# of the table would fail the same way.
-_WHOLE_TABLE_ERRORS = (pg_errors.UndefinedTable, pg_errors.QueryCanceled, pg_errors.InsufficientPrivilege)
 
 
 @dataclass
@@ -99,8 +96,8 @@ def _error(check: DataCheck, reason: str, **fields) -> Result:
     return Result(check, Outcome(ERROR, f"{check.kind} check {check.name} on {where}: {reason}"), **fields)
 
 
-def _hash(query: sql.Composable, conn) -> str:
-    return hashlib.sha256(query.as_string(conn).encode()).hexdigest()[:16]
+def _hash(query: sql.Composable, session: Session) -> str:
+    return hashlib.sha256(session.render(query).encode()).hexdigest()[:16]
 
 
 def samples_allowed(check: DataCheck) -> bool:
@@ -108,48 +105,38 @@ def samples_allowed(check: DataCheck) -> bool:
 
 
 class _TableRun:
-    """The checks of one object, on an open connection to its source."""
+    """The checks of one object, in a session on its source."""
 
-    def __init__(self, conn, checks: list[DataCheck], ctx: RunContext):
-        self.conn, self.checks, self.ctx = conn, checks, ctx
+    def __init__(self, session: Session, checks: list[DataCheck], ctx: RunContext):
+        self.session, self.checks, self.ctx = session, checks, ctx
 
     def run(self) -> list[Result]:
         shared = [c for c in self.checks if c.kind_class.shares(c)]
         alone = [c for c in self.checks if not c.kind_class.shares(c)]
-        timeout = sql.Literal(int(settings.OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS))
         results: list[Result] = []
-        with self.conn.transaction():
-            self.conn.execute("SET TRANSACTION READ ONLY")
-            self.conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(timeout))
-            # gap_days and freshness read dates in UTC, whatever the server's default.
-            self.conn.execute("SET LOCAL TimeZone = 'UTC'")
-            if settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB:
-                # The sorts of unique and monotonic checks in memory rather than on disk.
-                work_mem = sql.Literal(f"{int(settings.OPSHEALTH_DATA_CHECK_WORK_MEM_MB)}MB")
-                self.conn.execute(sql.SQL("SET LOCAL work_mem = {}").format(work_mem))
+        with self.session.transaction():
             if shared:
                 results += self.shared(shared)
             results += [self.alone(c) for c in alone]
         return results
 
     def _execute(self, query: sql.Composable):
-        """Run one statement in a savepoint; returns (cursor, duration ms)."""
-        cursor = self.conn.cursor()
+        """Run one statement; returns (cursor, duration ms)."""
         t0 = time.perf_counter()
-        with self.conn.transaction():
-            cursor.execute(query, prepare=True)
+        cursor = self.session.execute(query)
         return cursor, int((time.perf_counter() - t0) * 1000)
 
     def shared(self, checks: list[DataCheck]) -> list[Result]:
         query, slices = self.shared_query(checks)
-        sql_hash = _hash(query, self.conn)
+        sql_hash = _hash(query, self.session)
         try:
             cursor, duration = self._execute(query)
             row = cursor.fetchone()
-        except psycopg.Error as exc:
-            if len(checks) == 1 or isinstance(exc, _WHOLE_TABLE_ERRORS):
+        except self.session.errors as exc:
+            # Retried check by check, unless every check of the table would fail the same way.
+            if len(checks) == 1 or self.session.whole_table(exc):
                 return [
-                    _error(c, safe_message(exc, limit=500), sql_hash=sql_hash, statement_checks=len(checks))
+                    _error(c, self.session.message(exc), sql_hash=sql_hash, statement_checks=len(checks))
                     for c in checks
                 ]
             return [result for c in checks for result in self.shared([c])]
@@ -172,8 +159,8 @@ class _TableRun:
         (three not_null checks share one `count(*)`), over a subquery adding each distinct
         window expression once (PostgreSQL sorts once for the windows of one order, and
         prunes the columns no aggregate reads); says which columns are whose."""
-        first = checks[0].object
-        table = sql.Identifier(first.schema_name, first.object_name)
+        dialect = self.session.dialect
+        table = dialect.table(checks[0])
         columns: dict[str, int] = {}  # expression text → position in the SELECT list
         expressions: list[sql.Composable] = []
         windows: dict[str, sql.Identifier] = {}  # window expression text → its column
@@ -182,14 +169,14 @@ class _TableRun:
         for check in checks:
             previous = []
             for window in check.kind_class.windows(check):
-                text = window.as_string(self.conn)
+                text = self.session.render(window)
                 if text not in windows:
-                    windows[text] = sql.Identifier(f"{WINDOW_PREFIX}{len(windows)}")
+                    windows[text] = dialect.ident(f"{WINDOW_PREFIX}{len(windows)}")
                     window_list.append(sql.SQL("{} AS {}").format(window, windows[text]))
                 previous.append(windows[text])
             positions = []
             for aggregate in check.kind_class.aggregates(check, previous):
-                text = aggregate.as_string(self.conn)
+                text = self.session.render(aggregate)
                 if text not in columns:
                     columns[text] = len(expressions)
                     expressions.append(aggregate)
@@ -210,8 +197,8 @@ class _TableRun:
         try:
             cursor, _ = self._execute(query)
             return sample_rows(cursor, cursor.fetchall())
-        except psycopg.Error as exc:  # the result stands; only its samples are missing
-            logger.warning("samples of data check %s failed: %s", check.pk, safe_message(exc, limit=500))
+        except self.session.errors as exc:  # the result stands; only its samples are missing
+            logger.warning("samples of data check %s failed: %s", check.pk, self.session.message(exc))
             return None
 
     def alone(self, check: DataCheck) -> Result:
@@ -219,12 +206,12 @@ class _TableRun:
             query = check.kind_class.alone_query(check, self.ctx)
         except (TypeError, ValueError) as exc:
             return _error(check, str(exc))
-        sql_hash = _hash(query, self.conn)
+        sql_hash = _hash(query, self.session)
         try:
             cursor, duration = self._execute(query)
             outcome = check.kind_class.read_alone(cursor, check, self.ctx)
-        except psycopg.Error as exc:
-            return _error(check, safe_message(exc, limit=500), sql_hash=sql_hash)
+        except self.session.errors as exc:
+            return _error(check, self.session.message(exc), sql_hash=sql_hash)
         except (TypeError, ValueError) as exc:
             return _error(check, str(exc), sql_hash=sql_hash)
         if not samples_allowed(check):
@@ -233,11 +220,6 @@ class _TableRun:
 
 
 def _run_source(source: Source, checks: list[DataCheck], ctx: RunContext) -> list[Result]:
-    if source.engine != "postgresql":
-        return [
-            _error(c, f"data checks run on PostgreSQL sources; {source.name} is {source.engine}")
-            for c in checks
-        ]
     dsn = ""
     try:
         dsn = source.resolved_dsn()
@@ -251,15 +233,16 @@ def _run_source(source: Source, checks: list[DataCheck], ctx: RunContext) -> lis
 
 def run_on_connection(conn, checks: list[DataCheck], ctx: RunContext) -> list[Result]:
     """The checks of one source (sorted by object) on an open connection, object by object."""
-    conn.autocommit = True  # each table in a transaction of its own
+    session = SESSIONS[checks[0].object.source.engine](conn)
     results: list[Result] = []
     for _, group in groupby(checks, key=lambda c: c.object_id):
         group = list(group)
         try:
-            results += _TableRun(conn, group, ctx).run()
-        except psycopg.OperationalError as exc:  # the connection broke mid-run
-            results += [_error(c, f"source connection lost: {safe_message(exc, limit=500)}") for c in group]
-            if conn.closed:
+            results += _TableRun(session, group, ctx).run()
+        except session.errors as exc:  # the table's transaction itself failed
+            what = "source connection lost" if session.closed else "source transaction failed"
+            results += [_error(c, f"{what}: {session.message(exc)}") for c in group]
+            if session.closed:
                 break
     done = {id(r.check) for r in results}
     results += [

@@ -10,20 +10,28 @@ on Friday 2026-12-04 at 06:05 UTC by a weekday loader. `raw.pairs` repeats
 mixed-case column and a NULL in it; `raw.purge_candles()` deletes every candle (it must
 never succeed from a data check).
 
-Tests only read it (data checks run read-only), so it is shared.
+Tests only read it (data checks run read-only), so it is shared. The `defects` fixture
+is the same database on each engine in turn: MariaDB (a service: its tests skip when it
+is absent, unless OPSHEALTH_REQUIRE_SERVICES=1) and a DuckDB file.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 
+import duckdb
 import psycopg
+import pymysql
 import pytest
 from django.db import connection
 from psycopg import sql
 
+from registry.models import RegistryObject, Source
+from tests.conftest import require_service
 from tests.factories.registry import RegistryObjectFactory, SourceFactory
-from tests.registry.conftest import dsn_for
+from tests.registry.conftest import MARIADB, MariaDb, dsn_for
 
 DEFECTS_SQL = """
 CREATE SCHEMA raw;
@@ -95,3 +103,149 @@ def registry_object(defects_source):
         return made[name]
 
     return make
+
+
+# --- the same defects on every engine -------------------------------------------------
+
+
+def candle_rows() -> list[tuple]:
+    """raw.candles' rows as DEFECTS_SQL leaves them, in its insertion order (physical
+    order where no UPDATE moved a row: DuckDB's rowid)."""
+    rows = []
+    for symbol in ("AAA", "BBB"):
+        for d in range(1, 31):
+            day = date(2026, 11, d)
+            if (symbol, d) == ("BBB", 15):
+                continue
+            close = {("BBB", 5): None, ("AAA", 20): -1}.get((symbol, d), 100 + d)
+            status = "halted" if (symbol, d) == ("BBB", 7) else "ok"
+            loaded_at = datetime.combine(day, time(6), UTC) + timedelta(days=1)
+            rows.append((len(rows) + 1, symbol, day, close, status, loaded_at))
+    rows.append((1000, "AAA", date(2026, 11, 10), 110, "ok", datetime(2026, 11, 11, 6, tzinfo=UTC)))
+    return rows
+
+
+OTHER_ROWS = {
+    "pairs": [("x", 1), ("x", 1), (None, 2), (None, 2), ("y", None), ("y", None), ("y", 3)],
+    "symbols": [("AAA",), ("BBB",)],
+    "trades": [(1, "AAA"), (2, "BBB"), (3, "ZZZ"), (4, None)],
+    "fx": [
+        ("USD", 1.1, datetime(2026, 12, 3, 6, 4, tzinfo=UTC)),
+        ("USD", 1.2, datetime(2026, 12, 4, 6, 5, tzinfo=UTC)),
+    ],
+}
+DAILY_STATS_ROWS = [(date(2026, 11, 30), 1), (None, 2)]
+
+MARIADB_DDL = """
+CREATE TABLE {raw}.candles (seq integer, symbol varchar(10), day date, close decimal(10, 2),
+                            status varchar(20), loaded_at timestamp NULL);
+CREATE TABLE {raw}.pairs (a varchar(10), b integer);
+CREATE TABLE {raw}.symbols (symbol varchar(10) PRIMARY KEY);
+CREATE TABLE {raw}.trades (trade_id integer PRIMARY KEY, symbol varchar(10));
+CREATE TABLE {raw}.fx (currency varchar(3), rate decimal(10, 4), loaded_at timestamp NULL);
+CREATE FUNCTION {raw}.purge_candles() RETURNS integer MODIFIES SQL DATA
+    BEGIN DELETE FROM {raw}.candles; RETURN 1; END;
+CREATE TABLE {public}.`Daily.Stats` (`Day` date, n integer)
+"""
+
+DUCKDB_DDL = """
+CREATE SCHEMA raw;
+CREATE TABLE raw.candles (seq integer, symbol text, day date, close numeric(10, 2), status text,
+                          loaded_at timestamptz);
+CREATE TABLE raw.pairs (a text, b integer);
+CREATE TABLE raw.symbols (symbol text PRIMARY KEY);
+CREATE TABLE raw.trades (trade_id integer PRIMARY KEY, symbol text);
+CREATE TABLE raw.fx (currency text, rate numeric, loaded_at timestamptz);
+CREATE SCHEMA public;
+CREATE TABLE public."Daily.Stats" ("Day" date, n integer);
+"""
+
+
+@dataclass(frozen=True)
+class DefectsDb:
+    """The defects database of one engine: `raw` and `public` are the names of its
+    schemas (MariaDB's are databases, named per process on a shared server)."""
+
+    engine: str
+    dsn: str
+    raw: str = "raw"
+    public: str = "public"
+
+
+@pytest.fixture(scope="session")
+def defects_mariadb():
+    try:
+        conn = pymysql.connect(
+            **MARIADB, autocommit=True, connect_timeout=3, init_command="SET time_zone = '+00:00'"
+        )
+    except pymysql.err.OperationalError as exc:
+        require_service("MariaDB", str(exc))
+    server = MariaDb(conn, [])
+    raw, public = server.database("_raw"), server.database("_public")
+    server.execute(*(s.format(raw=raw, public=public) for s in MARIADB_DDL.split(";\n")))
+    with conn.cursor() as cur:
+        inserts = [(f"{raw}.candles", candle_rows()), (f"{public}.`Daily.Stats`", DAILY_STATS_ROWS)]
+        inserts += [(f"{raw}.{table}", rows) for table, rows in OTHER_ROWS.items()]
+        for table, rows in inserts:
+            marks = ", ".join(["%s"] * len(rows[0]))
+            cur.executemany(f"INSERT INTO {table} VALUES ({marks})", [_naive_utc(r) for r in rows])
+    yield DefectsDb("mysql", server.dsn(raw), raw, public)
+    server.execute(*(f"DROP DATABASE IF EXISTS `{name}`" for name in server.created))
+    conn.close()
+
+
+def _naive_utc(row: tuple) -> tuple:
+    """PyMySQL sends datetimes without their zone: in UTC, the session's."""
+    return tuple(v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
+
+
+@pytest.fixture(scope="session")
+def defects_duckdb(tmp_path_factory):
+    path = tmp_path_factory.mktemp("defects") / "defects.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(DUCKDB_DDL)
+        inserts = [("raw.candles", candle_rows()), ('public."Daily.Stats"', DAILY_STATS_ROWS)]
+        inserts += [(f"raw.{table}", rows) for table, rows in OTHER_ROWS.items()]
+        for table, rows in inserts:
+            marks = ", ".join(["?"] * len(rows[0]))
+            conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    return DefectsDb("duckdb", str(path))
+
+
+@dataclass
+class Defects:
+    """The defects database of one engine as a registry source, and its objects."""
+
+    db: DefectsDb
+    source: Source
+    made: dict = field(default_factory=dict)
+
+    @property
+    def engine(self) -> str:
+        return self.db.engine
+
+    def object(self, name: str, schema: str | None = None) -> RegistryObject:
+        schema = schema or self.db.raw
+        if (schema, name) not in self.made:
+            self.made[schema, name] = RegistryObjectFactory(
+                source=self.source, schema_name=schema, object_name=name
+            )
+        return self.made[schema, name]
+
+    def sql(self, text: str) -> str:
+        """`text` with `{raw}` naming the engine's raw schema."""
+        return text.format(raw=self.db.raw)
+
+
+ENGINES = ["postgresql", pytest.param("mysql", marks=pytest.mark.services), "duckdb"]
+
+
+@pytest.fixture(params=ENGINES)
+def defects(request, db) -> Defects:
+    """The defects database on each engine, in turn."""
+    if request.param == "postgresql":
+        defects_db = DefectsDb("postgresql", request.getfixturevalue("defects_db"))
+    else:
+        defects_db = request.getfixturevalue(f"defects_{'mariadb' if request.param == 'mysql' else 'duckdb'}")
+    source = SourceFactory(name="defects", engine=defects_db.engine, dsn=defects_db.dsn)
+    return Defects(defects_db, source)
