@@ -3,9 +3,12 @@ the ledger under a run of `opshealth.data_checks`."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import duckdb
 import psycopg
 import pytest
 import time_machine
@@ -13,12 +16,13 @@ from django.core.exceptions import ValidationError
 from django.test import override_settings
 from psycopg import sql
 
+from checks.datachecks.kinds import RunContext
 from checks.datachecks.models import PIPELINE, DataCheck
-from checks.datachecks.runner import _TableRun, run_checks
-from checks.datachecks.sessions import SESSIONS, PostgresSession
+from checks.datachecks.runner import _TableRun, run_checks, run_on_connection
+from checks.datachecks.sessions import SESSIONS, DuckdbSession, PostgresSession
 from checks.health import CHECKS, Context
 from ledger.models import CheckResult, Run
-from registry.engines import ENGINES
+from registry.engines import ENGINES, engine_for
 from tests.factories.checks import DataCheckFactory
 from tests.factories.registry import RegistryObjectFactory, SourceFactory
 
@@ -108,42 +112,6 @@ def test_checks_of_one_order_share_their_window_and_its_sort(candles, defects_db
     assert (plan.count("Seq Scan"), plan.count("Sort Key"), plan.count("WindowAgg")) == (1, 1, 1)
     results = run(checks)
     assert [r.outcome.failing for r in results.values()] == [1, 0, 1]
-
-
-def test_a_missing_column_errors_alone_and_the_other_checks_still_run(candles):
-    checks = make_checks(
-        candles,
-        [
-            ("not_null", {"column": "closing_price"}),
-            ("no_negative", {"column": "close"}),
-            ("row_count", {"min": 1}),
-        ],
-    )
-    results = run(checks)
-    broken = results["c0_not_null"].outcome
-    assert broken.status == "error"
-    assert broken.message == (
-        'not_null check c0_not_null on defects:raw.candles: column "closing_price" does not exist'
-    )
-    assert results["c1_no_negative"].outcome.status == "fail"
-    assert results["c2_row_count"].outcome.observed == 60
-
-
-def test_bad_custom_sql_is_an_error_result(candles):
-    (check,) = make_checks(candles, [("custom_sql", {"sql": "SELEC * FROM raw.candles"})])
-    outcome = run([check])[check.name].outcome
-    assert outcome.status == "error" and "syntax error at or near" in outcome.message
-
-
-def test_a_dropped_table_errors_every_check_of_it(defects_source):
-    gone = RegistryObjectFactory(source=defects_source, schema_name="raw", object_name="dropped_last_week")
-    checks = make_checks(
-        gone, [("row_count", {"min": 1}), ("relationships", {"column": "a", "to": "raw.symbols.symbol"})]
-    )
-    results = run(checks)
-    for result in results.values():
-        assert result.outcome.status == "error"
-        assert 'relation "raw.dropped_last_week" does not exist' in result.outcome.message
 
 
 def test_an_unreachable_source_is_an_error_for_its_checks_without_the_password(db):
@@ -346,3 +314,238 @@ def test_a_check_that_cannot_run_fires_data_check_failed_too(candles):
     run([check])
     (item,) = CHECKS["data_check_failed"]().evaluate(Context(NOW)).items
     assert (item.subject, item.detail["status"]) == (f"raw.candles: {check.ledger_name}", "error")
+
+
+# --- every engine ---------------------------------------------------------------------
+
+
+def selects_of(defects, work) -> int:
+    """The SELECT statements `work(conn)` sent on a connection of the engine, as the
+    server counts them (MariaDB's Com_select of the session; DuckDB's query log; on
+    PostgreSQL, the table's sequential scans)."""
+    if defects.engine == "postgresql":
+        before = seq_scans(defects.db.dsn, "raw.candles")
+        with psycopg.connect(defects.db.dsn) as conn:
+            work(conn)
+        return scans_after(defects.db.dsn, "raw.candles", before) - before
+    with engine_for(defects.source).connect(defects.db.dsn, timeout=5) as conn:
+        if defects.engine == "mysql":
+            count = "SHOW SESSION STATUS LIKE 'Com_select'"
+            with conn.cursor() as cur:
+                cur.execute(count)
+                before = int(cur.fetchone()[1])
+                work(conn)
+                cur.execute(count)
+                return int(cur.fetchone()[1]) - before
+        log = Path(defects.db.dsn).with_name(f"queries_{os.getpid()}.log")
+        log.unlink(missing_ok=True)
+        conn.execute(f"SET log_query_path = '{log}'")
+        work(conn)
+        conn.execute("RESET log_query_path")
+        return sum(1 for line in log.read_text().splitlines() if line.startswith("SELECT"))
+
+
+@override_settings(OPSHEALTH_DATA_CHECK_SAMPLES=False)
+def test_eight_checks_of_one_table_are_one_statement_on_every_engine(defects):
+    checks = make_checks(defects.object("candles"), EIGHT_CHECKS)
+    ctx = RunContext(NOW)
+    results = []
+    assert selects_of(defects, lambda conn: results.extend(run_on_connection(conn, checks, ctx))) == 1
+    assert len({r.sql_hash for r in results}) == 1 and {r.statement_checks for r in results} == {8}
+    assert [r.outcome.status for r in results] == [
+        "fail",
+        "pass",
+        "fail",
+        "fail",
+        "pass",
+        "fail",
+        "pass",
+        "pass",
+    ]
+
+
+MISSING_COLUMN = {
+    "postgresql": 'column "closing_price" does not exist',
+    "mysql": "Unknown column 'closing_price' in 'SELECT' (error 1054)",
+    "duckdb": 'Binder Error: Referenced column "closing_price" not found in FROM clause!',
+}
+
+
+def test_a_missing_column_errors_alone_and_the_other_checks_still_run(defects):
+    checks = make_checks(
+        defects.object("candles"),
+        [
+            ("not_null", {"column": "closing_price"}),
+            ("no_negative", {"column": "close"}),
+            ("row_count", {"min": 1}),
+        ],
+    )
+    results = run(checks)
+    broken = results["c0_not_null"].outcome
+    assert broken.status == "error"
+    assert broken.message == (
+        f"not_null check c0_not_null on defects:{defects.db.raw}.candles: {MISSING_COLUMN[defects.engine]}"
+    )
+    assert results["c1_no_negative"].outcome.status == "fail"
+    assert results["c2_row_count"].outcome.observed == 60
+
+
+BAD_SQL = {
+    "postgresql": "syntax error at or near",
+    "mysql": "You have an error in your SQL syntax",
+    "duckdb": "Parser Error: syntax error at or near",
+}
+DROPPED = {
+    "postgresql": 'relation "raw.dropped_last_week" does not exist',
+    "mysql": "Table '{raw}.dropped_last_week' doesn't exist (error 1146)",
+    "duckdb": "Catalog Error: Table with name dropped_last_week does not exist!",
+}
+
+
+def test_bad_sql_and_a_dropped_table_are_error_results(defects):
+    bad = make_checks(
+        defects.object("candles"), [("custom_sql", {"sql": defects.sql("SELEC * FROM {raw}.candles")})]
+    )
+    gone = make_checks(
+        defects.object("dropped_last_week"),
+        [
+            ("row_count", {"min": 1}),
+            ("relationships", {"column": "a", "to": defects.sql("{raw}.symbols.symbol")}),
+        ],
+    )
+    results = run([*bad, *gone])
+    assert results["c0_custom_sql"].outcome.status == "error"
+    assert BAD_SQL[defects.engine] in results["c0_custom_sql"].outcome.message
+    for name in ("c0_row_count", "c1_relationships"):
+        assert results[name].outcome.status == "error"
+        assert defects.sql(DROPPED[defects.engine]) in results[name].outcome.message
+
+
+@pytest.mark.parametrize(
+    ("engine", "dsn", "message"),
+    [
+        ("mysql", "mysql://etl:s3cr3t@127.0.0.1:1/warehouse", "source unreachable: OperationalError: (2003,"),
+        (
+            "duckdb",
+            "/nonexistent/lake.duckdb",
+            "source unreachable: FileNotFoundError: no DuckDB file",
+        ),
+    ],
+)
+def test_an_unreachable_source_of_another_engine_is_an_error_for_its_checks(db, engine, dsn, message):
+    source = SourceFactory(name="down", engine=engine, dsn=dsn)
+    (check,) = make_checks(
+        RegistryObjectFactory(source=source, schema_name="raw", object_name="orders"),
+        [("row_count", {"min": 1})],
+    )
+    outcome = run([check])[check.name].outcome
+    assert outcome.status == "error" and message in outcome.message
+    assert "s3cr3t" not in outcome.message
+
+
+SMUGGLED = "SELECT 1) AS q; COMMIT; CREATE TABLE {raw}.pwned (i int); SELECT (1"
+REFUSED = {
+    "mysql": ("Cannot execute statement in a READ ONLY transaction", "You have an error in your SQL syntax"),
+    "duckdb": ("attached in read-only mode", "one statement only"),
+}
+
+
+@pytest.mark.parametrize(
+    "defects", [pytest.param("mysql", marks=pytest.mark.services), "duckdb"], indirect=True
+)
+def test_custom_sql_cannot_write_on_other_engines(defects):
+    """A write in the one statement is refused by the read-only transaction (MariaDB: a
+    function that deletes) or connection (DuckDB: its session writes directly); a second
+    statement after a `;` never runs."""
+    if defects.engine == "mysql":
+        checks = [
+            DataCheck.objects.create(
+                object=defects.object("candles"),
+                name=f"w{i}",
+                kind="custom_sql",
+                params={"sql": defects.sql(q)},
+            )
+            for i, q in enumerate(["SELECT {raw}.purge_candles()", SMUGGLED])
+        ]
+        results = run(checks)
+        write, second = results["w0"].outcome.message, results["w1"].outcome.message
+    else:
+        (check,) = [
+            DataCheck.objects.create(
+                object=defects.object("candles"),
+                name="w1",
+                kind="custom_sql",
+                params={"sql": defects.sql(SMUGGLED)},
+            )
+        ]
+        second = run([check])["w1"].outcome.message
+        with (
+            engine_for(defects.source).connect(defects.db.dsn, timeout=5) as conn,
+            pytest.raises(duckdb.Error) as excinfo,
+        ):
+            DuckdbSession(conn).execute(sql.SQL(defects.sql("CREATE TABLE {raw}.pwned (i int)")))
+        write = str(excinfo.value)
+    assert REFUSED[defects.engine][0] in write
+    assert REFUSED[defects.engine][1] in second
+    (check,) = make_checks(
+        defects.object("candles"),
+        [
+            (
+                "custom_sql",
+                {"sql": defects.sql("SELECT count(*) AS n FROM {raw}.candles HAVING count(*) <> 60")},
+            )
+        ],
+    )
+    assert run([check])[check.name].outcome.status == "pass"  # nothing was deleted
+    (check,) = make_checks(defects.object("pwned"), [("row_count", {"min": 0})])
+    assert run([check])[check.name].outcome.status == "error"  # nor created
+
+
+SLOW = {
+    "mysql": ("SELECT SLEEP(5)", "max_statement_time exceeded"),
+    "duckdb": (
+        "SELECT sum(hash(i)) FROM range(100000000000) AS t(i)",
+        "canceling statement due to statement timeout (200 ms)",
+    ),
+}
+
+
+@override_settings(OPSHEALTH_DATA_CHECK_STATEMENT_TIMEOUT_MS=200)
+@pytest.mark.parametrize(
+    "defects", [pytest.param("mysql", marks=pytest.mark.services), "duckdb"], indirect=True
+)
+def test_the_statement_timeout_stops_a_slow_query_on_other_engines(defects):
+    query, message = SLOW[defects.engine]
+    checks = make_checks(
+        defects.object("candles"), [("custom_sql", {"sql": query}), ("row_count", {"min": 1})]
+    )
+    started = time.monotonic()
+    results = run(checks)
+    assert time.monotonic() - started < 4
+    assert message in results["c0_custom_sql"].outcome.message
+    assert results["c1_row_count"].outcome.status == "pass"
+
+
+def test_quoted_names_are_quoted_on_every_engine(defects):
+    obj = defects.object("Daily.Stats", schema=defects.db.public)
+    check = DataCheckFactory(object=obj, name="day_not_null", kind="not_null", params={"column": "Day"})
+    result = run([check])["day_not_null"]
+    assert (result.outcome.status, result.outcome.failing) == ("fail", 1)
+    assert result.outcome.samples == {"columns": ["Day", "n"], "rows": [[None, 2]]}
+
+
+@pytest.mark.parametrize(
+    "defects", [pytest.param("mysql", marks=pytest.mark.services), "duckdb"], indirect=True
+)
+def test_monotonic_without_order_by_follows_duckdb_s_row_order_and_is_an_error_on_mysql(defects):
+    (check,) = make_checks(
+        defects.object("candles"), [("monotonic", {"column": "day", "partition_by": ["symbol"]})]
+    )
+    outcome = run([check])[check.name].outcome
+    if defects.engine == "duckdb":  # the rows in insertion order: the late row last
+        assert (outcome.status, outcome.failing) == ("fail", 1)
+    else:
+        assert outcome.status == "error"
+        assert outcome.message.endswith(
+            "order_by is required on this engine: its rows have no order of their own."
+        )
