@@ -36,7 +36,7 @@ class Dialect:
     def table(self, check) -> sql.Composable:
         return self.ident(check.object.schema_name, check.object.object_name)
 
-    def literal(self, value: str | int | date) -> sql.Composable:
+    def literal(self, value: str | date) -> sql.Composable:
         return sql.Literal(value)
 
     def count_where(self, condition: sql.Composable | None) -> sql.Composable:
@@ -136,10 +136,6 @@ class MysqlDialect(Dialect):
         return sql.SQL(".".join("`" + name.replace("`", "``") + "`" for name in names))
 
     def literal(self, value):
-        if isinstance(value, bool) or not isinstance(value, str | int | date):
-            raise TypeError(f"no MySQL literal for {type(value).__name__}")
-        if isinstance(value, int):
-            return sql.SQL(str(value))
         if isinstance(value, date):
             return sql.SQL(f"'{value.isoformat()}'")
         if value.isprintable() and "\\" not in value:

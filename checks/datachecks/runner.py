@@ -163,7 +163,7 @@ class _TableRun:
         table = dialect.table(checks[0])
         columns: dict[str, int] = {}  # expression text → position in the SELECT list
         expressions: list[sql.Composable] = []
-        windows: dict[str, sql.Identifier] = {}  # window expression text → its column
+        windows: dict[str, sql.Composable] = {}  # window expression text → its column
         window_list: list[sql.Composable] = []
         slices = []
         for check in checks:

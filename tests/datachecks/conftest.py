@@ -5,7 +5,8 @@
 also go backwards once in load order), a NULL close (BBB, 2026-11-05), a negative close
 (AAA, 2026-11-20), an unknown status (BBB, 2026-11-07) and a missing day (BBB, 2026-11-15).
 `raw.trades` references `raw.symbols`, with one orphan symbol. `raw.fx` was last loaded
-on Friday 2026-12-04 at 06:05 UTC by a weekday loader. `raw.pairs` repeats
+on Friday 2026-12-04 at 06:05 UTC by a weekday loader. `raw.labels` holds a quote, a
+backslash and an accent. `raw.pairs` repeats
 (x, 1) once, and keys with a NULL in either column. `public."Daily.Stats"` has a
 mixed-case column and a NULL in it; `raw.purge_candles()` deletes every candle (it must
 never succeed from a data check).
@@ -47,6 +48,8 @@ INSERT INTO raw.candles VALUES (1000, 'AAA', '2026-11-10', 110, 'ok', '2026-11-1
 UPDATE raw.candles SET close = NULL WHERE symbol = 'BBB' AND day = '2026-11-05';
 UPDATE raw.candles SET close = -1 WHERE symbol = 'AAA' AND day = '2026-11-20';
 UPDATE raw.candles SET status = 'halted' WHERE symbol = 'BBB' AND day = '2026-11-07';
+CREATE TABLE raw.labels (label text);
+INSERT INTO raw.labels VALUES ('ok'), ('it''s'), ('a\\b'), ('é');
 CREATE TABLE raw.pairs (a text, b integer);
 INSERT INTO raw.pairs VALUES ('x', 1), ('x', 1), (NULL, 2), (NULL, 2), ('y', NULL), ('y', NULL), ('y', 3);
 CREATE TABLE raw.symbols (symbol text PRIMARY KEY);
@@ -126,6 +129,7 @@ def candle_rows() -> list[tuple]:
 
 
 OTHER_ROWS = {
+    "labels": [("ok",), ("it's",), ("a\\b",), ("é",)],
     "pairs": [("x", 1), ("x", 1), (None, 2), (None, 2), ("y", None), ("y", None), ("y", 3)],
     "symbols": [("AAA",), ("BBB",)],
     "trades": [(1, "AAA"), (2, "BBB"), (3, "ZZZ"), (4, None)],
@@ -139,6 +143,7 @@ DAILY_STATS_ROWS = [(date(2026, 11, 30), 1), (None, 2)]
 MARIADB_DDL = """
 CREATE TABLE {raw}.candles (seq integer, symbol varchar(10), day date, close decimal(10, 2),
                             status varchar(20), loaded_at timestamp NULL);
+CREATE TABLE {raw}.labels (label varchar(10));
 CREATE TABLE {raw}.pairs (a varchar(10), b integer);
 CREATE TABLE {raw}.symbols (symbol varchar(10) PRIMARY KEY);
 CREATE TABLE {raw}.trades (trade_id integer PRIMARY KEY, symbol varchar(10));
@@ -152,6 +157,7 @@ DUCKDB_DDL = """
 CREATE SCHEMA raw;
 CREATE TABLE raw.candles (seq integer, symbol text, day date, close numeric(10, 2), status text,
                           loaded_at timestamptz);
+CREATE TABLE raw.labels (label text);
 CREATE TABLE raw.pairs (a text, b integer);
 CREATE TABLE raw.symbols (symbol text PRIMARY KEY);
 CREATE TABLE raw.trades (trade_id integer PRIMARY KEY, symbol text);

@@ -110,6 +110,17 @@ def test_accepted_values_lists_the_unexpected_value(defects):
     assert outcome.samples == {"columns": ["value", "occurrences"], "rows": [["halted", 1]]}
 
 
+def test_accepted_values_are_literals_quoted_for_the_engine(defects):
+    # Each value must match itself exactly: MySQL's backslash depends on the sql_mode.
+    values = ["ok", "it's", "a\\b", "é"]
+    outcome = run_one(defects.object("labels"), "accepted_values", {"column": "label", "values": values})
+    assert (outcome.status, outcome.observed) == ("pass", 0)
+    outcome = run_one(
+        defects.object("labels"), "accepted_values", {"column": "label", "values": ["ok"]}, name="ok"
+    )
+    assert (outcome.status, outcome.observed) == ("fail", 3)
+
+
 def test_monotonic_finds_the_day_that_goes_backwards_in_load_order(defects):
     params = {"column": "day", "order_by": ["seq"], "partition_by": ["symbol"]}
     outcome = run_one(defects.object("candles"), "monotonic", params)

@@ -193,6 +193,21 @@ def test_work_mem_is_the_setting_s_when_set(candles):
         assert run([check])[check.name].outcome.samples["rows"] == [["64MB"]]
 
 
+def test_a_table_whose_transaction_fails_is_an_error_for_its_checks_and_the_run_goes_on(
+    candles, registry_object
+):
+    checks = make_checks(candles, [("row_count", {"min": 1})])
+    checks += make_checks(registry_object("trades"), [("row_count", {"min": 1})])
+    # A work_mem beyond PostgreSQL's maximum: every table's transaction is refused.
+    with override_settings(OPSHEALTH_DATA_CHECK_WORK_MEM_MB=10**9):
+        results = run(checks)
+    for result in results.values():
+        assert result.outcome.status == "error"
+        assert (
+            "source transaction failed: " in result.outcome.message and "work_mem" in result.outcome.message
+        )
+
+
 def test_samples_can_be_turned_off_per_check_and_by_setting(candles):
     (on, off) = make_checks(
         candles, [("no_negative", {"column": "close"}), ("unique", {"columns": ["symbol", "day"]})]
