@@ -246,6 +246,14 @@ def test_gap_days_honours_excluded_dates_and_whole_table_days(defects):
     assert longer.samples == {"columns": ["day"], "rows": [["2026-10-30"], ["2026-10-31"]]}
 
 
+def test_gap_days_over_years_generates_every_day(defects):
+    # More days than MySQL's and MariaDB's default recursion limit (1000).
+    outcome = run_one(defects.object("candles"), "gap_days", {"date_column": "day", "window_days": 1500})
+    assert (outcome.status, outcome.observed) == ("fail", 1500 - 30)
+    first = NOW.date() - timedelta(days=1500)
+    assert outcome.samples["rows"] == [[(first + timedelta(days=n)).isoformat()] for n in range(5)]
+
+
 def test_relationships_finds_the_orphan(defects):
     params = {"column": "symbol", "to": defects.sql("{raw}.symbols.symbol")}
     outcome = run_one(defects.object("trades"), "relationships", params)
