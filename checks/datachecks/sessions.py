@@ -172,7 +172,9 @@ class DuckdbSession(Session):
         text = self.render(query)
         # DuckDB runs every statement of a text: allow one.
         if len(self.conn.extract_statements(text)) != 1:
-            raise duckdb.ParserException("one statement only: a where filter or custom SQL cannot hold ';'")
+            raise duckdb.ParserException(
+                "one statement only: a where filter or custom SQL cannot add another"
+            )
         try:
             with interrupt_after(self.conn, _timeout_ms()):
                 return self.conn.execute(text)
