@@ -237,7 +237,10 @@ class DuckdbEngine(SourceEngine):
         # read_only never creates a missing file: a wrong path fails here, clearly.
         if not path.is_file():
             raise FileNotFoundError(f"no DuckDB file at {path}")
-        return duckdb.connect(str(path), read_only=True)
+        # No external access: SQL run on the source (a data check's custom SQL or where
+        # filter) cannot read the OpsHealth host's files (read_csv('/etc/…')), attach
+        # another database or load an extension; it cannot be turned back on by a SET.
+        return duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
 
     def server_version(self, conn) -> str:
         return duckdb_catalog.read_server_version(conn)

@@ -343,8 +343,8 @@ def selects_of(defects, work) -> int:
         with psycopg.connect(defects.db.dsn) as conn:
             work(conn)
         return scans_after(defects.db.dsn, "raw.candles", before) - before
-    with engine_for(defects.source).connect(defects.db.dsn, timeout=5) as conn:
-        if defects.engine == "mysql":
+    if defects.engine == "mysql":
+        with engine_for(defects.source).connect(defects.db.dsn, timeout=5) as conn:
             count = "SHOW SESSION STATUS LIKE 'Com_select'"
             with conn.cursor() as cur:
                 cur.execute(count)
@@ -352,6 +352,8 @@ def selects_of(defects, work) -> int:
                 work(conn)
                 cur.execute(count)
                 return int(cur.fetchone()[1]) - before
+    # The engine's connections write no file (no external access): the query log needs one.
+    with duckdb.connect(defects.db.dsn, read_only=True) as conn:
         log = Path(defects.db.dsn).with_name(f"queries_{os.getpid()}.log")
         log.unlink(missing_ok=True)
         conn.execute(f"SET log_query_path = '{log}'")
@@ -514,6 +516,23 @@ def test_custom_sql_cannot_write_on_other_engines(defects):
     assert run([check])[check.name].outcome.status == "pass"  # nothing was deleted
     (check,) = make_checks(defects.object("pwned"), [("row_count", {"min": 0})])
     assert run([check])[check.name].outcome.status == "error"  # nor created
+
+
+@pytest.mark.parametrize("defects", ["duckdb"], indirect=True)
+def test_custom_sql_on_duckdb_reads_no_file_of_the_opshealth_host(defects, tmp_path):
+    """The DuckDB source is opened without external access: a check's SQL reads no file
+    of the host OpsHealth runs on, attaches no other database, and cannot turn it back on."""
+    (check,) = make_checks(
+        defects.object("candles"), [("custom_sql", {"sql": "SELECT * FROM read_csv('/etc/hostname')"})]
+    )
+    outcome = run([check])[check.name].outcome
+    assert outcome.status == "error"
+    assert "file system operations are disabled by configuration" in outcome.message
+    with engine_for(defects.source).connect(defects.db.dsn, timeout=5) as conn:
+        with pytest.raises(duckdb.Error, match="Cannot enable external access"):
+            conn.execute("SET enable_external_access = true")
+        with pytest.raises(duckdb.Error, match="disabled by configuration"):
+            conn.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other")
 
 
 SLOW = {
