@@ -32,6 +32,7 @@ from psycopg import sql
 from checks.datachecks.dialects import dialect_of
 from common.durations import parse_duration
 from common.identifiers import split_identifier
+from registry.engines import engine_for
 
 SAMPLE_ROWS = 5
 PASS, FAIL, ERROR = "pass", "fail", "error"
@@ -173,6 +174,8 @@ class DataCheckKind:
         cls.validate(params, errors)
         if check is not None and check.where.strip() and not cls.accepts_where:
             errors.append(f"{cls.kind} takes no where filter: put the condition in the query.")
+        if check is not None and check.object_id is not None:
+            cls.validate_on_source(check, params, errors)
         if errors:
             raise ValidationError(errors)
         return params
@@ -180,6 +183,10 @@ class DataCheckKind:
     @classmethod
     def validate(cls, params: dict, errors: list[str]) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def validate_on_source(cls, check, params: dict, errors: list[str]) -> None:
+        """What the check's source engine adds to `validate` (nothing, for most kinds)."""
 
     def shares(self, check) -> bool:
         """Whether this check can be measured inside the table's shared scan."""
@@ -451,8 +458,15 @@ class Monotonic(FailingRows):
                 params[key] = _names(params, key, errors, required=True)
         _bool(params, "strictly", errors)
 
+    @classmethod
+    def validate_on_source(cls, check, params, errors):
+        if not params.get("order_by") and dialect_of(check).row_order is None:
+            label = engine_for(check.object.source).label
+            errors.append(f"order_by: required on a {label} source: its rows have no order of their own.")
+
     def shares(self, check):
-        # Without an order to follow, it runs alone: there its ValueError is its result.
+        # Without an order to follow (a check saved before its source changed engine), it
+        # runs alone: there its ValueError is its result.
         return not check.where.strip() and bool(check.params.get("order_by") or dialect_of(check).row_order)
 
     def _window(self, check) -> sql.Composable:

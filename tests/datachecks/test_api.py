@@ -11,6 +11,7 @@ import time_machine
 from checks.datachecks.models import DataCheck
 from checks.datachecks.runner import run_checks
 from tests.factories.checks import DataCheckFactory
+from tests.factories.registry import RegistryObjectFactory, SourceFactory
 
 URL = "/api/v1/data-checks"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -190,3 +191,18 @@ def test_the_list_costs_the_same_queries_for_one_check_or_many(
         run_checks(DataCheck.objects.with_latest())
     with django_assert_num_queries(3):
         assert len(read_client.get(URL).json()["results"]) == 6
+
+
+def test_a_monotonic_check_on_a_mysql_source_needs_an_order(staff_client, db):
+    """InnoDB rows have no order of their own: refused when saved, not an error at each run."""
+    source = SourceFactory(name="shop", engine="mysql", dsn="mysql://etl@127.0.0.1:3306/shop")
+    RegistryObjectFactory(source=source, schema_name="shop", object_name="orders")
+    payload = {"object": "shop.orders", "kind": "monotonic", "params": {"column": "created_at"}}
+    response = staff_client.post(URL, payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["params"] == [
+        "order_by: required on a MySQL / MariaDB source: its rows have no order of their own."
+    ]
+    assert not DataCheck.objects.exists()
+    ordered = {**payload, "params": {"column": "created_at", "order_by": ["id"]}}
+    assert staff_client.post(URL, ordered, format="json").status_code == 201
