@@ -168,7 +168,8 @@ class TrendDaySerializer(serializers.Serializer):
     passed = serializers.IntegerField()
     failed = serializers.IntegerField()
     errors = serializers.IntegerField()
-    pass_rate = serializers.FloatField()
+    skipped = serializers.IntegerField()
+    pass_rate = serializers.FloatField(help_text="passed / (runs - skipped): the pass rate of the judged results")
 
 
 class DataCheckFilter(FilterSet):

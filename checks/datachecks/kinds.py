@@ -35,7 +35,7 @@ from common.identifiers import split_identifier
 from registry.engines import engine_for
 
 SAMPLE_ROWS = 5
-PASS, FAIL, ERROR = "pass", "fail", "error"
+PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
 COUNT_COLUMN = "__opshealth_failing"
 
 
@@ -664,6 +664,11 @@ class RowCount(DataCheckKind):
             threshold["baseline"] = median
             if median is None:
                 extra["baseline"] = "no result on the same weekday in the last 4 weeks yet"
+                if p.get("min") is None and p.get("max") is None:
+                    # Nothing to judge yet: a skip, not a pass (the count is kept: it is
+                    # the baseline of the weeks to come).
+                    message = f"{count} rows: no result on the same weekday in the last 4 weeks to compare with yet."
+                    return Outcome(SKIP, message, observed=count, threshold=threshold, extra=extra)
             else:
                 change = 100.0 * (count - median) / median if median else (0.0 if count == 0 else 100.0)
                 extra["change_pct"] = round(change, 2)

@@ -32,7 +32,7 @@ def observed_history(check_ids: list[int], since: datetime) -> dict[int, list[tu
             FROM {_CR} cr
             JOIN {_RUN} r ON r.id = cr.run_id
             JOIN {_PIPE} p ON p.id = r.pipeline_id AND p.namespace = '' AND p.name = %s
-            WHERE cr.checked_at >= %s AND cr.status IN ('pass', 'fail')
+            WHERE cr.checked_at >= %s AND cr.status IN ('pass', 'fail', 'skip')
               AND (cr.metrics->>'data_check_id')::bigint = ANY(%s)
             """,
             [PIPELINE, since, check_ids],
@@ -65,9 +65,10 @@ def link_results(run_pk: int, check_ids: list[int], next_runs: list[datetime]) -
 
 
 def daily_results(check_ids: list[int], since: datetime) -> dict[int, list[dict]]:
-    """{check id: [{day, runs, passed, failed, errors, pass_rate}]} per UTC day since
-    `since`, oldest first, days without results left out: the trend of the API and the
-    dashboard's sparklines, one statement for any number of checks (ledger_check_time)."""
+    """{check id: [{day, runs, passed, failed, errors, skipped, pass_rate}]} per UTC day
+    since `since`, oldest first: the trend of the API and the dashboard's sparklines, one
+    statement for any number of checks (ledger_check_time). The pass rate is of the
+    judged results (a skip is none); days without one are left out."""
     if not check_ids:
         return {}
     with connection.cursor() as cursor:
@@ -76,15 +77,16 @@ def daily_results(check_ids: list[int], since: datetime) -> dict[int, list[dict]
             SELECT (metrics->>'data_check_id')::bigint AS check_id,
                    (checked_at AT TIME ZONE 'UTC')::date AS day,
                    count(*), count(*) FILTER (WHERE status = 'pass'),
-                   count(*) FILTER (WHERE status = 'fail'), count(*) FILTER (WHERE status = 'error')
+                   count(*) FILTER (WHERE status = 'fail'), count(*) FILTER (WHERE status = 'error'),
+                   count(*) FILTER (WHERE status = 'skip')
             FROM {_CR}
             WHERE checked_at >= %s AND (metrics->>'data_check_id')::bigint = ANY(%s)
-            GROUP BY 1, 2 ORDER BY 1, 2
+            GROUP BY 1, 2 HAVING count(*) FILTER (WHERE status <> 'skip') > 0 ORDER BY 1, 2
             """,
             [since, check_ids],
         )
         days: dict[int, list[dict]] = {}
-        for check_id, day, runs, passed, failed, errors in cursor.fetchall():
+        for check_id, day, runs, passed, failed, errors, skipped in cursor.fetchall():
             days.setdefault(check_id, []).append(
                 {
                     "day": day,
@@ -92,7 +94,8 @@ def daily_results(check_ids: list[int], since: datetime) -> dict[int, list[dict]
                     "passed": passed,
                     "failed": failed,
                     "errors": errors,
-                    "pass_rate": round(passed / runs, 4),
+                    "skipped": skipped,
+                    "pass_rate": round(passed / (runs - skipped), 4),
                 }
             )
         return days

@@ -161,10 +161,54 @@ def test_the_trend_is_the_pass_rate_per_day(read_client, candles):
     with time_machine.travel(NOW + timedelta(hours=2), tick=False):
         trend = read_client.get(f"{URL}/{check.pk}/trend", {"days": 7}).json()
     assert trend == [
-        {"day": "2026-11-30", "runs": 1, "passed": 1, "failed": 0, "errors": 0, "pass_rate": 1.0},
-        {"day": "2026-12-01", "runs": 2, "passed": 0, "failed": 2, "errors": 0, "pass_rate": 0.0},
+        {
+            "day": "2026-11-30",
+            "runs": 1,
+            "passed": 1,
+            "failed": 0,
+            "errors": 0,
+            "skipped": 0,
+            "pass_rate": 1.0,
+        },
+        {
+            "day": "2026-12-01",
+            "runs": 2,
+            "passed": 0,
+            "failed": 2,
+            "errors": 0,
+            "skipped": 0,
+            "pass_rate": 0.0,
+        },
     ]
     assert read_client.get(f"{URL}/{check.pk}/trend", {"days": "a"}).status_code == 400
+
+
+def test_the_trend_s_pass_rate_is_of_judged_results_and_leaves_out_days_of_skips(read_client, candles):
+    """A row_count change without its baseline yet is a skip: no pass, no failure."""
+    check = DataCheckFactory(object=candles, kind="row_count", params={"change_pct": 20})
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        assert run_checks([check]).results[0].outcome.status == "skip"
+    check.params = {"change_pct": 20, "min": 1}
+    check.save()
+    for hours in (0, 1):  # a pass (min) and a skip (change) each time: judged
+        with time_machine.travel(NOW + timedelta(hours=hours), tick=False):
+            run_checks([check])
+    check.params = {"change_pct": 20}
+    check.save()
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        run_checks([check])
+        trend = read_client.get(f"{URL}/{check.pk}/trend", {"days": 7}).json()
+    assert trend == [
+        {
+            "day": "2026-12-01",
+            "runs": 3,
+            "passed": 2,
+            "failed": 0,
+            "errors": 0,
+            "skipped": 1,
+            "pass_rate": 1.0,
+        }
+    ]
 
 
 def test_unknown_query_parameters_are_refused(read_client, candles):

@@ -24,6 +24,8 @@ def page(viewer_user, candles):
         object=candles, name="candles_unique", kind="unique", params={"columns": ["symbol", "day"]}
     )
     DataCheckFactory(object=candles, name="candles_new", enabled=False)
+    # Tuesday, Monday: no result on the same weekday yet, nothing to compare with.
+    DataCheckFactory(object=candles, name="candles_change", kind="row_count", params={"change_pct": 20})
     for days in (1, 0):
         with time_machine.travel(NOW - timedelta(days=days), tick=False):
             run_checks(DataCheck.objects.with_latest().filter(enabled=True))
@@ -35,21 +37,26 @@ def page(viewer_user, candles):
 def test_lists_every_check_worst_first_with_its_sparkline_and_samples(page, django_assert_max_num_queries):
     with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(8):
         html = page.get(URL).content.decode()
-    assert "0 could not run, 1 failing, 1 passing, 1 never run." in html
+    assert "0 could not run, 1 failing, 1 skipped, 1 passing, 1 never run." in html
+    assert html.index("candles_unique") < html.index("candles_change") < html.index("candles_rows")
     assert html.index("candles_unique") < html.index("candles_new") < html.index("candles_rows")
+    assert '<span class="pill info">skip</span>' in html
     assert "1 of 60 row(s) repeat a (symbol, day) key of an earlier row." in html
     # the failing sample, its columns in the query's order (symbol, day, occurrences)
     assert (
         "<tr><th>symbol</th><th>day</th><th>occurrences</th></tr><tr><td>AAA</td><td>2026-11-10</td><td>2</td></tr>"
         in html
     )
-    assert html.count('class="chart sparkline"') == 3
+    # the skipped check's days had no judged result: an empty sparkline, still drawn
+    assert html.count('class="chart sparkline"') == 4
 
 
 def test_filters_by_status_and_refuses_what_it_cannot_use(page):
     with time_machine.travel(NOW, tick=False):
         html = page.get(URL + "&status=fail").content.decode()
         assert "candles_unique" in html and "candles_rows" not in html
+        html = page.get(URL + "&status=skip").content.decode()
+        assert "candles_change" in html and "candles_unique" not in html
         assert page.get(URL + "&status=broken").status_code == 400
         assert page.get(URL + "&check=x").status_code == 400
         assert page.get(URL + "&colour=red").status_code == 400

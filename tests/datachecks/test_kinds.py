@@ -223,9 +223,23 @@ def test_row_count_change_against_the_median_of_the_same_weekday(defects):
     assert outcome.extra["change_pct"] == -40.0
 
 
-def test_row_count_change_without_history_is_not_judged(defects):
-    outcome = run_one(defects.object("candles"), "row_count", {"change_pct": 20})
-    assert outcome.status == "pass" and "no result" in outcome.extra["baseline"]
+def test_row_count_change_without_history_is_a_skip_whose_count_is_the_next_baseline(defects):
+    check = check_of(defects.object("candles"), "row_count", {"change_pct": 20})
+    with time_machine.travel(NOW - timedelta(weeks=1), tick=False):
+        (first,) = run_checks([check]).results
+    outcome = first.outcome
+    assert (outcome.status, outcome.observed, outcome.failing) == ("skip", 60, None)
+    assert (
+        outcome.message == "60 rows: no result on the same weekday in the last 4 weeks to compare with yet."
+    )
+    with time_machine.travel(NOW, tick=False):  # a week later, the skip's count is the median
+        (second,) = run_checks([check]).results
+    assert (second.outcome.status, second.outcome.threshold) == ("pass", {"change_pct": 20, "baseline": 60})
+
+
+def test_row_count_bounds_are_judged_while_the_change_has_no_baseline(defects):
+    outcome = run_one(defects.object("candles"), "row_count", {"min": 100, "change_pct": 20})
+    assert outcome.status == "fail" and "no result" in outcome.extra["baseline"]
 
 
 def test_gap_days_finds_the_missing_day_per_symbol(defects):

@@ -12,9 +12,10 @@ from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
 
 DAYS = 30
 RECENT = 20
-# Worst first: could not run, failing at error severity, failing, never run, passing.
+# Worst first: could not run, failing at error severity, failing, not judged (never run,
+# or skipped: nothing to compare with yet), passing.
 ORDER = {"error": 0, "fail": 1, None: 3, "skip": 3, "pass": 4}
-STATUSES = ("error", "fail", "pass", "never")
+STATUSES = ("error", "fail", "skip", "pass", "never")
 
 
 def rank(check: DataCheck) -> tuple:
