@@ -169,7 +169,9 @@ class TrendDaySerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     errors = serializers.IntegerField()
     skipped = serializers.IntegerField()
-    pass_rate = serializers.FloatField(help_text="passed / (runs - skipped): the pass rate of the judged results")
+    pass_rate = serializers.FloatField(
+        help_text="passed / (runs - skipped): the pass rate of the judged results"
+    )
 
 
 class DataCheckFilter(FilterSet):
