@@ -12,12 +12,13 @@ table names too.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 
 from django.apps import apps
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 
 from common.sql import bound_sql
@@ -274,6 +275,18 @@ def flakiness(since: datetime, criteria: dict) -> list[tuple]:
 def _statement(template: str) -> str:
     """A statement of this module with its tables and its outcome subquery filled in."""
     return template.format(outcomes=_outcomes_sql(), pipeline=_table("Pipeline"), client=_table("Client"))
+
+
+@contextmanager
+def without_parallel_workers() -> Iterator[None]:
+    """The statements run in it (one transaction) use no parallel workers: one core.
+
+    For a figure recomputed while its previous value is served: a parallel plan (2
+    workers and the leader) is faster alone but takes every core of a small machine
+    meanwhile, and the requests served meanwhile wait for it."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def _fetch(sql: str, params) -> list[tuple]:

@@ -7,17 +7,30 @@ of 50 rows with their charts tens of milliseconds of Python, while what they sho
 slowly: a dashboard that 20 people reload every minute must not recompute it for each of
 them. Each page says how old its figures are ("as of 10:41:07").
 
-Stale while revalidate, single flight: when a value is older than
-OPSHEALTH_DASHBOARD_FIGURES_SECONDS, or was computed for another state (a newer
-evaluation, a registry change), the one caller that takes the key's lock (`cache.add`,
-atomic in every cache backend) recomputes it while the others go on serving the previous
-value; they wait for it only when there is none yet. With the default cache (each
-process its own) that is one computation per process and key; point CACHES at a shared
-cache (Redis, Django's database cache) for one per cluster.
+Stale while revalidate, single flight, in the background:
+1. A value younger than OPSHEALTH_DASHBOARD_FIGURES_SECONDS, computed for the same state,
+   is served as it is.
+2. An older one (same state) is served too, and the one caller that takes the key's lock
+   (`cache.add`, atomic in every cache backend) starts a thread that recomputes it, with
+   no parallel query workers (ledger.queries.without_parallel_workers): nobody waits for
+   it, so it takes one core, not every core of a small machine. No request waits for a
+   recompute, not even the one that started it: under load a month of runs takes
+   seconds to rank, and that request's client would wait all of them.
+3. A value computed for another state (a newer evaluation, a registry change) is wrong,
+   not old: the caller that takes the lock recomputes it at once and waits for it; the
+   others serve the previous value meanwhile.
+4. With no value yet, the others wait for the one computing it.
+A revalidation nested in another (a tab's figures, computed while its content is
+rendered) runs inline, in the outer one's thread.
+
+With the default cache (each process its own) that is one computation per process and
+key; point CACHES at a shared cache (Redis, Django's database cache) for one per cluster.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,9 +38,14 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
 from django.utils import timezone
 
+from ledger.queries import without_parallel_workers
+
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 # A value is kept this long past its freshness, to be served while it is recomputed.
 KEEP_SECONDS = 3600
@@ -35,18 +53,24 @@ KEEP_SECONDS = 3600
 # not block the key); a waiter gives up waiting after it and computes itself.
 LOCK_SECONDS = 60
 POLL_SECONDS = 0.05
+# Name prefix of the threads that recompute a stale value.
+THREAD_NAME = "dashboard-revalidate"
+
+# How many computations the current thread is inside: a nested one runs inline.
+_computing = threading.local()
 
 
 def revalidated(key: str, state: str, compute: Callable[[], tuple[T, datetime]]) -> tuple[T, datetime]:
     """`compute()`'s (value, as of) for `state`, recomputed once it is older than
-    OPSHEALTH_DASHBOARD_FIGURES_SECONDS (0: on every call) or of another state; while one
-    caller recomputes it, the others get the previous one (see the module docstring)."""
+    OPSHEALTH_DASHBOARD_FIGURES_SECONDS (0: on every call) or of another state; a value
+    only too old is served while a thread recomputes it (see the module docstring)."""
     seconds = settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS
     if not seconds:
         return compute()
     key = f"dashboard:{key}"
     hit = cache.get(key)  # (state, value, as of)
-    if hit is not None and hit[0] == state and (timezone.now() - hit[2]).total_seconds() < seconds:
+    same_state = hit is not None and hit[0] == state
+    if same_state and (timezone.now() - hit[2]).total_seconds() < seconds:
         return hit[1], hit[2]
     lock = f"{key}:computing"
     if not cache.add(lock, True, LOCK_SECONDS):
@@ -55,12 +79,42 @@ def revalidated(key: str, state: str, compute: Callable[[], tuple[T, datetime]])
         hit = _wait(key, lock)
         if hit is not None:
             return hit[1], hit[2]
+    elif same_state and not getattr(_computing, "depth", 0):
+        name = f"{THREAD_NAME} {key}"
+        threading.Thread(
+            target=_in_background, args=(key, lock, state, compute, seconds), name=name, daemon=True
+        ).start()
+        return hit[1], hit[2]
+    return _store(key, lock, state, compute, seconds)
+
+
+def _store(
+    key: str, lock: str, state: str, compute: Callable[[], tuple[T, datetime]], seconds: int
+) -> tuple[T, datetime]:
+    """Compute the value, cache it and release the key's lock."""
+    _computing.depth = getattr(_computing, "depth", 0) + 1
     try:
         value, as_of = compute()
         cache.set(key, (state, value, as_of), seconds + KEEP_SECONDS)
+        return value, as_of
     finally:
+        _computing.depth -= 1
         cache.delete(lock)
-    return value, as_of
+
+
+def _in_background(
+    key: str, lock: str, state: str, compute: Callable[[], tuple[T, datetime]], seconds: int
+) -> None:
+    """_store in a thread of its own: with no parallel query workers, on the thread's own
+    database connection, closed when done. A failure leaves the previous value served
+    (the next caller after it tries again) and is logged."""
+    try:
+        with without_parallel_workers():
+            _store(key, lock, state, compute, seconds)
+    except Exception:
+        logger.exception("recomputing %s failed", key)
+    finally:
+        connections.close_all()
 
 
 def _wait(key: str, lock: str) -> tuple | None:

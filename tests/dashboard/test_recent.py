@@ -1,5 +1,6 @@
-"""Figures and tab contents are computed at most once a minute, by one caller at a time
-(the others serve the previous value meanwhile), and say when they were."""
+"""Figures and tab contents are computed at most once a minute, by one caller at a time:
+a stale value is served while a thread recomputes it, a value of another state is
+recomputed at once (the others serve the previous value meanwhile); each says when it was."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from datetime import timedelta
 
 import time_machine
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from checks.evaluate import evaluate_as_job
 from checks.models import Action
-from opshealth.dashboard.recent import recent
+from opshealth.dashboard.recent import THREAD_NAME, recent
 
 # Session, user and the latest evaluation: the page around the content, rendered per
 # request (the scheduler's state, judged by the first view, is reused for a few seconds:
@@ -28,6 +29,10 @@ def main(html: str) -> str:
     return html[html.index("<main") : html.index("</main>")]
 
 
+def revalidations() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+
+
 def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
     settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
     calls = []
@@ -37,6 +42,9 @@ def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
         assert recent("k", lambda: calls.append(1) or len(calls)) == first == (1, start)
     later = start + timedelta(seconds=61)
     with time_machine.travel(later, tick=False):
+        assert recent("k", lambda: calls.append(1) or len(calls)) == first  # and recomputed
+        (thread,) = revalidations()
+        thread.join(10)
         assert recent("k", lambda: calls.append(1) or len(calls)) == (2, later)
 
 
@@ -55,29 +63,100 @@ def test_zero_seconds_computes_every_time(db, settings):
     assert len(calls) == 2
 
 
-def test_one_caller_recomputes_while_the_others_serve_the_previous_value(db, settings):
+def test_a_stale_value_is_served_while_one_thread_recomputes_it(db, settings):
     settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
     start = timezone.now()
     with time_machine.travel(start, tick=False):
         recent("k", lambda: "old")
     computing, release = threading.Event(), threading.Event()
+    calls = []
 
     def slow() -> str:
+        calls.append(threading.current_thread().name)
         computing.set()
         release.wait(10)
         return "new"
 
-    results = {}
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
-        first = threading.Thread(target=lambda: results.setdefault("first", recent("k", slow)[0]))
-        first.start()
+        # The caller that finds it stale is not kept waiting either.
+        assert recent("k", slow)[0] == "old"
         assert computing.wait(10)
         # Meanwhile: the previous value, without computing it again.
-        assert recent("k", lambda: "again")[0] == "old"
+        assert recent("k", slow)[0] == "old"
         release.set()
-        first.join(10)
-        assert results["first"] == "new"
+        (thread,) = revalidations()
+        thread.join(10)
+        assert recent("k", slow) == ("new", start + timedelta(seconds=61))
+    assert calls == [thread.name]
+
+
+def test_a_recompute_in_the_background_uses_one_core_and_closes_its_connection(db, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    seen = []
+
+    def parallel_workers() -> str:
+        with connection.cursor() as cur:
+            cur.execute("SHOW max_parallel_workers_per_gather")
+            seen.append((cur.fetchone()[0], connections["default"]))  # this thread's
+        return seen[-1][0]
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        # The first computation has nothing to serve meanwhile: its caller waits, and
+        # PostgreSQL may use its parallel workers.
+        assert recent("k", parallel_workers)[0] == "2"
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        recent("k", parallel_workers)
+        (thread,) = revalidations()
+        thread.join(10)
+        assert recent("k", parallel_workers)[0] == "0"
+    (_, main), (_, background) = seen
+    assert background is not main and background.connection is None  # closed
+    assert main.connection is not None
+
+
+def test_a_failed_recompute_keeps_the_previous_value_served(db, settings, caplog):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        recent("k", lambda: "old")
+
+    def failing() -> str:
+        raise RuntimeError("the database went away")
+
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        assert recent("k", failing)[0] == "old"
+        (thread,) = revalidations()
+        thread.join(10)
+        assert "recomputing dashboard:k failed" in caplog.text
+        # The lock is released: the next caller tries again.
+        assert recent("k", lambda: "new")[0] == "old"
+        (thread,) = revalidations()
+        thread.join(10)
         assert recent("k", lambda: "again")[0] == "new"
+
+
+def test_figures_nested_in_a_recomputed_content_are_recomputed_in_its_thread(db, settings):
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    threads = []
+
+    def figures() -> str:
+        threads.append(threading.current_thread().name)
+        return f"figures {len(threads)}"
+
+    def content() -> str:
+        return "content of " + recent("figures", figures)[0]
+
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        assert recent("content", content)[0] == "content of figures 1"
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        assert recent("content", content)[0] == "content of figures 1"
+        (thread,) = revalidations()
+        thread.join(10)
+        # One thread recomputed both: the content never shows figures older than itself.
+        assert recent("content", content)[0] == "content of figures 2"
+    assert threads == ["MainThread", thread.name]
 
 
 def test_with_nothing_cached_the_others_wait_for_the_one_computing(db, settings):
