@@ -19,7 +19,10 @@
    by default S / 2, at least 1): every tab's window holds at least one revalidation of its
    content and figures in every worker, the once-a-minute recompute a user meets in
    production (for the runs tab, the flaky ranking and runs per day over a month of runs),
-   so the p99 includes what it costs the requests served meanwhile.
+   so the p99 includes what it costs the requests served meanwhile. wrk corrects its
+   percentiles for coordinated omission (each response slower than the mean interval of
+   a connection adds the requests that connection could not send meanwhile): one request
+   that waits 2 s for a recompute weighs like ~50 slow ones, as it does for its user.
 """
 
 from __future__ import annotations

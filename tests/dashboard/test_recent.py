@@ -197,6 +197,30 @@ def test_a_tab_is_served_from_the_cache_until_a_new_evaluation(viewer, platform,
     assert evaluation.evaluated_at > platform.evaluation.evaluated_at
 
 
+def test_a_stale_tab_costs_its_viewer_only_the_header_while_a_thread_renders_it(
+    transactional_db, viewer, platform, settings
+):
+    # transactional_db: the thread's own connection sees the platform's committed rows.
+    settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        first = viewer.get("/ops/health?tab=runs").content.decode()
+    with time_machine.travel(start + timedelta(seconds=61), tick=False):
+        with CaptureQueriesContext(connection) as queries:
+            stale = viewer.get("/ops/health?tab=runs").content.decode()
+        # The header, and the scheduler judged again (a minute later); the tab's own
+        # queries run in the thread.
+        assert len(queries) == HEADER_QUERIES + 1, [q["sql"][:80] for q in queries]
+        assert main(stale) == main(first)
+        (thread,) = revalidations()
+        thread.join(10)
+        with CaptureQueriesContext(connection) as queries:
+            fresh = viewer.get("/ops/health?tab=runs").content.decode()
+        assert len(queries) == HEADER_QUERIES
+    assert main(fresh) != main(first)  # as of 61 s later
+    assert "failed" in main(fresh)  # the platform's failed run, seen by the thread's connection
+
+
 def test_each_staff_user_gets_a_working_csrf_token_from_a_cached_page(platform, staff_user, settings):
     settings.OPSHEALTH_DASHBOARD_FIGURES_SECONDS = 60
     other = get_user_model().objects.create_user("other", "other@example.com", "pw", is_staff=True)
