@@ -11,11 +11,12 @@ Stale while revalidate, single flight, in the background:
 1. A value younger than OPSHEALTH_DASHBOARD_FIGURES_SECONDS, computed for the same state,
    is served as it is.
 2. An older one (same state) is served too, and the one caller that takes the key's lock
-   (`cache.add`, atomic in every cache backend) starts a thread that recomputes it, with
-   no parallel query workers (ledger.queries.without_parallel_workers): nobody waits for
-   it, so it takes one core, not every core of a small machine. No request waits for a
-   recompute, not even the one that started it: under load a month of runs takes
-   seconds to rank, and that request's client would wait all of them.
+   (`cache.add`, atomic in every cache backend) queues its recompute for the process's
+   revalidation thread (one recompute at a time), which runs it with no parallel query
+   workers (ledger.queries.without_parallel_workers): nobody waits for it, so it takes
+   one core, not every core of a small machine. No request waits for it, not even the
+   one that found the value stale: under load a month of runs takes seconds to rank,
+   and that request's client would wait all of them.
 3. A value computed for another state (a newer evaluation, a registry change) is wrong,
    not old: the caller that takes the lock recomputes it at once and waits for it; the
    others serve the previous value meanwhile.
@@ -33,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TypeVar
 
@@ -53,8 +55,10 @@ KEEP_SECONDS = 3600
 # not block the key); a waiter gives up waiting after it and computes itself.
 LOCK_SECONDS = 60
 POLL_SECONDS = 0.05
-# Name prefix of the threads that recompute a stale value.
-THREAD_NAME = "dashboard-revalidate"
+# The thread that recomputes stale values, one at a time: a burst of stale pages (a
+# crawler over object pages) queues up behind it instead of opening a database
+# connection each and taking every core.
+_revalidations = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dashboard-revalidate")
 
 # How many computations the current thread is inside: a nested one runs inline.
 _computing = threading.local()
@@ -80,10 +84,7 @@ def revalidated(key: str, state: str, compute: Callable[[], tuple[T, datetime]])
         if hit is not None:
             return hit[1], hit[2]
     elif same_state and not getattr(_computing, "depth", 0):
-        name = f"{THREAD_NAME} {key}"
-        threading.Thread(
-            target=_in_background, args=(key, lock, state, compute, seconds), name=name, daemon=True
-        ).start()
+        _revalidations.submit(_in_background, key, lock, state, compute, seconds)
         return hit[1], hit[2]
     return _store(key, lock, state, compute, seconds)
 
@@ -105,8 +106,8 @@ def _store(
 def _in_background(
     key: str, lock: str, state: str, compute: Callable[[], tuple[T, datetime]], seconds: int
 ) -> None:
-    """_store in a thread of its own: with no parallel query workers, on the thread's own
-    database connection, closed when done. A failure leaves the previous value served
+    """_store in the revalidation thread: with no parallel query workers, on the thread's
+    own database connection, closed when done. A failure leaves the previous value served
     (the next caller after it tries again) and is logged."""
     try:
         with without_parallel_workers():

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from checks.evaluate import evaluate_as_job
 from checks.models import Action
-from opshealth.dashboard.recent import THREAD_NAME, recent
+from opshealth.dashboard.recent import _revalidations, recent
 
 # Session, user and the latest evaluation: the page around the content, rendered per
 # request (the scheduler's state, judged by the first view, is reused for a few seconds:
@@ -29,8 +29,10 @@ def main(html: str) -> str:
     return html[html.index("<main") : html.index("</main>")]
 
 
-def revalidations() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME)]
+def recomputed() -> None:
+    """Wait until the revalidation thread has done what was queued (it runs one thing at a
+    time, in order)."""
+    _revalidations.submit(lambda: None).result(10)
 
 
 def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
@@ -43,8 +45,7 @@ def test_figures_are_reused_within_the_minute_then_recomputed(db, settings):
     later = start + timedelta(seconds=61)
     with time_machine.travel(later, tick=False):
         assert recent("k", lambda: calls.append(1) or len(calls)) == first  # and recomputed
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         assert recent("k", lambda: calls.append(1) or len(calls)) == (2, later)
 
 
@@ -84,10 +85,9 @@ def test_a_stale_value_is_served_while_one_thread_recomputes_it(db, settings):
         # Meanwhile: the previous value, without computing it again.
         assert recent("k", slow)[0] == "old"
         release.set()
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         assert recent("k", slow) == ("new", start + timedelta(seconds=61))
-    assert calls == [thread.name]
+    assert calls == ["dashboard-revalidate_0"]
 
 
 def test_a_recompute_in_the_background_uses_one_core_and_closes_its_connection(db, settings):
@@ -107,8 +107,7 @@ def test_a_recompute_in_the_background_uses_one_core_and_closes_its_connection(d
         assert recent("k", parallel_workers)[0] == "2"
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         recent("k", parallel_workers)
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         assert recent("k", parallel_workers)[0] == "0"
     (_, main), (_, background) = seen
     assert background is not main and background.connection is None  # closed
@@ -126,13 +125,11 @@ def test_a_failed_recompute_keeps_the_previous_value_served(db, settings, caplog
 
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         assert recent("k", failing)[0] == "old"
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         assert "recomputing dashboard:k failed" in caplog.text
         # The lock is released: the next caller tries again.
         assert recent("k", lambda: "new")[0] == "old"
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         assert recent("k", lambda: "again")[0] == "new"
 
 
@@ -152,11 +149,10 @@ def test_figures_nested_in_a_recomputed_content_are_recomputed_in_its_thread(db,
         assert recent("content", content)[0] == "content of figures 1"
     with time_machine.travel(start + timedelta(seconds=61), tick=False):
         assert recent("content", content)[0] == "content of figures 1"
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         # One thread recomputed both: the content never shows figures older than itself.
         assert recent("content", content)[0] == "content of figures 2"
-    assert threads == ["MainThread", thread.name]
+    assert threads == ["MainThread", "dashboard-revalidate_0"]
 
 
 def test_with_nothing_cached_the_others_wait_for_the_one_computing(db, settings):
@@ -212,8 +208,7 @@ def test_a_stale_tab_costs_its_viewer_only_the_header_while_a_thread_renders_it(
         # queries run in the thread.
         assert len(queries) == HEADER_QUERIES + 1, [q["sql"][:80] for q in queries]
         assert main(stale) == main(first)
-        (thread,) = revalidations()
-        thread.join(10)
+        recomputed()
         with CaptureQueriesContext(connection) as queries:
             fresh = viewer.get("/ops/health?tab=runs").content.decode()
         assert len(queries) == HEADER_QUERIES
