@@ -18,7 +18,9 @@
    a separate process (`--load`). Prints which generator ran, the machine's load
    average before and after, per endpoint p50/p90/p99 with the ratio to the target, and
    the server's CPU time per request (gunicorn's processes and the database's backends,
-   from /proc): unlike latency, it does not depend on what else the machine runs.
+   from /proc): unlike latency, it does not depend on what else the machine runs; and
+   each worker's share of it (clients that connect at once often all land on one worker:
+   one process, one GIL, about half the rate and twice the p99).
    The registry list is cached under the registry's state, so under load it is served
    from the cache; its uncached cost (the first request after a change) is measured
    first, in-process, on 20 distinct pages.
@@ -292,8 +294,10 @@ def bench_latency(
     web, db = server_pids(gunicorn_pid, connection.settings_dict["NAME"])
     postmaster = _parent(db[0])
     web_cpu, db_cpu = cpu_seconds(web), cpu_seconds(db) + reaped_cpu_seconds(postmaster)
+    workers_cpu = [cpu_seconds([pid]) for pid in web[1:]]
     r = load(generator, path, port, header, clients, seconds)
     web_ms = (cpu_seconds(web) - web_cpu) * 1000 / max(r["requests"], 1)
+    workers = [cpu_seconds([pid]) - before for pid, before in zip(web[1:], workers_cpu, strict=True)]
     db_ms = (cpu_seconds(db) + reaped_cpu_seconds(postmaster) - db_cpu) * 1000 / max(r["requests"], 1)
     if r["failed"] and r["failed"] == r["requests"]:
         print(f"{path}: every request failed: not served by this server")
@@ -307,7 +311,10 @@ def bench_latency(
     cores = os.cpu_count() or 1
     print(
         f"  server CPU per request: gunicorn {web_ms:.1f} ms + PostgreSQL {db_ms:.1f} ms "
-        f"(at most {cores * 1000 / max(web_ms + db_ms, 0.01):.0f}/s on {cores} idle cores)"
+        f"(at most {cores * 1000 / max(web_ms + db_ms, 0.01):.0f}/s on {cores} idle cores); "
+        # The clients connect at once and gunicorn's workers race to accept them: when one
+        # worker got (nearly) all of them, one process (one GIL) served the page.
+        f"share of each worker: {' / '.join(f'{w / max(sum(workers), 1e-9):.0%}' for w in workers)}"
     )
 
 
