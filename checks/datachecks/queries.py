@@ -11,10 +11,11 @@ from datetime import datetime
 
 from django.db import connection
 
-from checks.datachecks.models import PIPELINE, DataCheck
+from checks.datachecks.models import PIPELINE, DataCheck, DefinitionFile
 from ledger.models import CheckResult, Pipeline, Run
 
 _DC = DataCheck._meta.db_table
+_DF = DefinitionFile._meta.db_table
 _CR = CheckResult._meta.db_table
 _RUN = Run._meta.db_table
 _PIPE = Pipeline._meta.db_table
@@ -99,3 +100,21 @@ def daily_results(check_ids: list[int], since: datetime) -> dict[int, list[dict]
                 }
             )
         return days
+
+
+def data_checks_state() -> str:
+    """A fingerprint of every data check (any column: a definition, a schedule, an
+    enabled flag, the latest result a run points it at) and of the definition files'
+    last loads, in one statement: what the cached Data checks page is keyed by, so an
+    edit or a run shows at once. Whole rows are hashed, not an `updated_at`: the runs
+    and the YAML loader write checks in bulk statements that do not set it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT concat_ws(' ', (SELECT count(*) || ':' || coalesce(sum(hashtextextended(d::text, 0)), 0)
+                                   FROM {_DC} d),
+                             (SELECT count(*) || ':' || coalesce(sum(hashtextextended(f::text, 0)), 0)
+                                   FROM {_DF} f))
+            """
+        )
+        return cursor.fetchone()[0]

@@ -3,6 +3,7 @@ its pass-rate sparkline, its failing samples, and one check's recent results."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,3 +84,31 @@ def test_a_file_that_did_not_load_is_shown_with_its_problems(page):
     assert '<span class="pill error">not loaded</span> app/opshealth.yml' in html
     assert "<pre>app/opshealth.yml: check 1: kind: unknown</pre>" in html
     assert "etl/opshealth.yml" not in html
+
+
+def test_the_page_is_cached_until_a_check_is_edited_run_or_loaded(page, django_assert_max_num_queries):
+    """Served from the cache (the header's queries and the state's), and recomputed at
+    once after an edit, a run (which writes checks in bulk, no updated_at) or a file's
+    load."""
+
+    def without_tokens(html: str) -> str:  # each response masks its CSRF token anew
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+
+    with time_machine.travel(NOW, tick=False):
+        first = page.get(URL).content.decode()
+        with django_assert_max_num_queries(4):  # session, user, evaluation, state
+            assert without_tokens(page.get(URL).content.decode()) == without_tokens(first)
+        check = DataCheck.objects.get(name="candles_rows")
+        DataCheck.objects.filter(pk=check.pk).update(name="candles_rows_renamed")  # no save()
+        assert "candles_rows_renamed" in page.get(URL).content.decode()
+        check = DataCheck.objects.get(name="candles_unique")
+        check.params = {"columns": ["seq"]}
+        check.save()
+    with time_machine.travel(NOW + timedelta(seconds=5), tick=False):
+        run_checks([DataCheck.objects.with_latest().get(pk=check.pk)])
+        html = page.get(URL).content.decode()
+        assert "0 could not run, 0 failing, 1 skipped, 2 passing, 1 never run." in html
+        DefinitionFile.record(
+            "app/opshealth.yml", "defects", DefinitionFile.FAILED, "app/opshealth.yml: check 1: kind: unknown"
+        )
+        assert "app/opshealth.yml: check 1: kind: unknown" in page.get(URL).content.decode()

@@ -6,7 +6,7 @@ problems; `?check=<id>` shows one check's recent results."""
 from __future__ import annotations
 
 from checks.datachecks.models import DataCheck, DefinitionFile, trend_start
-from checks.datachecks.queries import daily_results
+from checks.datachecks.queries import daily_results, data_checks_state
 from opshealth.dashboard import svg
 from opshealth.dashboard.tabs.base import BadParameter, Tab, page_of
 
@@ -37,6 +37,10 @@ class DataChecks(Tab):
     key = "data-checks"
     title = "Data checks"
     params = frozenset({"check", "status", "page"})
+    cached = True
+
+    def state(self, scheduler):
+        return data_checks_state()  # a check edited or run shows at once
 
     def context(self, request, evaluation):
         checks = DataCheck.objects.with_latest()
