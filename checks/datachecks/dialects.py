@@ -97,6 +97,13 @@ class Dialect:
             " WHERE NOT (d::date = ANY({x}::date[])))"
         ).format(s=self.literal(start), e=self.literal(end), x=sql.Literal(excluded))
 
+    def outside(self, day: sql.Composable, excluded: list[date]) -> sql.Composable:
+        """` WHERE day NOT IN (the excluded dates)`, or nothing: a calendar's filter where
+        arrays of literals are not at hand."""
+        if not excluded:
+            return sql.SQL("")
+        return sql.SQL(" WHERE {} NOT IN ({})").format(day, sql.SQL(", ").join(map(self.literal, excluded)))
+
     def render(self, query: sql.Composable, conn) -> str:
         return query.as_string(conn)
 
@@ -112,14 +119,9 @@ class DuckdbDialect(Dialect):
 
     def calendar(self, start, end, excluded):
         # generate_series(date, date, interval) counts in timestamps.
-        outside = (
-            sql.SQL(" WHERE d::date NOT IN ({})").format(sql.SQL(", ").join(map(self.literal, excluded)))
-            if excluded
-            else sql.SQL("")
-        )
         return sql.SQL(
             "days AS (SELECT d::date AS day FROM generate_series({s}, {e}, interval '1 day') AS d{x})"
-        ).format(s=self.literal(start), e=self.literal(end), x=outside)
+        ).format(s=self.literal(start), e=self.literal(end), x=self.outside(sql.SQL("d::date"), excluded))
 
     def render(self, query, conn):
         return query.as_string(None)
@@ -172,16 +174,11 @@ class MysqlDialect(Dialect):
     def calendar(self, start, end, excluded):
         # One recursion step per day: the session allows as many as gap_days' longest
         # window (checks.datachecks.sessions.MysqlSession).
-        outside = (
-            sql.SQL(" WHERE day NOT IN ({})").format(sql.SQL(", ").join(map(self.literal, excluded)))
-            if excluded
-            else sql.SQL("")
-        )
         return sql.SQL(
             "RECURSIVE calendar AS (SELECT CAST({s} AS DATE) AS day"
             " UNION ALL SELECT day + INTERVAL 1 DAY FROM calendar WHERE day < {e}),"
             " days AS (SELECT day FROM calendar{x})"
-        ).format(s=self.literal(start), e=self.literal(end), x=outside)
+        ).format(s=self.literal(start), e=self.literal(end), x=self.outside(sql.SQL("day"), excluded))
 
     def render(self, query, conn):
         return query.as_string(None)
