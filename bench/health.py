@@ -19,8 +19,9 @@
    average before and after, per endpoint p50/p90/p99 with the ratio to the target, and
    the server's CPU time per request (gunicorn's processes and the database's backends,
    from /proc): unlike latency, it does not depend on what else the machine runs; and
-   each worker's share of it (clients that connect at once often all land on one worker:
-   one process, one GIL, about half the rate and twice the p99).
+   each worker's share of it (when the clients all land on one worker: one process, one
+   GIL, about half the rate and twice the p99; with one shared listening socket that was
+   half the windows, with reuse_port (deploy/gunicorn.conf.py) 47-53 % each in all).
    The registry list is cached under the registry's state, so under load it is served
    from the cache; its uncached cost (the first request after a change) is measured
    first, in-process, on 20 distinct pages.
@@ -312,8 +313,8 @@ def bench_latency(
     print(
         f"  server CPU per request: gunicorn {web_ms:.1f} ms + PostgreSQL {db_ms:.1f} ms "
         f"(at most {cores * 1000 / max(web_ms + db_ms, 0.01):.0f}/s on {cores} idle cores); "
-        # The clients connect at once and gunicorn's workers race to accept them: when one
-        # worker got (nearly) all of them, one process (one GIL) served the page.
+        # When one worker got (nearly) all the clients, one process (one GIL) served the
+        # page: the balance reuse_port gives, checked in every window.
         f"share of each worker: {' / '.join(f'{w / max(sum(workers), 1e-9):.0%}' for w in workers)}"
     )
 
