@@ -8,6 +8,7 @@ import os
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from psycopg import sql
 
@@ -40,10 +41,22 @@ def demo(credentials_file, **options) -> str:
     return out.getvalue()
 
 
-def test_demo_sets_everything_up_and_rerunning_is_safe(db, tmp_path, monkeypatch):
+def test_demo_sets_everything_up_and_rerunning_is_safe(db, tmp_path, monkeypatch, settings):
     monkeypatch.delenv("OPSHEALTH_DEMO_PASSWORD", raising=False)
+    # No SITE_URL for the demo to respect, and none left behind by it: the setenv records
+    # the variable's absence, which the teardown restores, as the settings fixture does.
+    monkeypatch.setenv("SITE_URL", "")
+    monkeypatch.delenv("SITE_URL")
     credentials = tmp_path / "demo-admin.txt"
     first = demo(credentials, host="0.0.0.0", port="9000")
+    # The demo's alert links lead to the demo's server (its task cluster inherits it).
+    assert settings.SITE_URL == os.environ["SITE_URL"] == "http://0.0.0.0:9000"
+    mailed = [
+        line for message in mail.outbox for line in message.body.splitlines() if line.startswith("Incident: ")
+    ]
+    assert mailed and all(
+        line.startswith("Incident: http://0.0.0.0:9000/ops/health?tab=alerts&incident=") for line in mailed
+    )
 
     password = credentials.read_text().strip()
     assert len(password) >= 12

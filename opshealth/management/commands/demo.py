@@ -54,6 +54,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        base = f"http://{options['host']}:{options['port']}"
+        if "SITE_URL" not in os.environ:
+            # The links of the demo's alerts (incidents, drilldowns) lead to this server;
+            # the task cluster, a child process, inherits it.
+            os.environ["SITE_URL"] = settings.SITE_URL = base
         try:
             result = warehouse.build(options["database"], reset=options["reset"])
         except ValueError as exc:
@@ -66,7 +71,6 @@ class Command(BaseCommand):
         password = self.ensure_admin(credentials_file)
         token = self.ensure_token(credentials_file.with_name("demo-token.txt"))
         call_command("setup_schedules", stdout=self.stdout, stderr=self.stderr)
-        base = f"http://{options['host']}:{options['port']}"
         self.stdout.write("")
         self.stdout.write(f"Dashboard: {base}/ops/health  (log in as below)")
         self.stdout.write(f"Admin:     {base}/admin/")
